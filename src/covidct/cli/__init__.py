@@ -1,0 +1,1 @@
+"""The ``covidct`` command line: thin wrappers over the library."""

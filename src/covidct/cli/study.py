@@ -1,0 +1,120 @@
+"""Commands on one CT study: ``info``, ``segment``, ``quantify``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from covidct.cli._common import console, handle_errors
+
+__all__ = ["info", "segment", "quantify"]
+
+INPUT_HELP = (
+    "CT to read: DICOM folder or .zip, NIfTI, NRRD, MHA, a folder of PNG slices, "
+    "or sample:lung1 / sample:lung2."
+)
+
+
+@handle_errors
+def info(
+    input: str = typer.Argument(..., help=INPUT_HELP),
+    series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Print size, spacing, HU range, orientation and metadata of a CT.
+
+    Example: covidct info scans/patient1/ --json
+    """
+    from covidct.io import describe, read_ct
+    from covidct.pipeline import resolve_input
+
+    summary = describe(read_ct(resolve_input(input), series_uid=series))
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+        return
+    table = Table(title=str(input), show_header=False)
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@handle_errors
+def segment(
+    input: str = typer.Argument(..., help=INPUT_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help="Mask file (.nii.gz, .nrrd, .mha)."),
+    method: str = typer.Option("refined", help="refined (default) or classical (the baseline)."),
+    series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
+) -> None:
+    """Segment the lungs: write a mask (0 background, 1 right, 2 left) on the CT's grid.
+
+    Example: covidct segment sample:lung1 -o lung1_lungs.nii.gz
+    """
+    from covidct.errors import InvalidInputError
+    from covidct.pipeline import segment_study
+
+    if method not in ("refined", "classical"):
+        raise InvalidInputError(f"--method must be 'refined' or 'classical'; got {method!r}")
+    run = segment_study(input, output, method=method, series_uid=series)  # type: ignore[arg-type]
+    vols = run.lung_volumes_ml()
+    console.print(
+        f"lungs: right {vols['right']:.0f} ml, left {vols['left']:.0f} ml, "
+        f"total {vols['total']:.0f} ml ({run.seconds:.1f} s) -> {run.output}"
+    )
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+@handle_errors
+def quantify(
+    input: str = typer.Argument(..., help=INPUT_HELP),
+    lungs: Optional[Path] = typer.Option(
+        None, "--lungs", help="Lung mask on the CT's grid (segmented here when omitted)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Folder for lesion mask, lung mask, JSON and a PNG montage."
+    ),
+    series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
+) -> None:
+    """Quantify ground-glass opacity and consolidation in the lungs (share of lung involved).
+
+    Example: covidct quantify sample:lung1 --out results/lung1
+    """
+    from covidct.pipeline import quantify_study
+
+    run = quantify_study(input, lungs_path=lungs, out_dir=out, series_uid=series)
+    if as_json:
+        typer.echo(json.dumps(run.to_dict(), indent=2))
+        return
+    r = run.result
+    table = Table(title=f"Lesion quantification: {input}")
+    for col in ("", "lung ml", "lesion ml", "involved", "GGO", "consolidation"):
+        table.add_column(col, justify="right" if col else "left")
+    for name, part in (("right", r.right), ("left", r.left), ("both", r)):
+        table.add_row(
+            name,
+            f"{part.lung_volume_ml:.0f}",
+            f"{part.lesion_volume_ml:.1f}",
+            _pct(part.lesion_fraction),
+            _pct(part.ggo_fraction),
+            _pct(part.consolidation_fraction),
+        )
+    console.print(table)
+    zones = Table(title="Share involved by zone")
+    zones.add_column("lung")
+    for z in ("upper", "middle", "lower"):
+        zones.add_column(z, justify="right")
+    for side, parts in r.zones.items():
+        zones.add_row(side, *(_pct(parts[z]) for z in ("upper", "middle", "lower")))
+    console.print(zones)
+    console.print(f"CT category (MosMed): [bold]{r.ct_category}[/]")
+    for key, path in run.outputs.items():
+        console.print(f"{key}: {path}")
