@@ -43,12 +43,15 @@ def _root(
 
 
 def _register() -> None:
-    from covidct.cli import samples, study
+    from covidct.cli import datasets, preprocess, samples, study
 
     app.command("info")(study.info)
     app.command("segment")(study.segment)
     app.command("quantify")(study.quantify)
     app.command("samples")(samples.samples)
+    app.command("preprocess")(preprocess.preprocess)
+    app.command("phantom")(datasets.phantom)
+    app.add_typer(datasets.dataset_app, name="dataset")
 
 
 _register()

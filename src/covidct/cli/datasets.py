@@ -19,7 +19,7 @@ from covidct.datasets import (
     summarize_case_table,
 )
 
-__all__ = ["dataset_app", "info", "split", "phantom"]
+__all__ = ["dataset_app", "info", "phantom", "split"]
 
 dataset_app = typer.Typer(
     help="Dataset layouts (iCTCF, CNCB, COVIDx-CT, UCSD, MosMedData, plain): inspect and split.",
@@ -75,7 +75,9 @@ def split(
     path: Annotated[Path, typer.Argument(help="Dataset folder.")],
     folds: Annotated[int, typer.Option("--folds", "-k", help="Number of folds.")] = 5,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Random seed.")] = 0,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folds CSV to write.")] = Path("folds.csv"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folds CSV to write.")] = Path(
+        "folds.csv"
+    ),
     layout: Annotated[str | None, typer.Option("--layout", "-l", help=_LAYOUT_HELP)] = None,
     stratify: Annotated[
         str, typer.Option(help="Label column(s) to stratify on, comma-separated; 'auto' or 'none'.")
@@ -91,7 +93,9 @@ def split(
     written = save_folds(folded, output)
     cols = folded.attrs["folds"]["stratify"]
     key = folded[cols].astype(str).agg("|".join, axis=1) if cols else None
-    table = Table(title=f"{folds} patient-level folds (seed {seed}) -> {written}", title_justify="left")
+    table = Table(
+        title=f"{folds} patient-level folds (seed {seed}) -> {written}", title_justify="left"
+    )
     table.add_column("fold", justify="right")
     table.add_column("patients", justify="right")
     table.add_column("cases", justify="right")
@@ -100,9 +104,14 @@ def split(
         table.add_column(f"{'|'.join(cols)}={c}", justify="right")
     for fold in range(folds):
         in_fold = folded["fold"] == fold
-        per_class = [str(int((key[in_fold] == c).sum())) for c in classes] if key is not None else []
+        per_class = (
+            [str(int((key[in_fold] == c).sum())) for c in classes] if key is not None else []
+        )
         table.add_row(
-            str(fold), str(folded.loc[in_fold, "patient_id"].nunique()), str(int(in_fold.sum())), *per_class
+            str(fold),
+            str(folded.loc[in_fold, "patient_id"].nunique()),
+            str(int(in_fold.sum())),
+            *per_class,
         )
     console.print(table)
 
@@ -112,8 +121,12 @@ def phantom(
     out: Annotated[Path, typer.Argument(help="New (or empty) output folder.")],
     n: Annotated[int, typer.Option("--n", "-n", help="Number of cases.")] = 10,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Random seed.")] = 0,
-    size: Annotated[str, typer.Option(help="Phantom grid preset: tiny, small, medium, full.")] = "small",
-    layout: Annotated[str, typer.Option("--layout", "-l", help=f"Layout to write ({', '.join(LAYOUTS)}).")] = "plain",
+    size: Annotated[
+        str, typer.Option(help="Phantom grid preset: tiny, small, medium, full.")
+    ] = "small",
+    layout: Annotated[
+        str, typer.Option("--layout", "-l", help=f"Layout to write ({', '.join(LAYOUTS)}).")
+    ] = "plain",
     workers: Annotated[int, typer.Option(help="Processes simulating in parallel.")] = 1,
 ) -> None:
     """Simulate n chest CTs with exact ground truth and write them as a dataset.
@@ -123,12 +136,21 @@ def phantom(
     from covidct.datasets.simulated import write_simulated_dataset
 
     with Progress(
-        TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
+        TextColumn("[bold]simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     ) as bar:
         task = bar.add_task("simulate", total=n)
         table = write_simulated_dataset(
-            out, n, seed=seed, size=size, layout=layout, workers=workers,
+            out,
+            n,
+            seed=seed,
+            size=size,
+            layout=layout,
+            workers=workers,
             progress=lambda done: bar.update(task, completed=done),
         )
     console.print(

@@ -19,6 +19,17 @@ INPUT_HELP = (
 )
 
 
+def _fmt(value: object) -> str:
+    """Short text for a value of :func:`covidct.io.describe` (floats to 4 significant digits)."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
 @handle_errors
 def info(
     input: str = typer.Argument(..., help=INPUT_HELP),
@@ -38,9 +49,7 @@ def info(
         return
     table = Table(title=str(input), show_header=False)
     for key, value in summary.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
-        table.add_row(key, str(value))
+        table.add_row(key, _fmt(value))
     console.print(table)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import time
 import traceback
 from collections.abc import Callable
@@ -110,6 +111,8 @@ def process_case(row: dict[str, Any], root: str, out: str, grid: GridPreset) -> 
     times["total_s"] = time.perf_counter() - t_all
     record.update({k: round(v, 3) for k, v in times.items()})
     record["worker_pid"] = os.getpid()
+    # peak resident memory of this worker process so far (Linux reports KiB)
+    record["worker_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return record
 
 

@@ -1,0 +1,249 @@
+"""Helpers shared by the layout writers and readers: cases, output folders, 8-bit slices.
+
+8-bit slices (PNG layouts) use the **lung window** of COVIDNet-CT: centre -600 HU, width
+1500 HU, so -1350 HU -> 0 and +150 HU -> 255, linear in between, clipped outside; one grey
+level is 1500/255 = 5.9 HU (rounding error at most 2.9 HU). Slices resampled to a square
+grid keep their aspect ratio (isotropic pixels) and are padded with black (0) around.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+from skimage.measure import label as cc_label
+from skimage.measure import regionprops
+from skimage.transform import resize
+
+from covidct.errors import InvalidInputError
+from covidct.io import CTVolume, write_image
+
+__all__ = [
+    "LUNG_WINDOW_CENTER_HU",
+    "LUNG_WINDOW_WIDTH_HU",
+    "CaseLike",
+    "Progress",
+    "body_box",
+    "case_label",
+    "hu_to_uint8",
+    "iter_with_progress",
+    "lung_slice_indices",
+    "prepare_output_dir",
+    "read_png",
+    "resample_slice_to_square",
+    "safe_name",
+    "uint8_to_hu",
+    "write_nifti",
+    "write_png",
+    "writer_splits",
+]
+
+log = logging.getLogger(__name__)
+
+LUNG_WINDOW_CENTER_HU = -600.0
+LUNG_WINDOW_WIDTH_HU = 1500.0
+
+#: Called after each case is written, with the number of cases done so far.
+Progress = Callable[[int], None]
+
+
+class CaseLike(Protocol):
+    """What writers need from a case (``covidct.phantom.SimulatedCase`` satisfies it).
+
+    ``volume`` is a HU :class:`CTVolume` ``(z, y, x)``; ``lungs`` uint8 (0, 1 right, 2 left)
+    and ``lesions`` uint8 (0, 1 GGO, 2 consolidation) on the same grid; ``labels`` holds
+    diagnosis, ct_positive, nat_positive, severity, morbidity, age, sex, ct_category...
+    """
+
+    @property
+    def case_id(self) -> str: ...
+    @property
+    def patient_id(self) -> str: ...
+    @property
+    def volume(self) -> CTVolume: ...
+    @property
+    def lungs(self) -> np.ndarray: ...
+    @property
+    def lesions(self) -> np.ndarray: ...
+    @property
+    def labels(self) -> Mapping[str, Any]: ...
+
+
+def prepare_output_dir(out: str | Path) -> Path:
+    """Create ``out``; refuse a non-empty existing folder (never overwrite user files)."""
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise InvalidInputError(f"output {out} exists and is not a folder")
+        if any(out.iterdir()):
+            raise InvalidInputError(
+                f"output folder {out} is not empty; choose a new or empty folder"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def hu_to_uint8(
+    hu: np.ndarray,
+    *,
+    center_hu: float = LUNG_WINDOW_CENTER_HU,
+    width_hu: float = LUNG_WINDOW_WIDTH_HU,
+) -> np.ndarray:
+    """Map HU to 8-bit grey levels with a window (default: the lung window, see module doc)."""
+    lo = center_hu - width_hu / 2.0
+    scaled = (np.asarray(hu, dtype=np.float64) - lo) * (255.0 / width_hu)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def uint8_to_hu(
+    grey: np.ndarray,
+    *,
+    center_hu: float = LUNG_WINDOW_CENTER_HU,
+    width_hu: float = LUNG_WINDOW_WIDTH_HU,
+) -> np.ndarray:
+    """Inverse of :func:`hu_to_uint8` inside the window (float32 HU)."""
+    lo = center_hu - width_hu / 2.0
+    return (lo + np.asarray(grey, dtype=np.float32) * (width_hu / 255.0)).astype(np.float32)
+
+
+def resample_slice_to_square(
+    image: np.ndarray,
+    spacing_yx_mm: tuple[float, float],
+    *,
+    size: int = 512,
+    order: int = 1,
+    fill: float = 0.0,
+) -> np.ndarray:
+    """Resample a ``(y, x)`` slice to isotropic pixels fitting ``size`` x ``size``, then pad.
+
+    The larger physical side fills ``size`` pixels; the other side is scaled by the same
+    factor and centred with ``fill`` around. ``order=0`` (nearest) for label masks.
+    Returns float64 for ``order > 0``, the input dtype for ``order == 0``.
+    """
+    ny, nx = image.shape
+    sy, sx = (float(s) for s in spacing_yx_mm)
+    pixel_mm = max(ny * sy, nx * sx) / size
+    new_shape = (max(1, round(ny * sy / pixel_mm)), max(1, round(nx * sx / pixel_mm)))
+    if new_shape == (ny, nx):
+        res = np.asarray(image)
+    else:
+        res = resize(
+            np.asarray(image, dtype=np.float64 if order else image.dtype),
+            new_shape,
+            order=order,
+            preserve_range=True,
+            anti_aliasing=bool(order) and (new_shape[0] < ny or new_shape[1] < nx),
+            mode="edge",
+        )
+    res = res.astype(image.dtype) if order == 0 else res.astype(np.float64)
+    out = np.full((size, size), fill, dtype=res.dtype)
+    y0, x0 = (size - new_shape[0]) // 2, (size - new_shape[1]) // 2
+    out[y0 : y0 + new_shape[0], x0 : x0 + new_shape[1]] = res
+    return out
+
+
+def body_box(hu_slice: np.ndarray, *, threshold_hu: float = -500.0) -> tuple[int, int, int, int]:
+    """Body bounding box ``(xmin, ymin, xmax, ymax)`` in pixels, max exclusive.
+
+    The body is the largest connected region above ``threshold_hu``; the whole slice
+    when there is none.
+    """
+    labels = cc_label(np.asarray(hu_slice) > threshold_hu, connectivity=2)
+    regions = regionprops(labels)
+    if not regions:
+        ny, nx = np.shape(hu_slice)
+        return 0, 0, int(nx), int(ny)
+    largest = max(regions, key=lambda r: r.area)
+    ymin, xmin, ymax, xmax = largest.bbox
+    return int(xmin), int(ymin), int(xmax), int(ymax)
+
+
+def write_png(array: np.ndarray, path: Path) -> None:
+    """Write a 2D uint8 array as a grey 8-bit PNG (zlib level 1: lossless, fast)."""
+    arr = np.asarray(array)
+    if arr.ndim != 2 or arr.dtype != np.uint8:
+        raise InvalidInputError(f"PNG slice {path} must be 2D uint8; got {arr.shape} {arr.dtype}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path, compress_level=1)  # lossless; fast
+
+
+def read_png(path: str | Path) -> np.ndarray:
+    """Read a PNG/JPG slice as a 2D uint8 array (colour images are converted to grey)."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("L"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"cannot read image {path}: {exc}") from exc
+
+
+def write_nifti(volume: CTVolume, path: Path, array: np.ndarray | None = None) -> None:
+    """Write ``volume`` (or ``array`` on its grid) as NIfTI with the full geometry."""
+    write_image(volume.array if array is None else array, volume, path)
+
+
+def safe_name(text: str) -> str:
+    """``text`` made safe for a file name: runs of other characters than letters, digits,
+    ``.``, ``_`` and ``-`` become ``-``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-") or "x"
+
+
+def lung_slice_indices(lungs: np.ndarray) -> list[int]:
+    """Axial indices ``z`` whose slice holds lung; every slice when the mask is empty."""
+    per_slice = np.asarray(lungs).reshape(np.shape(lungs)[0], -1).any(axis=1)
+    idx = np.flatnonzero(per_slice).tolist()
+    return idx if idx else list(range(np.shape(lungs)[0]))
+
+
+def case_label(case: CaseLike, key: str, default: Any = None) -> Any:
+    """A label of a case, ``default`` when absent."""
+    return case.labels.get(key, default) if case.labels is not None else default
+
+
+def iter_with_progress(
+    cases: Iterable[CaseLike], progress: Progress | None
+) -> Iterable[tuple[int, CaseLike]]:
+    """Enumerate cases, calling ``progress(done)`` after each one is handled."""
+    for i, case in enumerate(cases):
+        yield i, case
+        if progress is not None:
+            progress(i + 1)
+
+
+def writer_splits(
+    patient_labels: Mapping[str, Any],
+    *,
+    seed: int = 0,
+    val_size: float = 0.15,
+    test_size: float = 0.15,
+) -> dict[str, str]:
+    """``{patient_id: split}`` for writers of layouts with split files (train/val/test).
+
+    Stratified by the given label when every class is large enough, unstratified
+    otherwise; with fewer than 3 patients everything goes to ``train``.
+    """
+    import pandas as pd
+
+    from covidct.datasets.splits import split_patients
+
+    table = pd.DataFrame(
+        {"patient_id": list(patient_labels), "label": [str(v) for v in patient_labels.values()]}
+    )
+    if len(table) < 3:
+        return {p: "train" for p in table["patient_id"]}
+    for stratify in ("label", None):
+        try:
+            out = split_patients(
+                table, val_size=val_size, test_size=test_size, seed=seed, stratify=stratify
+            )
+        except InvalidInputError:
+            log.info(
+                "stratified split impossible for %d patients; splitting unstratified", len(table)
+            )
+            continue
+        return dict(zip(out["patient_id"], out["split"], strict=True))
+    raise InvalidInputError(f"cannot split {len(table)} patients into train/val/test")

@@ -1,0 +1,184 @@
+"""Round trips of every layout: write -> detect_layout -> read -> same patients, labels, pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from covidct.datasets import detect_layout, read_dataset, resolve_path, uint8_to_hu, write_dataset
+from covidct.datasets._common import hu_to_uint8, lung_slice_indices, read_png
+from covidct.datasets.cncb import cncb_mask
+from covidct.datasets.ictcf import write_ictcf
+from covidct.errors import InvalidInputError
+from covidct.io import read_ct, read_mask
+
+LAYOUT_NAMES = ["plain", "mosmed", "ictcf", "cncb-seg", "covidx-ct", "ucsd"]
+
+
+@pytest.mark.parametrize("layout", LAYOUT_NAMES)
+def test_round_trip_detect_and_read(tmp_path, tiny_cases, layout):
+    out = tmp_path / layout
+    slices = layout in ("cncb-seg", "covidx-ct", "ucsd")
+    cases = tiny_cases[:3] if slices else tiny_cases  # 3 = one per diagnosis
+    written = write_dataset(cases, out, layout, seed=3)
+    assert detect_layout(out) == layout
+    table = read_dataset(out)
+    pd.testing.assert_frame_equal(table, written)
+    assert (table["layout"] == layout).all()
+    assert table["case_id"].is_unique
+    assert set(table["patient_id"]) == (
+        {c.patient_id for c in cases} if slices else set(table["patient_id"])
+    )
+    assert table["patient_id"].nunique() == len(cases)
+    for path in table["image"]:
+        assert resolve_path(out, path).is_file() or resolve_path(out, path).is_dir()
+
+
+def test_plain_round_trip_exact(tmp_path, tiny_cases):
+    table = write_dataset(tiny_cases, tmp_path / "p", "plain")
+    assert table["patient_id"].tolist() == [c.patient_id for c in tiny_cases]
+    assert table["case_id"].tolist() == [c.case_id for c in tiny_cases]
+    for row, case in zip(table.itertuples(), tiny_cases, strict=True):
+        for key in ("diagnosis", "ct_positive", "nat_positive", "severity", "ct_category"):
+            assert getattr(row, key) == case.labels[key]
+        assert row.age == case.labels["age"] and row.sex == case.labels["sex"]
+        vol = read_ct(tmp_path / "p" / row.image)
+        np.testing.assert_array_equal(vol.array, case.volume.array)
+        np.testing.assert_allclose(vol.spacing, case.volume.spacing, rtol=1e-6)
+        ref = case.volume
+        np.testing.assert_array_equal(read_mask(tmp_path / "p" / row.lung_mask, ref), case.lungs)
+        np.testing.assert_array_equal(
+            read_mask(tmp_path / "p" / row.lesion_mask, ref), case.lesions
+        )
+
+
+def test_mosmed_categories_and_masks(tmp_path, tiny_cases):
+    table = write_dataset(tiny_cases, tmp_path / "m", "mosmed")
+    assert table["case_id"].tolist() == [f"study_{i:04d}" for i in range(1, 7)]
+    assert table["ct_category"].tolist() == [c.labels["ct_category"] for c in tiny_cases]
+    for row, case in zip(table.itertuples(), tiny_cases, strict=True):
+        assert row.image.startswith(f"studies/{case.labels['ct_category']}/")
+        np.testing.assert_array_equal(read_ct(tmp_path / "m" / row.image).array, case.volume.array)
+        mask = read_mask(tmp_path / "m" / row.lesion_mask, case.volume)
+        np.testing.assert_array_equal(mask, (case.lesions > 0).astype(np.uint8))
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_ictcf_labels_and_series(tmp_path, tiny_cases, zipped):
+    cases = tiny_cases[:3]
+    table = write_ictcf(cases, tmp_path / "i", zipped=zipped)
+    assert detect_layout(tmp_path / "i") == "ictcf"
+    assert table["patient_id"].tolist() == ["1", "2", "3"]
+    suffix = ".zip" if zipped else ""
+    assert table["image"].tolist() == [f"Patient {k}{suffix}" for k in (1, 2, 3)]
+    for row, case in zip(table.itertuples(), cases, strict=True):
+        assert row.ct_positive == case.labels["ct_positive"]
+        assert row.nat_positive == case.labels["nat_positive"]
+        assert row.severity == case.labels["severity"]
+        assert row.morbidity == case.labels["morbidity"] and row.sex == case.labels["sex"]
+    vol = read_ct(tmp_path / "i" / table["image"][0])
+    np.testing.assert_array_equal(vol.array, cases[0].volume.array)
+    np.testing.assert_allclose(vol.spacing, cases[0].volume.spacing, rtol=1e-4)
+
+
+def test_cncb_slices_masks_and_values(tmp_path, tiny_cases):
+    cases = tiny_cases[3:]
+    table = write_dataset(cases, tmp_path / "c", "cncb-seg")
+    expected = sum(len(lung_slice_indices(c.lungs)) for c in cases)
+    assert len(table) == expected
+    assert sorted(table["patient_id"].unique()) == sorted(c.patient_id for c in cases)
+    row = table.iloc[len(table) // 2]
+    image = read_png(tmp_path / "c" / row["image"])
+    mask = read_png(tmp_path / "c" / row["lesion_mask"])
+    assert image.shape == mask.shape == (512, 512)
+    assert set(np.unique(mask)) <= {0, 1, 2, 3}
+    # 64 x 64 isotropic slices are upsampled x8: averaging the 4 output pixels around each
+    # input pixel centre gives back the HU within interpolation + 8-bit error
+    case = next(c for c in cases if c.patient_id == row["patient_id"])
+    z = int(row["slice_index"])
+    assert case.volume.shape[1:] == (64, 64) and case.volume.spacing[1] == case.volume.spacing[2]
+    a = image.astype(float)
+    back = uint8_to_hu((a[3::8, 3::8] + a[3::8, 4::8] + a[4::8, 3::8] + a[4::8, 4::8]) / 4)
+    original = case.volume.array[z].astype(float)
+    inside = (original > -1300) & (original < 100)
+    err = np.abs(back - original)[inside]
+    assert np.median(err) < 5.0 and np.percentile(err, 95) < 40.0
+    # the lung field of the mask sits where the lungs are
+    np.testing.assert_array_equal(mask[4::8, 4::8] > 0, case.lungs[z] > 0)
+
+
+def test_cncb_exact_on_512_grid(tmp_path, square_case):
+    table = write_dataset([square_case], tmp_path / "c", "cncb-seg")
+    assert len(table) == 3 and (table["patient_id"] == "PSQ_1").all()
+    for z, row in enumerate(table.itertuples()):
+        image = read_png(tmp_path / "c" / row.image)
+        np.testing.assert_array_equal(image, hu_to_uint8(square_case.volume.array[z]))
+        err = np.abs(uint8_to_hu(image) - square_case.volume.array[z])
+        assert err.max() <= 1500 / 255 / 2 + 1e-3
+        mask = read_png(tmp_path / "c" / row.lesion_mask)
+        np.testing.assert_array_equal(mask, cncb_mask(square_case.lungs[z], square_case.lesions[z]))
+
+
+def test_covidx_classes_splits_boxes(tmp_path, tiny_cases):
+    table = write_dataset(tiny_cases, tmp_path / "x", "covidx-ct", seed=1)
+    expected_class = {
+        c.patient_id: ("control", "pneumonia", "covid").index(c.labels["diagnosis"])
+        for c in tiny_cases
+    }
+    assert table.groupby("patient_id")["class_id"].unique().map(list).to_dict() == {
+        p: [k] for p, k in expected_class.items()
+    }
+    assert ((table["covid"] == 1) == (table["class_id"] == 2)).all()
+    assert table.groupby("patient_id")["split"].nunique().max() == 1
+    assert set(table["split"]) <= {"train", "val", "test"}
+    assert ((0 <= table["xmin"]) & (table["xmin"] < table["xmax"]) & (table["xmax"] <= 512)).all()
+    assert ((0 <= table["ymin"]) & (table["ymin"] < table["ymax"]) & (table["ymax"] <= 512)).all()
+    name = table["image"].iloc[0].split("/")[-1]
+    prefix = ("Normal", "CP", "NCP")[int(table["class_id"].iloc[0])]
+    assert name.startswith(prefix + "_" + table["patient_id"].iloc[0] + "_1_")
+    line = (tmp_path / "x" / f"{table['split'].iloc[0]}_COVIDx_CT.txt").read_text().splitlines()[0]
+    assert len(line.split()) == 6
+
+
+def test_ucsd_patients_from_names(tmp_path, tiny_cases):
+    table = write_dataset(tiny_cases, tmp_path / "u", "ucsd", seed=0)
+    assert len(table) == 2 * len(tiny_cases)
+    covid_patients = {c.patient_id for c in tiny_cases if c.labels["diagnosis"] == "covid"}
+    assert set(table.loc[table["covid"] == 1, "patient_id"]) == covid_patients
+    assert (table["class_id"] == table["covid"]).all()
+    assert table.groupby("patient_id")["split"].nunique().max() == 1
+    assert (table["split"] != "").all()
+    image = read_png(tmp_path / "u" / table["image"].iloc[0])
+    assert image.shape == (64, 64)
+
+
+def test_writer_refuses_non_empty_folder(tmp_path, tiny_cases):
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(InvalidInputError, match="not empty"):
+        write_dataset(tiny_cases[:1], tmp_path, "plain")
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_unknown_layout_name(tmp_path, tiny_cases):
+    with pytest.raises(InvalidInputError, match="unknown dataset layout 'nifti'"):
+        write_dataset(tiny_cases[:1], tmp_path / "o", "nifti")
+
+
+def test_detect_layout_lists_what_it_looked_for(tmp_path):
+    (tmp_path / "random.txt").write_text("x")
+    with pytest.raises(InvalidInputError) as err:
+        detect_layout(tmp_path)
+    for expected in ("Patients.xlsx", "imgs/", "COVIDx", "CT_COVID/", "studies/", "cases.csv"):
+        assert expected in str(err.value)
+
+
+@pytest.mark.parametrize("layout", ["plain", "covidx-ct"])
+def test_writers_leave_cases_unchanged(tmp_path, square_case, layout):
+    before = (square_case.volume.array.copy(), square_case.lungs.copy(), square_case.lesions.copy())
+    labels = dict(square_case.labels)
+    write_dataset([square_case], tmp_path / layout, layout)
+    np.testing.assert_array_equal(square_case.volume.array, before[0])
+    np.testing.assert_array_equal(square_case.lungs, before[1])
+    np.testing.assert_array_equal(square_case.lesions, before[2])
+    assert dict(square_case.labels) == labels
