@@ -1,0 +1,190 @@
+"""Classical, training-free detection of GGO and consolidation inside lung masks.
+
+The pipeline, on the lungs' bounding box of the input grid (no resampling: every step
+uses the voxel spacing, so anisotropic volumes are handled in mm):
+
+1. 3D median filter (``median_mm``): removes noise, keeps edges sharp.
+2. Candidates: lung voxels whose denoised HU lies in the GGO or consolidation range.
+3. Seeds: candidates deeper than ``rim_mm`` inside the lung (the pleural rim is dense by
+   partial volume with the chest wall; with slices thicker than ``rim_mm`` the first and
+   last lung slice of each column count as rim too), opened with a ball of ``opening_radius_mm``
+   (exact Euclidean opening through distance transforms). The opening deletes thin
+   tubular structures (vessels, airway walls, fissures) and keeps blobs.
+4. Growth: seeds regain the candidate voxels next to them (one voxel, edges trimmed by the
+   opening) and the candidate voxels of the rim within ``rim_mm`` + one in-plane voxel of
+   them (subpleural parts of lesions). Vessels attached to a lesion regrow one voxel only.
+5. Partial-volume shell: GGO-range voxels that touch both consolidation and normal lung
+   are mixtures at the edge of dense structures, not ground glass, and are dropped.
+6. Components below ``min_component_ml`` are removed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage as ndi
+
+from covidct.lesions.options import QuantOptions
+
+__all__ = ["LESION_CONSOLIDATION", "LESION_GGO", "LESION_NONE", "detect_lesions"]
+
+logger = logging.getLogger(__name__)
+
+LESION_NONE = 0
+LESION_GGO = 1
+LESION_CONSOLIDATION = 2
+
+_FULL = ndi.generate_binary_structure(3, 3)
+
+
+def _bbox(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...]:
+    """Bounding box of ``mask`` grown by ``margin`` voxels (clipped to the array)."""
+    out = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        idx = np.flatnonzero(mask.any(axis=other))
+        out.append(
+            slice(max(int(idx[0]) - margin, 0), min(int(idx[-1]) + 1 + margin, mask.shape[axis]))
+        )
+    return tuple(out)
+
+
+def _edt(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Distance (mm) of each True voxel to the nearest False voxel centre; 0 on False voxels.
+
+    Same values as ``scipy.ndimage.distance_transform_edt(mask, sampling=spacing)``, via
+    ITK's multithreaded Maurer transform on the complement (several times faster).
+    """
+    if mask.all():
+        raise ValueError("distance transform needs at least one background voxel")
+    image = sitk.GetImageFromArray((~mask).astype(np.uint8))
+    image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+    dist = sitk.SignedMaurerDistanceMap(
+        image, insideIsPositive=False, squaredDistance=False, useImageSpacing=True
+    )
+    return np.maximum(sitk.GetArrayViewFromImage(dist), 0.0)
+
+
+def _median(image: np.ndarray, spacing: tuple[float, float, float], width_mm: float) -> np.ndarray:
+    half = [round(width_mm / (2.0 * s)) for s in spacing]
+    size = tuple(2 * h + 1 for h in half)
+    if max(size) == 1:
+        return image
+    return ndi.median_filter(image, size=size, mode="nearest")
+
+
+def _open(mask: np.ndarray, spacing: tuple[float, float, float], radius_mm: float) -> np.ndarray:
+    """Binary opening of ``mask`` by a ball of ``radius_mm`` (physical, anisotropic-safe)."""
+    if radius_mm <= 0 or not mask.any():
+        return mask.copy()
+    # Pad so the array border counts as background for the erosion.
+    padded = np.pad(mask, 1)
+    eroded = _edt(padded, spacing) > radius_mm
+    if not eroded.any():
+        return np.zeros_like(mask)
+    opened = _edt(~eroded, spacing) <= radius_mm
+    return opened[1:-1, 1:-1, 1:-1] & mask
+
+
+def _rim(lung: np.ndarray, spacing: tuple[float, float, float], rim_mm: float) -> np.ndarray:
+    """Lung voxels within ``rim_mm`` of the boundary, plus (thick slices) the first slice.
+
+    With slices thicker than ``rim_mm`` a voxel whose upper or lower neighbour is outside
+    the lung mixes with the diaphragm or apex tissue (partial volume across the slice), so
+    it belongs to the rim too.
+    """
+    depth = _edt(np.pad(lung, 1), spacing)[1:-1, 1:-1, 1:-1]
+    rim = lung & (depth <= rim_mm)
+    if rim_mm > 0 and spacing[0] > rim_mm:
+        column = np.zeros((3, 1, 1), dtype=bool)
+        column[:, 0, 0] = True
+        rim |= lung & ~ndi.binary_erosion(lung, structure=column, border_value=0)
+    return rim
+
+
+def _remove_small(mask: np.ndarray, min_voxels: float) -> np.ndarray:
+    if min_voxels <= 1 or not mask.any():
+        return mask
+    labels, n = ndi.label(mask, structure=_FULL)
+    if n == 0:
+        return mask
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= min_voxels
+    keep[0] = False
+    return keep[labels]
+
+
+def detect_lesions(
+    image_hu: np.ndarray,
+    lungs: np.ndarray,
+    spacing: tuple[float, float, float],
+    *,
+    options: QuantOptions | None = None,
+) -> np.ndarray:
+    """Label GGO and consolidation inside the lungs.
+
+    Args:
+        image_hu: ``(z, y, x)`` CT in HU (any real dtype); not modified.
+        lungs: ``(z, y, x)`` mask of the same shape; non-zero = lung. Not modified.
+        spacing: ``(sz, sy, sx)`` voxel size in mm.
+        options: thresholds and sizes (:class:`QuantOptions`; defaults when None).
+
+    Returns:
+        ``(z, y, x)`` uint8 mask: 0 none, 1 GGO, 2 consolidation (only inside the lungs).
+    """
+    opts = options or QuantOptions()
+    spacing = tuple(float(s) for s in spacing)  # type: ignore[assignment]
+    out = np.zeros(np.shape(image_hu), dtype=np.uint8)
+    lung_full = np.asarray(lungs) > 0
+    if not lung_full.any():
+        return out
+    box = _bbox(lung_full, margin=2)
+    lung = lung_full[box]
+    smooth = _median(np.asarray(image_hu[box], dtype=np.float32), spacing, opts.median_mm)
+
+    ggo_lo, ggo_hi = opts.ggo_hu
+    cons_hi = opts.consolidation_hu[1]
+    candidate = lung & (smooth >= ggo_lo) & (smooth <= cons_hi)
+    if not candidate.any():
+        return out
+
+    rim = _rim(lung, spacing, opts.rim_mm)
+    seeds = _open(candidate & ~rim, spacing, opts.opening_radius_mm)
+    if seeds.any():
+        # Edges trimmed by the opening: one voxel around the seeds; subpleural parts: the
+        # rim within reach of the seeds. Vessels attached to a lesion regrow one voxel only.
+        grow_mm = opts.rim_mm + max(spacing[1], spacing[2])
+        reach = (min(spacing[0], grow_mm), spacing[1], spacing[2])  # >= one slice in z
+        near = _edt(~seeds, reach) <= grow_mm
+        lesion = candidate & (ndi.binary_dilation(seeds, structure=_FULL) | (near & rim))
+    else:
+        lesion = seeds
+
+    cons = lesion & (smooth >= ggo_hi)
+    ggo = lesion & ~cons
+    if cons.any() and ggo.any():
+        sub = _bbox(lesion, margin=1)
+        normal = lung[sub] & (smooth[sub] < ggo_lo)
+        mixed = (
+            ggo[sub]
+            & ndi.binary_dilation(cons[sub], structure=_FULL)
+            & ndi.binary_dilation(normal, structure=_FULL)
+        )
+        ggo[sub] &= ~mixed
+        lesion = ggo | cons
+
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    lesion = _remove_small(lesion, opts.min_component_ml / voxel_ml)
+    labels = np.zeros(lung.shape, dtype=np.uint8)
+    labels[lesion & ggo] = LESION_GGO
+    labels[lesion & cons] = LESION_CONSOLIDATION
+    out[box] = labels
+    logger.debug(
+        "lesions: %d candidate, %d seed, %d final voxels",
+        int(candidate.sum()),
+        int(seeds.sum()),
+        int(lesion.sum()),
+    )
+    return out

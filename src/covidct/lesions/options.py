@@ -1,0 +1,72 @@
+"""Options of the classical lesion quantification (one small frozen dataclass)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from covidct.errors import InvalidInputError
+
+__all__ = ["QuantOptions"]
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    """Settings of :func:`covidct.lesions.quantify` (HU, mm, ml).
+
+    Attributes:
+        ggo_hu: ``[low, high)`` HU range of ground-glass opacity (after denoising).
+        consolidation_hu: ``[low, high]`` HU range of consolidation; denser voxels
+            (calcification, bone, contrast) are not lesion. ``consolidation_hu[0]`` must
+            equal ``ggo_hu[1]`` so the two classes tile one contiguous range.
+        median_mm: width of the 3D median filter used for denoising, in mm; on each axis the
+            footprint is ``2 * round(median_mm / (2 * spacing)) + 1`` voxels (1 = no filter).
+            A median keeps edges sharp, so it adds no blur halo around dense structures.
+        opening_radius_mm: radius of the ball used for the morphological opening that removes
+            thin structures (vessels, airway walls, fissures): tubes thinner than about twice
+            this radius disappear, blobs wider than it survive.
+        rim_mm: dense voxels closer than this to the lung boundary are not used as lesion
+            seeds (partial volume with the chest wall and mediastinum fakes density);
+            lesions found further in grow back into that rim.
+        min_component_ml: connected lesion components smaller than this are removed (specks).
+        ct0_max_fraction: lesion fractions below this give category ``CT-0`` (no involvement),
+            so a few stray voxels do not turn a normal scan into ``CT-1``.
+    """
+
+    ggo_hu: tuple[float, float] = (-750.0, -300.0)
+    consolidation_hu: tuple[float, float] = (-300.0, 100.0)
+    median_mm: float = 1.5
+    opening_radius_mm: float = 4.0
+    rim_mm: float = 3.0
+    min_component_ml: float = 0.1
+    ct0_max_fraction: float = 0.001
+
+    def __post_init__(self) -> None:
+        ggo = tuple(float(v) for v in self.ggo_hu)
+        cons = tuple(float(v) for v in self.consolidation_hu)
+        if len(ggo) != 2 or len(cons) != 2 or not all(math.isfinite(v) for v in ggo + cons):
+            raise InvalidInputError(
+                f"ggo_hu and consolidation_hu must be (low, high) HU pairs; got {self.ggo_hu}, "
+                f"{self.consolidation_hu}"
+            )
+        if not (ggo[0] < ggo[1] == cons[0] < cons[1]):
+            raise InvalidInputError(
+                "expected ggo_hu low < high == consolidation_hu low < high (contiguous ranges); "
+                f"got ggo_hu={ggo}, consolidation_hu={cons}"
+            )
+        for name in ("median_mm", "opening_radius_mm", "rim_mm", "min_component_ml"):
+            value = float(getattr(self, name))
+            if not (math.isfinite(value) and value >= 0):
+                raise InvalidInputError(f"{name} must be a finite number >= 0; got {value}")
+            object.__setattr__(self, name, value)
+        frac = float(self.ct0_max_fraction)
+        if not (0.0 <= frac < 0.25):
+            raise InvalidInputError(f"ct0_max_fraction must be in [0, 0.25); got {frac}")
+        object.__setattr__(self, "ct0_max_fraction", frac)
+        object.__setattr__(self, "ggo_hu", ggo)
+        object.__setattr__(self, "consolidation_hu", cons)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -1,0 +1,234 @@
+"""Lesion quantification: volumes, fractions, zones and the MosMed CT category."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from covidct.errors import GeometryMismatchError, InvalidInputError
+from covidct.io.volume import CTVolume
+from covidct.lesions.detect import LESION_CONSOLIDATION, LESION_GGO, detect_lesions
+from covidct.lesions.options import QuantOptions
+from covidct.lesions.zones import LUNG_LABELS, zone_fractions
+
+__all__ = ["LesionQuantification", "LungQuantification", "ct_category", "quantify"]
+
+logger = logging.getLogger(__name__)
+
+_IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+
+def ct_category(fraction: float, *, ct0_max_fraction: float = 0.001) -> str:
+    """MosMedData category from the share of lung involved.
+
+    ``fraction < ct0_max_fraction`` -> ``CT-0``; ``< 0.25`` -> ``CT-1``; ``0.25 .. 0.50``
+    (both included) -> ``CT-2``; ``(0.50, 0.75]`` -> ``CT-3``; ``> 0.75`` -> ``CT-4``
+    (MosMed: CT-1 < 25 %, CT-2 25-50 %, CT-3 50-75 %, CT-4 > 75 %).
+
+    Args:
+        fraction: lesion volume / lung volume, in [0, 1].
+        ct0_max_fraction: fractions below this count as no involvement (CT-0).
+    """
+    f = float(fraction)
+    if not (math.isfinite(f) and 0.0 <= f <= 1.0):
+        raise InvalidInputError(f"lesion fraction must be a number in [0, 1]; got {fraction!r}")
+    if f < ct0_max_fraction:
+        return "CT-0"
+    if f < 0.25:
+        return "CT-1"
+    if f <= 0.50:
+        return "CT-2"
+    if f <= 0.75:
+        return "CT-3"
+    return "CT-4"
+
+
+@dataclass(frozen=True)
+class LungQuantification:
+    """Volumes (ml) and fractions (0..1 of this lung's volume) for one lung or both."""
+
+    lung_volume_ml: float
+    lesion_volume_ml: float
+    lesion_fraction: float
+    ggo_volume_ml: float
+    ggo_fraction: float
+    consolidation_volume_ml: float
+    consolidation_fraction: float
+
+    @classmethod
+    def from_counts(cls, lung: int, ggo: int, cons: int, voxel_ml: float) -> LungQuantification:
+        """Build from voxel counts and the voxel volume in ml."""
+
+        def frac(n: int) -> float:
+            return float(n) / lung if lung else 0.0
+
+        return cls(
+            lung_volume_ml=lung * voxel_ml,
+            lesion_volume_ml=(ggo + cons) * voxel_ml,
+            lesion_fraction=frac(ggo + cons),
+            ggo_volume_ml=ggo * voxel_ml,
+            ggo_fraction=frac(ggo),
+            consolidation_volume_ml=cons * voxel_ml,
+            consolidation_fraction=frac(cons),
+        )
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain dict of the seven numbers."""
+        return {k: float(getattr(self, k)) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, eq=False)
+class LesionQuantification:
+    """Result of :func:`quantify` for both lungs together.
+
+    Attributes:
+        lung_volume_ml, lesion_volume_ml, ggo_volume_ml, consolidation_volume_ml: volumes (ml).
+        lesion_fraction, ggo_fraction, consolidation_fraction: shares of the lung volume (0..1).
+        right, left: the same numbers per lung (label 1 right, 2 left).
+        ct_category: MosMed ``CT-0`` .. ``CT-4`` (see :func:`ct_category`).
+        zones: ``{"right": {"upper", "middle", "lower"}, "left": {...}}`` share of each zone
+            (thirds of the lung's own superior-inferior extent) that is lesion.
+        options: the :class:`QuantOptions` used.
+        lesion_mask: ``(z, y, x)`` uint8 on the input grid: 0 none, 1 GGO, 2 consolidation.
+    """
+
+    lung_volume_ml: float
+    lesion_volume_ml: float
+    lesion_fraction: float
+    ggo_volume_ml: float
+    ggo_fraction: float
+    consolidation_volume_ml: float
+    consolidation_fraction: float
+    right: LungQuantification
+    left: LungQuantification
+    ct_category: str
+    zones: dict[str, dict[str, float]]
+    options: QuantOptions
+    lesion_mask: np.ndarray = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable summary (everything except ``lesion_mask``)."""
+        base = {k: float(getattr(self, k)) for k in LungQuantification.__dataclass_fields__}
+        return {
+            **base,
+            "right": self.right.to_dict(),
+            "left": self.left.to_dict(),
+            "ct_category": self.ct_category,
+            "zones": {s: {z: float(v) for z, v in d.items()} for s, d in self.zones.items()},
+            "options": self.options.to_dict(),
+        }
+
+
+def _geometry(
+    image: CTVolume | np.ndarray, spacing: tuple[float, float, float] | None
+) -> tuple[np.ndarray, tuple[float, float, float], tuple[float, ...]]:
+    if isinstance(image, CTVolume):
+        if not image.is_hu:
+            raise InvalidInputError(
+                "lesion quantification needs a CT in Hounsfield units; got a volume with "
+                f"is_hu=False (source: {image.metadata.get('source_path', 'unknown')})"
+            )
+        if spacing is not None and not np.allclose(spacing, image.spacing, atol=1e-3):
+            raise InvalidInputError(
+                f"spacing {tuple(spacing)} disagrees with the volume's spacing {image.spacing}"
+            )
+        return image.array, image.spacing, image.direction
+    array = np.asarray(image)
+    if array.ndim != 3:
+        raise InvalidInputError(f"image must be a 3D (z, y, x) HU array; got shape {array.shape}")
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise InvalidInputError(f"image must hold real HU values; got dtype {array.dtype}")
+    if spacing is None:
+        raise InvalidInputError("an array image needs spacing=(sz, sy, sx) in mm; got None")
+    sp = tuple(float(s) for s in spacing)
+    if len(sp) != 3 or not all(math.isfinite(s) and s > 0 for s in sp):
+        raise InvalidInputError(
+            f"spacing must be 3 positive numbers (sz, sy, sx) in mm; got {spacing}"
+        )
+    return array, sp, _IDENTITY  # type: ignore[return-value]
+
+
+def _check_lungs(lungs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    lungs = np.asarray(lungs)
+    if lungs.shape != tuple(shape):
+        raise GeometryMismatchError(
+            f"lung mask shape {lungs.shape} does not match the CT shape {tuple(shape)} (z, y, x)"
+        )
+    if lungs.dtype == bool:
+        lungs = lungs.astype(np.uint8)
+    elif not (np.issubdtype(lungs.dtype, np.integer) or np.issubdtype(lungs.dtype, np.floating)):
+        raise InvalidInputError(f"lung mask must be numeric labels 0/1/2; got dtype {lungs.dtype}")
+    lo, hi = lungs.min(), lungs.max()
+    integral = np.issubdtype(lungs.dtype, np.integer) or bool(np.all(np.mod(lungs, 1) == 0))
+    if lo < 0 or hi > 2 or not integral:
+        raise InvalidInputError(
+            f"lung mask values must be 0 (background), 1 (right), 2 (left); got range "
+            f"[{lo}, {hi}]{'' if integral else ' with non-integer values'}"
+        )
+    if hi == 0:
+        raise InvalidInputError("no lung voxels in the lung mask (all zeros); nothing to quantify")
+    return lungs.astype(np.uint8, copy=False)
+
+
+def quantify(
+    image: CTVolume | np.ndarray,
+    lungs: np.ndarray,
+    spacing: tuple[float, float, float] | None = None,
+    *,
+    options: QuantOptions | None = None,
+) -> LesionQuantification:
+    """Quantify COVID-19 lesions (GGO, consolidation) inside the lungs, training-free.
+
+    Args:
+        image: CT in HU, a :class:`CTVolume` (gives spacing and direction) or a ``(z, y, x)``
+            array (then ``spacing`` is required and the direction is taken as identity: the
+            slice index grows towards the head).
+        lungs: ``(z, y, x)`` labels of the image's shape: 0 background, 1 right, 2 left lung.
+        spacing: ``(sz, sy, sx)`` in mm for array input.
+        options: :class:`QuantOptions` (defaults when None).
+
+    Returns:
+        A :class:`LesionQuantification` with volumes in ml, fractions of lung volume,
+        per-lung numbers, zone shares, the MosMed category and the lesion mask.
+
+    Raises:
+        InvalidInputError: non-HU image, missing/bad spacing, bad labels, empty lung mask.
+        GeometryMismatchError: lung mask shape differs from the image shape.
+    """
+    opts = options or QuantOptions()
+    array, sp, direction = _geometry(image, spacing)
+    labels = _check_lungs(lungs, array.shape)
+    mask = detect_lesions(array, labels, sp, options=opts)
+
+    voxel_ml = float(np.prod(sp)) / 1000.0
+    # counts[label, class]: label 0..2 x lesion class 0..2
+    counts = np.bincount((labels * np.uint8(3) + mask).ravel(), minlength=9).reshape(3, 3)
+
+    def lung_q(rows: list[int]) -> LungQuantification:
+        c = counts[rows].sum(axis=0)
+        return LungQuantification.from_counts(
+            int(c.sum()), int(c[LESION_GGO]), int(c[LESION_CONSOLIDATION]), voxel_ml
+        )
+
+    total = lung_q([1, 2])
+    result = LesionQuantification(
+        **total.to_dict(),
+        right=lung_q([LUNG_LABELS["right"]]),
+        left=lung_q([LUNG_LABELS["left"]]),
+        ct_category=ct_category(total.lesion_fraction, ct0_max_fraction=opts.ct0_max_fraction),
+        zones=zone_fractions(labels, mask, sp, direction),
+        options=opts,
+        lesion_mask=mask,
+    )
+    logger.info(
+        "lesions: %.1f ml of %.1f ml lung (%.2f %%), %s",
+        result.lesion_volume_ml,
+        result.lung_volume_ml,
+        100 * result.lesion_fraction,
+        result.ct_category,
+    )
+    return result

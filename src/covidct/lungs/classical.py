@@ -1,0 +1,86 @@
+"""The classical threshold lung mask (Kaggle / Data Science Bowl 2017 preprocessing).
+
+Steps, on the working grid (HU, ``(z, y, x)``): threshold air (below ``threshold_hu``),
+clear what touches the slice border (outside air), label in 3D, drop the components that
+touch the volume corners, fill the lung structures slice by slice, keep the large 3D air
+components. It is the baseline of the COVID-MTL paper and under-segments dense lung
+(consolidation and ground glass touching the pleura, "white lung").
+
+Also here: the body mask (the patient outline, holes filled per slice), which the other
+steps use to tell air inside the chest from the air around the patient.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.segmentation import clear_border
+
+__all__ = ["body_mask", "classical_air", "fill_slices", "large_components"]
+
+log = logging.getLogger(__name__)
+
+
+def fill_slices(mask: np.ndarray) -> np.ndarray:
+    """Fill holes in every axial slice of a boolean ``(z, y, x)`` mask."""
+    out = np.empty_like(mask, dtype=bool)
+    for z in range(mask.shape[0]):
+        out[z] = ndi.binary_fill_holes(mask[z]) if mask[z].any() else False
+    return out
+
+
+def body_mask(hu: np.ndarray, body_hu: float) -> np.ndarray:
+    """The patient's body: tissue above ``body_hu`` (largest 3D part), filled per slice.
+
+    Args:
+        hu: ``(z, y, x)`` HU on the working grid.
+        body_hu: tissue threshold in HU (e.g. -500).
+    Returns:
+        boolean ``(z, y, x)`` mask; all False when there is no tissue.
+    """
+    tissue = hu > body_hu
+    # a thin opening detaches the table and blankets (thin, bright lines)
+    tissue = ndi.binary_opening(tissue, structure=np.ones((1, 3, 3), bool))
+    lab, n = ndi.label(tissue)
+    if n == 0:
+        return np.zeros(hu.shape, dtype=bool)
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    body = lab == int(np.argmax(sizes))
+    return fill_slices(body)
+
+
+def large_components(mask: np.ndarray, min_voxels: int) -> tuple[np.ndarray, int]:
+    """Labelled 3D components (6-connectivity) of at least ``min_voxels``, biggest first."""
+    lab, n = ndi.label(mask)
+    if n == 0:
+        return np.zeros(mask.shape, dtype=np.int32), 0
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    order = [int(i) for i in np.argsort(sizes)[::-1] if sizes[i] >= max(min_voxels, 1)]
+    lut = np.zeros(n + 1, dtype=np.int32)
+    for rank, old in enumerate(order, start=1):
+        lut[old] = rank
+    return lut[lab], len(order)
+
+
+def classical_air(hu: np.ndarray, threshold_hu: float) -> np.ndarray:
+    """The Kaggle/DSB-2017 air mask before component selection.
+
+    Threshold below ``threshold_hu``, clear the components touching each slice border,
+    label in 3D and drop components touching the 8 corners of the volume, then fill the
+    remaining structures slice by slice (vessels and nodules inside the lung).
+    """
+    air = hu < threshold_hu
+    cleared = np.empty_like(air)
+    for z in range(air.shape[0]):
+        cleared[z] = clear_border(air[z])
+    lab, _ = ndi.label(cleared)
+    zs, ys, xs = (0, -1), (0, -1), (0, -1)
+    corner = {int(lab[z, y, x]) for z in zs for y in ys for x in xs}
+    corner.discard(0)
+    if corner:
+        cleared[np.isin(lab, list(corner))] = False
+    return fill_slices(cleared)

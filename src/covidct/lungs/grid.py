@@ -1,0 +1,167 @@
+"""Working grid and orientation helpers of the lung segmentation.
+
+The segmentation runs on a coarser working grid (``(z, y, x)`` arrays, spacing in mm) and
+returns its labels on the input grid. Both grids cover exactly the same physical box, so
+resampling there and back needs no geometry beyond the spacing. Orientation (which array
+side is the patient's right, which end is superior) comes from the ITK direction matrix
+in LPS: patient right is -x, superior is +z.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+__all__ = ["Orientation", "WorkingGrid", "labels_to_input", "to_working"]
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """Which array directions point where in the patient.
+
+    Attributes:
+        lr_axis: array axis (0 z, 1 y, 2 x) closest to the patient left-right axis.
+        right_is_low: True when the patient's right lies at low indices along ``lr_axis``.
+        superior_is_high: True when superior lies at high z index.
+        axial: True when the array slices are close to axial (z is the body axis).
+        phys_x: coefficients (per z, y, x index, in mm) of the LPS x coordinate.
+    """
+
+    lr_axis: int
+    right_is_low: bool
+    superior_is_high: bool
+    axial: bool
+    phys_x: tuple[float, float, float]
+
+    @classmethod
+    def from_direction(
+        cls, direction: tuple[float, ...], spacing_zyx: tuple[float, float, float]
+    ) -> Orientation:
+        """Orientation from an ITK row-major direction (columns = index axes x, y, z)."""
+        d = np.asarray(direction, dtype=float).reshape(3, 3)
+        # column j of d is the physical (LPS) direction of index axis j (x, y, z)
+        cols_zyx = [d[:, 2], d[:, 1], d[:, 0]]
+        lr = [abs(c[0]) for c in cols_zyx]
+        lr_axis = int(np.argmax(lr))
+        si = [abs(c[2]) for c in cols_zyx]
+        axial = int(np.argmax(si)) == 0 and lr_axis == 2
+        phys_x = tuple(float(c[0] * s) for c, s in zip(cols_zyx, spacing_zyx))
+        return cls(
+            lr_axis=lr_axis,
+            right_is_low=bool(cols_zyx[lr_axis][0] > 0),
+            superior_is_high=bool(cols_zyx[0][2] >= 0),
+            axial=axial,
+            phys_x=phys_x,  # type: ignore[arg-type]
+        )
+
+    def lps_x(self, index_zyx: np.ndarray) -> float:
+        """LPS x (mm, up to the origin) of a (z, y, x) index position."""
+        return float(np.dot(self.phys_x, np.asarray(index_zyx, dtype=float)))
+
+
+@dataclass(frozen=True)
+class WorkingGrid:
+    """A grid covering the same box as the input with coarser voxels.
+
+    Attributes:
+        in_shape, in_spacing: input ``(z, y, x)`` shape and spacing (mm).
+        shape, spacing: working shape and spacing (mm).
+    """
+
+    in_shape: tuple[int, int, int]
+    in_spacing: tuple[float, float, float]
+    shape: tuple[int, int, int]
+    spacing: tuple[float, float, float]
+
+    @classmethod
+    def choose(
+        cls,
+        in_shape: tuple[int, int, int],
+        in_spacing: tuple[float, float, float],
+        inplane_mm: float,
+        slice_mm: float,
+    ) -> WorkingGrid:
+        """Down-sample each axis to at most the target spacing (never up-sample)."""
+        targets = (slice_mm, inplane_mm, inplane_mm)
+        shape, spacing = [], []
+        for n, s, t in zip(in_shape, in_spacing, targets):
+            m = n if s >= t else max(1, int(round(n * s / t)))
+            shape.append(m)
+            spacing.append(n * s / m)
+        return cls(tuple(in_shape), tuple(in_spacing), tuple(shape), tuple(spacing))  # type: ignore[arg-type]
+
+    @property
+    def identity(self) -> bool:
+        """True when the working grid is the input grid."""
+        return self.shape == self.in_shape
+
+    @property
+    def voxel_ml(self) -> float:
+        """Volume of a working voxel in mL."""
+        return float(np.prod(self.spacing)) / 1000.0
+
+    def _image(self, array: np.ndarray, shape, spacing) -> sitk.Image:
+        img = sitk.GetImageFromArray(array)
+        self._geometry(img, shape, spacing)
+        return img
+
+    def _geometry(self, img: sitk.Image, shape, spacing) -> None:
+        # voxel centres at (i + 0.5) * spacing - 0.5 * input spacing: same box for both grids
+        origin = [
+            0.5 * s - 0.5 * s_in for s, s_in in zip(spacing[::-1], self.in_spacing[::-1])
+        ]
+        img.SetSpacing([float(s) for s in spacing[::-1]])
+        img.SetOrigin(origin)
+
+    def _reference(self, shape, spacing) -> sitk.Image:
+        ref = sitk.Image([int(n) for n in shape[::-1]], sitk.sitkUInt8)
+        self._geometry(ref, shape, spacing)
+        return ref
+
+
+def to_working(hu: np.ndarray, grid: WorkingGrid) -> np.ndarray:
+    """HU ``(z, y, x)`` on the input grid -> float32 HU on the working grid.
+
+    Down-sampling first averages blocks of whole voxels (``BinShrink``, anti-aliasing),
+    then interpolates linearly onto the working grid.
+    """
+    arr = np.asarray(hu, dtype=np.float32)
+    if grid.identity:
+        return arr.copy()
+    img = grid._image(arr, grid.in_shape, grid.in_spacing)
+    # integer block averaging first (anti-aliasing and noise reduction, cheap)
+    factors = [
+        max(1, int(w / s + 1e-6)) for w, s in zip(grid.spacing[::-1], grid.in_spacing[::-1])
+    ]
+    if any(f > 1 for f in factors):
+        img = sitk.BinShrink(img, factors)
+    ref = grid._reference(grid.shape, grid.spacing)
+    out = sitk.Resample(img, ref, sitk.Transform(), sitk.sitkLinear, -1024.0, sitk.sitkFloat32)
+    return sitk.GetArrayFromImage(out)
+
+
+def labels_to_input(labels: np.ndarray, grid: WorkingGrid, n_labels: int = 2) -> np.ndarray:
+    """uint8 labels on the working grid -> uint8 labels on the input grid.
+
+    Each label is interpolated linearly as a 0/1 map; a voxel takes the label with the
+    largest value when that value is at least 0.5 (smooth boundaries, no blocky steps).
+    """
+    if grid.identity:
+        return labels.astype(np.uint8, copy=True)
+    ref = grid._reference(grid.in_shape, grid.in_spacing)
+    best = np.zeros(grid.in_shape, dtype=np.float32)
+    out = np.zeros(grid.in_shape, dtype=np.uint8)
+    for lab in range(1, n_labels + 1):
+        onehot = (labels == lab).astype(np.float32)
+        if not onehot.any():
+            continue
+        img = grid._image(onehot, grid.shape, grid.spacing)
+        prob = sitk.GetArrayFromImage(
+            sitk.Resample(img, ref, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+        )
+        take = (prob >= 0.5) & (prob > best)
+        out[take] = lab
+        np.maximum(best, prob, out=best)
+    return out

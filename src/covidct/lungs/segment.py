@@ -1,0 +1,193 @@
+"""``segment_lungs``: unsupervised 3D lung segmentation (COVID-MTL method, made robust).
+
+Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.options.LungOptions`):
+
+1. body outline (tissue above ``body_hu``, holes filled per slice);
+2. air below ``threshold_hu`` inside the body (``"refined"``) or the Kaggle/DSB-2017 air
+   mask (``"classical"``, the paper's baseline);
+3. trachea and main bronchi found and tracked from the superior slices, removed;
+4. lung components kept: at least ``min_lung_ml``, deep inside the body (not skin folds,
+   not air between arm and chest) and not pure gas (median above ``_GAS_MEDIAN_HU``,
+   which rejects bowel and stomach gas: lung has vessels and partial volume);
+5. right / left labels from the direction matrix, touching lungs split;
+6. ``"refined"`` only: the dense-lung recovery of :mod:`covidct.lungs.refine`;
+7. labels brought back to the input grid.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from covidct.errors import InvalidInputError, NoLungsFoundError
+from covidct.io.volume import CTVolume
+from covidct.lungs.airways import find_airways, remove_airways
+from covidct.lungs.classical import body_mask, classical_air, fill_slices
+from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_working
+from covidct.lungs.options import LungOptions
+from covidct.lungs.refine import mirror_prior, refine_labels
+from covidct.lungs.split import label_sides
+
+__all__ = ["segment_lungs"]
+
+log = logging.getLogger(__name__)
+
+_IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+_SPACING_RANGE_MM = (0.05, 20.0)
+_GAS_MEDIAN_HU = -975.0
+_MIN_DEPTH_MM = 8.0  # lung lies at least this deep inside the body outline (median voxel)
+
+
+def _inputs(
+    image: CTVolume | np.ndarray, spacing: tuple[float, float, float] | None
+) -> tuple[np.ndarray, tuple[float, float, float], tuple[float, ...], str]:
+    """Validate the input; returns (hu array view, spacing, direction, name for messages)."""
+    if isinstance(image, CTVolume):
+        name = str(image.metadata.get("source_path", image.metadata.get("path", "CT volume")))
+        if not image.is_hu:
+            raise InvalidInputError(
+                f"{name}: lung segmentation needs Hounsfield units; this volume is not HU "
+                "(is_hu=False, e.g. an 8-bit PNG stack)"
+            )
+        arr, sp, direction = image.array, image.spacing, image.direction
+        if spacing is not None and not np.allclose(spacing, sp):
+            raise InvalidInputError(
+                f"{name}: spacing {spacing} given with a CTVolume of spacing {sp}; pass one"
+            )
+    else:
+        name = "array"
+        arr = np.asarray(image)
+        if arr.ndim != 3:
+            raise InvalidInputError(
+                f"lung segmentation needs a 3D (z, y, x) HU volume; got shape {arr.shape}"
+            )
+        if spacing is None:
+            raise InvalidInputError("an array input needs spacing=(sz, sy, sx) in mm")
+        try:
+            sp = tuple(float(s) for s in spacing)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"spacing must be 3 numbers in mm; got {spacing!r}") from exc
+        direction = _IDENTITY
+    if arr.ndim != 3:
+        raise InvalidInputError(f"{name}: expected a 3D (z, y, x) volume; got shape {arr.shape}")
+    if len(sp) != 3 or not all(np.isfinite(s) and _SPACING_RANGE_MM[0] <= s <= _SPACING_RANGE_MM[1] for s in sp):
+        raise InvalidInputError(
+            f"{name}: spacing (sz, sy, sx) must be 3 values in "
+            f"[{_SPACING_RANGE_MM[0]}, {_SPACING_RANGE_MM[1]}] mm; got {sp}"
+        )
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise InvalidInputError(f"{name}: expected real HU values; got dtype {arr.dtype}")
+    if min(arr.shape) < 3:
+        raise InvalidInputError(f"{name}: volume too small for lung segmentation: {arr.shape}")
+    return arr, sp, direction, name  # type: ignore[return-value]
+
+
+def _select_lungs(
+    air: np.ndarray, hu: np.ndarray, depth_mm: np.ndarray, grid: WorkingGrid, opts: LungOptions
+) -> np.ndarray:
+    """Keep the air components that look like lung; boolean mask."""
+    lab, n = ndi.label(air)
+    if n == 0:
+        return np.zeros(air.shape, bool)
+    idx = np.arange(1, n + 1)
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)[1:]
+    min_vox = opts.min_lung_ml / grid.voxel_ml
+    keep = []
+    for i, size in zip(idx, sizes):
+        if size < min_vox:
+            continue
+        vals = lab == i
+        med_hu = float(np.median(hu[vals]))
+        med_depth = float(np.median(depth_mm[vals]))
+        if med_hu < _GAS_MEDIAN_HU or med_depth < _MIN_DEPTH_MM:
+            log.debug("air component of %d voxels dropped (median %.0f HU, depth %.0f mm)",
+                      size, med_hu, med_depth)
+            continue
+        keep.append(i)
+    return np.isin(lab, keep)
+
+
+def _depth_mm(body: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """In-plane distance (mm) of each body voxel to the body outline."""
+    out = np.zeros(body.shape, np.float32)
+    for z in range(body.shape[0]):
+        if body[z].any():
+            out[z] = ndi.distance_transform_edt(np.pad(body[z], 1), sampling=spacing[1:])[1:-1, 1:-1]
+    return out
+
+
+def segment_lungs(
+    image: CTVolume | np.ndarray,
+    spacing: tuple[float, float, float] | None = None,
+    *,
+    method: Literal["refined", "classical"] = "refined",
+    options: LungOptions | None = None,
+) -> np.ndarray:
+    """Segment the lungs of a chest CT.
+
+    Args:
+        image: a :class:`CTVolume` in HU (its spacing and direction are used) or a
+            ``(z, y, x)`` HU array (then ``spacing`` is required, LPS identity direction).
+        spacing: ``(sz, sy, sx)`` voxel size in mm for an array input.
+        method: ``"refined"`` (default: recovers dense, infected lung) or ``"classical"``
+            (the Kaggle/DSB-2017 threshold baseline of the paper).
+        options: settings; default :meth:`LungOptions.fast`.
+    Returns:
+        uint8 ``(z, y, x)`` mask on the input grid: 0 background, 1 right lung,
+        2 left lung; trachea and main bronchi are excluded.
+    Raises:
+        InvalidInputError: non-HU input, not 3D, or absurd spacing.
+        NoLungsFoundError: no plausible lung in the volume.
+    """
+    if method not in ("refined", "classical"):
+        raise InvalidInputError(f"method must be 'refined' or 'classical'; got {method!r}")
+    opts = options or LungOptions.fast()
+    arr, sp, direction, name = _inputs(image, spacing)
+    orient = Orientation.from_direction(direction, sp)
+    grid = WorkingGrid.choose(arr.shape, sp, opts.working_inplane_mm, opts.working_slice_mm)
+    hu = to_working(arr, grid)
+    wsp = grid.spacing
+    body = body_mask(hu, opts.body_hu)
+    if not body.any():
+        raise NoLungsFoundError(f"{name}: no body found (nothing above {opts.body_hu:.0f} HU)")
+    if method == "classical":
+        air = classical_air(hu, opts.threshold_hu) & body
+    else:
+        air = (hu < opts.threshold_hu) & body
+    airway, trachea_x = find_airways(hu, body, wsp, orient, opts)
+    air = remove_airways(air, airway, wsp, opts)
+    depth = _depth_mm(body, wsp)
+    lungs = _select_lungs(air, hu, depth, grid, opts)
+    total_ml = lungs.sum() * grid.voxel_ml
+    if total_ml < opts.min_lung_ml:
+        raise NoLungsFoundError(
+            f"{name}: no plausible lungs found: no air region of at least "
+            f"{opts.min_lung_ml:.0f} mL below {opts.threshold_hu:.0f} HU deep inside the body "
+            f"(found {total_ml:.0f} mL); is this a chest CT in HU?"
+        )
+    if method == "refined":
+        lungs = fill_slices(lungs)
+    axis = orient.lr_axis
+    if trachea_x is not None and axis == 2:
+        midline = trachea_x
+    else:
+        zs = np.nonzero(lungs.any(axis=tuple(a for a in range(3) if a != 0)))[0]
+        midline = float(np.mean(np.nonzero(body[zs])[axis])) if axis != 0 else float(
+            np.mean(np.nonzero(body)[0])
+        )
+    min_vox = max(1, int(1.0 / grid.voxel_ml))  # fragments under 1 mL dropped
+    labels = label_sides(lungs, orient, midline, wsp, min_vox)
+    if method == "refined":
+        bone = hu > opts.bone_hu
+        grow = ndi.binary_dilation(airway, structure=np.ones((1, 3, 3), bool), iterations=2)
+        forbidden = bone | grow
+        if opts.use_mirror_prior and orient.axial:
+            fat = (hu > opts.fat_hu[0]) & (hu < opts.fat_hu[1])
+            labels = mirror_prior(labels, hu, body & ~forbidden & ~fat, midline, opts)
+        labels = refine_labels(labels, hu, body, forbidden, wsp, opts, midline if axis == 2 else None)
+    if not labels.any():
+        raise NoLungsFoundError(f"{name}: no plausible lungs found after labelling")
+    return labels_to_input(labels, grid)

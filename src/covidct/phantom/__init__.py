@@ -1,0 +1,22 @@
+"""Chest-CT phantom with exact ground truth: anatomy, vessel trees, COVID-19 / pneumonia
+findings, scanner effects, clinical labels (iCTCF-like proportions).
+
+Main entry points: :func:`simulate_case`, :func:`simulate_cohort`, :class:`PhantomOptions`,
+:data:`SIZE_PRESETS`.
+"""
+
+from covidct.phantom.cohort import SimulatedCase, simulate_case, simulate_cohort
+from covidct.phantom.labels import MORBIDITIES, ct_category
+from covidct.phantom.options import DIAGNOSES, SIZE_PRESETS, PhantomOptions, SizePreset
+
+__all__ = [
+    "DIAGNOSES",
+    "MORBIDITIES",
+    "SIZE_PRESETS",
+    "PhantomOptions",
+    "SimulatedCase",
+    "SizePreset",
+    "ct_category",
+    "simulate_case",
+    "simulate_cohort",
+]

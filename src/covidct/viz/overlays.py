@@ -1,0 +1,276 @@
+"""Axial overlay pictures: CT slices with lung outlines and GGO / consolidation masks.
+
+Uses :class:`matplotlib.figure.Figure` with the Agg canvas directly, so importing this
+module changes no global matplotlib state (no pyplot, no backend switch).
+Display follows the radiological convention for LPS volumes with identity direction: the
+patient's right (low x index) on the viewer's left, anterior (low y index) at the top.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from covidct.errors import GeometryMismatchError, InvalidInputError
+
+__all__ = ["montage_slices", "save_montage", "save_overlay_slice"]
+
+logger = logging.getLogger(__name__)
+
+LUNG_COLOURS = {1: ("#00d0ff", "right lung"), 2: ("#ff7f0e", "left lung")}
+LESION_COLOURS = {1: ("#ffe100", "GGO"), 2: ("#ff1a1a", "consolidation")}
+_FILL_ALPHA = 0.40
+_MARGIN_MM = 15.0
+_PANEL_INCH = 3.0
+
+
+def _check(
+    image_hu: np.ndarray,
+    spacing: tuple[float, float, float],
+    lungs: np.ndarray | None,
+    lesions: np.ndarray | None,
+    window_hu: tuple[float, float],
+) -> tuple[np.ndarray, tuple[float, float, float]]:
+    image = np.asarray(image_hu)
+    if image.ndim != 3:
+        raise InvalidInputError(f"image must be a 3D (z, y, x) array; got shape {image.shape}")
+    sp = tuple(float(s) for s in spacing)
+    if len(sp) != 3 or not all(math.isfinite(s) and s > 0 for s in sp):
+        raise InvalidInputError(
+            f"spacing must be 3 positive numbers (sz, sy, sx) in mm; got {spacing}"
+        )
+    for name, mask in (("lungs", lungs), ("lesions", lesions)):
+        if mask is not None and np.shape(mask) != image.shape:
+            raise GeometryMismatchError(
+                f"{name} mask shape {np.shape(mask)} does not match the image shape {image.shape}"
+            )
+    lo, hi = (float(w) for w in window_hu)
+    if not lo < hi:
+        raise InvalidInputError(f"window_hu must be (low, high) with low < high; got {window_hu}")
+    return image, sp  # type: ignore[return-value]
+
+
+def _crop(
+    shape: tuple[int, ...], spacing: tuple[float, float, float], lungs: np.ndarray | None
+) -> tuple[slice, slice]:
+    """In-plane (y, x) crop: the lungs' bounding box + a margin, else the whole slice."""
+    if lungs is None or not np.any(lungs):
+        return slice(0, shape[1]), slice(0, shape[2])
+    proj = np.any(np.asarray(lungs) > 0, axis=0)
+    out = []
+    for axis, sp in ((0, spacing[1]), (1, spacing[2])):
+        idx = np.flatnonzero(proj.any(axis=1 - axis))
+        m = round(_MARGIN_MM / sp)
+        out.append(slice(max(int(idx[0]) - m, 0), min(int(idx[-1]) + 1 + m, proj.shape[axis])))
+    return out[0], out[1]
+
+
+def montage_slices(
+    shape: tuple[int, int, int], lungs: np.ndarray | None = None, n_slices: int = 12
+) -> list[int]:
+    """Evenly spaced axial slice indices through the lungs (or the whole volume if none)."""
+    if n_slices < 1:
+        raise InvalidInputError(f"n_slices must be >= 1; got {n_slices}")
+    lo, hi = 0, shape[0] - 1
+    if lungs is not None and np.any(lungs):
+        idx = np.flatnonzero(np.any(np.asarray(lungs) > 0, axis=(1, 2)))
+        lo, hi = int(idx[0]), int(idx[-1])
+    n = min(n_slices, hi - lo + 1)
+    if n == 1:
+        return [(lo + hi) // 2]
+    # Inset by half a step so the first/last panels are not the lungs' thin tips.
+    step = (hi - lo + 1) / n
+    return sorted({int(lo + step * (i + 0.5)) for i in range(n)})
+
+
+def _overlay_rgba(mask2d: np.ndarray, colours: dict[int, tuple[str, str]]) -> np.ndarray:
+    rgba = np.zeros(mask2d.shape + (4,), dtype=np.float32)
+    for value, (colour, _) in colours.items():
+        rgba[mask2d == value] = to_rgba(colour, _FILL_ALPHA)
+    return rgba
+
+
+def _draw(
+    ax,
+    image: np.ndarray,
+    k: int,
+    crop: tuple[slice, slice],
+    spacing: tuple[float, float, float],
+    lungs: np.ndarray | None,
+    lesions: np.ndarray | None,
+    window_hu: tuple[float, float],
+) -> None:
+    ys, xs = crop
+    aspect = spacing[1] / spacing[2]
+    ax.imshow(
+        np.asarray(image[k, ys, xs], dtype=np.float32),
+        cmap="gray",
+        vmin=window_hu[0],
+        vmax=window_hu[1],
+        aspect=aspect,
+        interpolation="bilinear",
+    )
+    if lesions is not None:
+        les = np.asarray(lesions[k, ys, xs])
+        if les.any():
+            ax.imshow(_overlay_rgba(les, LESION_COLOURS), aspect=aspect, interpolation="nearest")
+            for value, (colour, _) in LESION_COLOURS.items():
+                if (les == value).any():
+                    ax.contour(les == value, levels=[0.5], colors=[colour], linewidths=0.8)
+    if lungs is not None:
+        lung = np.asarray(lungs[k, ys, xs])
+        for value, (colour, _) in LUNG_COLOURS.items():
+            if (lung == value).any():
+                ax.contour(lung == value, levels=[0.5], colors=[colour], linewidths=0.9)
+    ax.text(
+        0.02,
+        0.98,
+        f"z={k}",
+        transform=ax.transAxes,
+        color="white",
+        fontsize=9,
+        va="top",
+        ha="left",
+        bbox={"facecolor": "black", "alpha": 0.6, "pad": 1.5, "lw": 0},
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _legend(fig: Figure, lungs: np.ndarray | None, lesions: np.ndarray | None) -> None:
+    handles = []
+    if lungs is not None:
+        handles += [Patch(facecolor="none", edgecolor=c, label=n) for c, n in LUNG_COLOURS.values()]
+    if lesions is not None:
+        handles += [
+            Patch(facecolor=to_rgba(c, _FILL_ALPHA), edgecolor=c, label=n)
+            for c, n in LESION_COLOURS.values()
+        ]
+    if handles:
+        fig.legend(
+            handles=handles,
+            loc="lower center",
+            ncol=len(handles),
+            frameon=False,
+            fontsize=10,
+            labelcolor="white",
+        )
+
+
+def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, format="png", dpi=dpi, facecolor="black")
+    logger.info("wrote %s", path)
+    return path
+
+
+def save_montage(
+    image_hu: np.ndarray,
+    path: str | Path,
+    *,
+    spacing: tuple[float, float, float],
+    lungs: np.ndarray | None = None,
+    lesions: np.ndarray | None = None,
+    n_slices: int = 12,
+    window_hu: tuple[float, float] = (-1350.0, 150.0),
+    title: str | None = None,
+    dpi: int = 100,
+) -> Path:
+    """Save a PNG grid of evenly spaced axial slices with lung and lesion overlays.
+
+    Args:
+        image_hu: ``(z, y, x)`` CT in HU.
+        path: output PNG file (parent folders are created).
+        spacing: ``(sz, sy, sx)`` in mm; sets the pixel aspect ratio.
+        lungs: optional ``(z, y, x)`` labels (1 right, 2 left): outlined, one colour per lung;
+            slices are chosen through the lungs' z extent and panels cropped around them.
+        lesions: optional ``(z, y, x)`` labels (1 GGO yellow, 2 consolidation red): filled
+            translucently and outlined.
+        n_slices: number of panels (fewer if the lungs span fewer slices).
+        window_hu: grey-level window ``(low, high)`` in HU (default: lung window).
+        title: optional figure title.
+        dpi: resolution of the PNG.
+
+    Returns:
+        The path written.
+    """
+    image, sp = _check(image_hu, spacing, lungs, lesions, window_hu)
+    slices = montage_slices(image.shape, lungs, n_slices)
+    crop = _crop(image.shape, sp, lungs)
+    ncols = min(len(slices), 4 if len(slices) > 6 else 3)
+    nrows = math.ceil(len(slices) / ncols)
+    h_mm = (crop[0].stop - crop[0].start) * sp[1]
+    w_mm = (crop[1].stop - crop[1].start) * sp[2]
+    panel_h = _PANEL_INCH * h_mm / w_mm
+    top = 0.45 if title else 0.1
+    fig = Figure(figsize=(ncols * _PANEL_INCH, nrows * panel_h + top + 0.4), facecolor="black")
+    fig.subplots_adjust(
+        left=0.005,
+        right=0.995,
+        wspace=0.02,
+        hspace=0.02,
+        bottom=0.4 / (nrows * panel_h + top + 0.4),
+        top=1 - top / (nrows * panel_h + top + 0.4),
+    )
+    for i, k in enumerate(slices):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        _draw(ax, image, k, crop, sp, lungs, lesions, window_hu)
+    if title:
+        fig.suptitle(title, color="white", fontsize=12)
+    _legend(fig, lungs, lesions)
+    return _save(fig, path, dpi)
+
+
+def save_overlay_slice(
+    image_hu: np.ndarray,
+    path: str | Path,
+    *,
+    spacing: tuple[float, float, float],
+    index: int | None = None,
+    lungs: np.ndarray | None = None,
+    lesions: np.ndarray | None = None,
+    window_hu: tuple[float, float] = (-1350.0, 150.0),
+    title: str | None = None,
+    dpi: int = 120,
+) -> Path:
+    """Save one axial slice with overlays as a PNG (same drawing as :func:`save_montage`).
+
+    Args:
+        index: axial slice index (z); None = the slice with the most lesion voxels, else the
+            one with the most lung, else the middle slice.
+        Other arguments as in :func:`save_montage`.
+    """
+    image, sp = _check(image_hu, spacing, lungs, lesions, window_hu)
+    if index is None:
+        for mask in (lesions, lungs):
+            if mask is not None and np.any(mask):
+                index = int(np.argmax((np.asarray(mask) > 0).sum(axis=(1, 2))))
+                break
+        else:
+            index = image.shape[0] // 2
+    if not 0 <= index < image.shape[0]:
+        raise InvalidInputError(f"slice index {index} outside 0..{image.shape[0] - 1}")
+    crop = _crop(image.shape, sp, lungs)
+    h_mm = (crop[0].stop - crop[0].start) * sp[1]
+    w_mm = (crop[1].stop - crop[1].start) * sp[2]
+    width = 6.0
+    height = width * h_mm / w_mm + (0.45 if title else 0.1) + 0.4
+    fig = Figure(figsize=(width, height), facecolor="black")
+    fig.subplots_adjust(
+        left=0.01, right=0.99, bottom=0.4 / height, top=1 - (0.45 if title else 0.1) / height
+    )
+    ax = fig.add_subplot(1, 1, 1)
+    _draw(ax, image, index, crop, sp, lungs, lesions, window_hu)
+    if title:
+        fig.suptitle(title, color="white", fontsize=12)
+    _legend(fig, lungs, lesions)
+    return _save(fig, path, dpi)

@@ -1,0 +1,107 @@
+"""segment_lungs on a synthetic chest with exact truth (anisotropic 3 x 1 x 1 mm)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synth import SHAPE, SPACING, dice
+
+from covidct.errors import InvalidInputError, NoLungsFoundError
+from covidct.io.volume import CTVolume
+from covidct.lungs import LEFT, RIGHT, LungOptions, segment_lungs
+
+FLIP_X = (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+
+@pytest.fixture(scope="module")
+def refined(chest):
+    before = chest.hu.copy()
+    labels = segment_lungs(chest.hu, chest.spacing)
+    np.testing.assert_array_equal(chest.hu, before)  # input not modified
+    return labels
+
+
+def test_refined_matches_truth(chest, refined):
+    assert refined.dtype == np.uint8 and refined.shape == chest.hu.shape
+    assert set(np.unique(refined)) == {0, RIGHT, LEFT}
+    assert dice(refined > 0, chest.truth > 0) >= 0.95
+    assert dice(refined == RIGHT, chest.truth == 1) >= 0.95
+    assert dice(refined == LEFT, chest.truth == 2) >= 0.95
+
+
+def test_right_lung_is_on_patient_right(chest, refined):
+    xs_right = np.nonzero(refined == RIGHT)[2]
+    xs_left = np.nonzero(refined == LEFT)[2]
+    # identity direction: LPS x grows with the index, patient right is at low x
+    assert xs_right.mean() < SHAPE[2] / 2 < xs_left.mean()
+
+
+def test_trachea_excluded(chest, refined):
+    from synth import Z0, _grid
+
+    z = _grid()[0]
+    trachea = chest.airway & (z > Z0 + 32)
+    assert trachea.sum() > 1000
+    assert not (refined.astype(bool) & trachea).any()
+    # the main bronchi: at most their tips inside the lung may be kept
+    assert (refined.astype(bool) & chest.airway).sum() < 0.05 * chest.airway.sum()
+
+
+def test_flipped_direction_keeps_sides(chest, refined):
+    vol = CTVolume(array=chest.hu[:, :, ::-1].copy(), spacing=SPACING, direction=FLIP_X)
+    flipped = segment_lungs(vol)
+    # the same anatomy: right lung = 1 although it now lies at high x index
+    assert dice(flipped[:, :, ::-1] == RIGHT, refined == RIGHT) > 0.97
+    assert np.nonzero(flipped == RIGHT)[2].mean() > SHAPE[2] / 2
+
+
+def test_array_call_equals_volume_call_and_is_deterministic(chest, refined):
+    vol = CTVolume(array=chest.hu, spacing=SPACING)
+    np.testing.assert_array_equal(segment_lungs(vol), refined)
+
+
+def test_classical_method_on_clear_lungs(chest):
+    labels = segment_lungs(chest.hu, chest.spacing, method="classical")
+    assert dice(labels > 0, chest.truth > 0) >= 0.95
+    assert dice(labels == RIGHT, chest.truth == 1) >= 0.95
+
+
+@pytest.mark.parametrize("kind", ["soft_tissue", "blank", "abdomen"])
+def test_no_lungs(kind):
+    z, y, x = np.meshgrid(*(np.arange(n) for n in (30, 120, 150)), indexing="ij")
+    body = ((x - 75) / 65.0) ** 2 + ((y - 60) / 50.0) ** 2 <= 1
+    hu = np.full((30, 120, 150), -1000, np.int16)
+    if kind != "blank":
+        hu[body] = 40
+    if kind == "abdomen":  # bowel gas: pure air pockets in soft tissue
+        for cx, cy in ((50, 50), (95, 70), (75, 40)):
+            hu[((x - cx) ** 2 + (y - cy) ** 2 <= 100) & (z > 5) & (z < 20)] = -1000
+    with pytest.raises(NoLungsFoundError, match="no"):
+        segment_lungs(hu, (3.0, 2.0, 2.0))
+
+
+def test_invalid_inputs(chest):
+    with pytest.raises(InvalidInputError, match="3D"):
+        segment_lungs(chest.hu[10], (1.0, 1.0))
+    with pytest.raises(InvalidInputError, match="spacing"):
+        segment_lungs(chest.hu, (3.0, 1.0, 500.0))
+    with pytest.raises(InvalidInputError, match="spacing"):
+        segment_lungs(chest.hu)
+    png = CTVolume(array=np.zeros((5, 20, 20), np.uint8), spacing=(1, 1, 1), is_hu=False)
+    with pytest.raises(InvalidInputError, match="Hounsfield"):
+        segment_lungs(png)
+    with pytest.raises(InvalidInputError, match="method"):
+        segment_lungs(chest.hu, SPACING, method="unet")  # type: ignore[arg-type]
+
+
+def test_options_presets_and_validation():
+    paper = LungOptions.paper()
+    assert paper.threshold_hu == -420 and paper.close_mm == 10 and paper.final_erode_mm == 2
+    assert (paper.snake_alpha, paper.snake_beta, paper.snake_iterations) == (0.02, 20.0, 20)
+    assert paper.working_inplane_mm == 1.0 == paper.working_slice_mm
+    assert LungOptions.fast() == LungOptions()
+    assert LungOptions().as_dict()["contour_level"] == 0.8
+    with pytest.raises(InvalidInputError):
+        LungOptions(close_mm=0)
+    with pytest.raises(InvalidInputError):
+        LungOptions(threshold_hu=100)
