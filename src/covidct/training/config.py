@@ -1,0 +1,223 @@
+"""Training configuration: one frozen dataclass, YAML in and out, the paper's settings as presets.
+
+A run folder always holds the exact ``config.yaml`` it was made with, so a result says how it
+was made. Presets:
+
+* ``covid-mtl-paper`` — the paper: ShiftNet3D + AFNN, random-weighted loss, 1 mm grid with a
+  200 x 250 x 250 crop, SGD Nesterov (lr 0.005, momentum 0.9, wd 5e-5), cosine schedule, 80
+  epochs, batch 10, fp16 on GPU.
+* ``covid-mtl-cpu`` — the same model and loss on a coarse grid that trains in minutes here.
+* one preset per comparison (``shiftnet3d-<task>``, ``squeezenet3d-<task>``,
+  ``resnet3d-<task>``, ``decovnet-<task>`` single-task models; ``covid-mtl-equal``,
+  ``covid-mtl-uncertainty``, ``covid-mtl-nofeatures``), all at the CPU settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from covidct.errors import InvalidInputError
+
+__all__ = ["TrainConfig", "TASK_COLUMNS", "TASK_CLASSES", "PRESETS", "get_preset", "load_config"]
+
+#: task name -> label column of the case table / manifest.
+TASK_COLUMNS: dict[str, str] = {"ct": "ct_positive", "nat": "nat_positive", "severity": "severity"}
+#: task name -> number of classes.
+TASK_CLASSES: dict[str, int] = {"ct": 2, "nat": 2, "severity": 3}
+
+MULTITASK_MODELS = ("covid-mtl",)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; written as ``config.yaml`` into the run folder.
+
+    Attributes:
+        name: run/preset name.
+        data: preprocessed folder (``covidct preprocess`` output).
+        features: features table (Parquet/CSV with ``case_id``) for the AFNN, or "".
+        model: model name for :func:`covidct.models.build_model`.
+        model_options: extra keyword options for the model builder.
+        tasks: tasks to learn (subset of ct, nat, severity); single-task models take one.
+        loss: multi-task weighting: "random" (Dirichlet), "equal" or "uncertainty".
+        loss_options: options of the loss (``alpha``, ``n_draws``).
+        use_features: feed radiomic features to the AFNN (COVID-MTL only).
+        crop: network input (D, H, W) voxels; empty = the grid preset's crop.
+        folds: k of the patient-level stratified k-fold CV; 0 = one fixed split.
+        test_size: test share of the fixed split (the paper's 70/30) when ``folds`` is 0.
+        run_folds: which folds to train (empty = all).
+        val_size: share of each training fold held out (by patient) for early stopping and
+            checkpoint selection; 0 = none (the paper), the last epoch is kept.
+        epochs, batch_size, accumulate: epochs, batch size, gradient accumulation steps.
+        lr, momentum, weight_decay, nesterov: SGD settings.
+        schedule: "cosine" or "none".
+        early_stopping_patience: epochs without val-loss improvement before stopping (0 = off).
+        precision: Lightning precision ("32-true"; "16-mixed" is used on GPU when "auto").
+        noise_p, flip_rot: augmentation: Gaussian noise probability, in-plane rot90/flip.
+        hu_clip: HU window clipped before normalising by the training-fold mean/std.
+        balanced_sampling: draw training cases inversely to the first task's class frequency.
+        num_workers: DataLoader workers.
+        seed: the seed of everything (splits, initialisation, augmentation).
+        bootstrap: bootstrap replicates for the metrics' confidence intervals.
+        accelerator, devices, strategy: Lightning hardware settings ("auto" by default;
+            several GPUs or nodes use strategy "ddp").
+    """
+
+    name: str = "covid-mtl-cpu"
+    data: str = ""
+    features: str = ""
+    model: str = "covid-mtl"
+    model_options: dict[str, Any] = field(default_factory=lambda: {"backbone": "shiftnet3d"})
+    tasks: tuple[str, ...] = ("ct", "nat", "severity")
+    loss: str = "random"
+    loss_options: dict[str, Any] = field(default_factory=lambda: {"alpha": 1.0, "n_draws": 2})
+    use_features: bool = True
+    crop: tuple[int, ...] = ()
+    folds: int = 5
+    test_size: float = 0.3
+    run_folds: tuple[int, ...] = ()
+    val_size: float = 0.0
+    epochs: int = 20
+    batch_size: int = 8
+    accumulate: int = 1
+    lr: float = 0.005
+    momentum: float = 0.9
+    weight_decay: float = 5e-5
+    nesterov: bool = True
+    schedule: str = "cosine"
+    early_stopping_patience: int = 0
+    precision: str = "auto"
+    noise_p: float = 0.2
+    flip_rot: bool = True
+    hu_clip: tuple[float, float] = (-1024.0, 600.0)
+    balanced_sampling: bool = False
+    num_workers: int = 0
+    seed: int = 0
+    bootstrap: int = 1000
+    accelerator: str = "auto"
+    devices: str = "auto"
+    strategy: str = "auto"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        object.__setattr__(self, "crop", tuple(int(c) for c in self.crop))
+        object.__setattr__(self, "run_folds", tuple(int(f) for f in self.run_folds))
+        object.__setattr__(self, "hu_clip", tuple(float(v) for v in self.hu_clip))
+        unknown = [t for t in self.tasks if t not in TASK_COLUMNS]
+        if not self.tasks or unknown:
+            raise InvalidInputError(
+                f"tasks must be a non-empty subset of {list(TASK_COLUMNS)}; got {list(self.tasks)}"
+            )
+        if self.loss not in ("random", "equal", "uncertainty"):
+            raise InvalidInputError(f"loss must be random, equal or uncertainty; got {self.loss!r}")
+        if not self.multitask and len(self.tasks) != 1:
+            raise InvalidInputError(
+                f"model {self.model!r} is single-task: give exactly one task, got {list(self.tasks)}"
+            )
+        if self.crop and len(self.crop) != 3:
+            raise InvalidInputError(f"crop must be (D, H, W); got {self.crop}")
+        if self.folds == 1 or self.folds < 0:
+            raise InvalidInputError(f"folds must be 0 (fixed split) or >= 2; got {self.folds}")
+        if self.schedule not in ("cosine", "none"):
+            raise InvalidInputError(f"schedule must be cosine or none; got {self.schedule!r}")
+
+    @property
+    def multitask(self) -> bool:
+        """True for models that return one output per task (COVID-MTL)."""
+        return self.model.startswith(MULTITASK_MODELS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (lists instead of tuples), as written to YAML."""
+        out = asdict(self)
+        for k, v in out.items():
+            if isinstance(v, tuple):
+                out[k] = list(v)
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write the config as YAML."""
+        path = Path(path)
+        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        return path
+
+    def with_overrides(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (unknown names are an error)."""
+        names = {f.name for f in fields(self)}
+        bad = sorted(set(changes) - names)
+        if bad:
+            raise InvalidInputError(f"unknown config fields {bad}; known: {sorted(names)}")
+        return replace(self, **changes)
+
+
+def _single(model: str, task: str, **kw: Any) -> TrainConfig:
+    return TrainConfig(name=f"{model}-{task}", model=model, model_options={}, tasks=(task,),
+                       use_features=False, **kw)
+
+
+def _presets() -> dict[str, TrainConfig]:
+    cpu = TrainConfig()
+    presets = {
+        "covid-mtl-paper": TrainConfig(
+            name="covid-mtl-paper", crop=(200, 250, 250), folds=0, test_size=0.3, epochs=80,
+            batch_size=10, precision="auto", bootstrap=1000,
+        ),
+        "covid-mtl-cpu": cpu,
+        "covid-mtl-equal": replace(cpu, name="covid-mtl-equal", loss="equal", loss_options={}),
+        "covid-mtl-uncertainty": replace(
+            cpu, name="covid-mtl-uncertainty", loss="uncertainty", loss_options={}
+        ),
+        "covid-mtl-nofeatures": replace(cpu, name="covid-mtl-nofeatures", use_features=False),
+        "covid-mtl-squeezenet3d": replace(
+            cpu, name="covid-mtl-squeezenet3d", model_options={"backbone": "squeezenet3d"}
+        ),
+    }
+    for model in ("shiftnet3d", "squeezenet3d", "resnet3d", "resnet3d-shift", "decovnet"):
+        for task in TASK_COLUMNS:
+            cfg = _single(model, task)
+            presets[cfg.name] = cfg
+    return presets
+
+
+PRESETS: dict[str, TrainConfig] = _presets()
+
+
+def get_preset(name: str) -> TrainConfig:
+    """The preset called ``name`` (see :data:`PRESETS`)."""
+    if name not in PRESETS:
+        raise InvalidInputError(f"unknown training preset {name!r}; expected one of {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def load_config(source: str | Path) -> TrainConfig:
+    """A config from a YAML file, or a preset name; a YAML may name ``preset:`` to start from.
+
+    Example YAML::
+
+        preset: covid-mtl-cpu
+        data: prep/
+        features: features.parquet
+        epochs: 10
+    """
+    text = str(source)
+    if text in PRESETS:
+        return PRESETS[text]
+    path = Path(text)
+    if not path.is_file():
+        raise InvalidInputError(
+            f"training config {text!r} is neither a YAML file nor a preset ({sorted(PRESETS)})"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(f"cannot parse {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidInputError(f"{path} must hold a mapping of config fields")
+    base = get_preset(raw.pop("preset")) if "preset" in raw else TrainConfig()
+    try:
+        return base.with_overrides(**raw)
+    except TypeError as exc:
+        raise InvalidInputError(f"bad config in {path}: {exc}") from exc

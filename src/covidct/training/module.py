@@ -1,0 +1,101 @@
+"""The LightningModule shared by every setting: single-task nets and COVID-MTL alike.
+
+Single-task networks return one logits tensor; they are wrapped so that every model gives a
+dict task -> logits and one multi-task loss (with one task, all weightings reduce to plain
+cross-entropy) drives training. Optimiser and schedule follow the paper: SGD with Nesterov
+momentum and a cosine learning-rate schedule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from covidct.models import (
+    EqualWeightLoss,
+    RandomWeightedLoss,
+    UncertaintyWeightedLoss,
+    build_model,
+)
+from covidct.training.config import TASK_CLASSES, TrainConfig
+
+__all__ = ["CovidCTModule", "build_loss"]
+
+
+def build_loss(config: TrainConfig) -> nn.Module:
+    """The multi-task loss named by the config."""
+    tasks = list(config.tasks)
+    if config.loss == "random":
+        return RandomWeightedLoss(tasks, **config.loss_options)
+    if config.loss == "uncertainty":
+        return UncertaintyWeightedLoss(tasks, **config.loss_options)
+    return EqualWeightLoss(tasks, **config.loss_options)
+
+
+class CovidCTModule(L.LightningModule):
+    """Train/evaluate one model on one fold; collects test probabilities for evaluation."""
+
+    def __init__(self, config: TrainConfig, n_features: int = 0) -> None:
+        super().__init__()
+        self.save_hyperparameters({"config": config.to_dict(), "n_features": n_features})
+        self.config = config
+        tasks = {t: TASK_CLASSES[t] for t in config.tasks}
+        options = dict(config.model_options)
+        if config.multitask:
+            use_afnn = bool(config.use_features and n_features > 0)
+            options.update(tasks=tasks, use_afnn=use_afnn, n_features=max(n_features, 1))
+        else:
+            options.update(num_classes=tasks[config.tasks[0]])
+        self.model = build_model(config.model, **options)
+        self.loss_fn = build_loss(config)
+        self.use_features = config.multitask and config.use_features and n_features > 0
+        self.test_outputs: list[dict[str, Any]] = []
+
+    def forward(self, volume: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
+        if self.config.multitask:
+            return self.model(volume, features if self.use_features else None)
+        return {self.config.tasks[0]: self.model(volume)}
+
+    def _step(self, batch: dict[str, Any], stage: str) -> Tensor:
+        logits = self(batch["volume"], batch.get("features"))
+        targets = {t: batch["targets"][:, k] for k, t in enumerate(self.config.tasks)}
+        total, per_task, weights = self.loss_fn(logits, targets)
+        n = batch["volume"].shape[0]
+        self.log(f"{stage}_loss", total, prog_bar=True, batch_size=n, sync_dist=stage != "train")
+        for t, value in per_task.items():
+            self.log(f"{stage}_loss_{t}", value, batch_size=n, sync_dist=stage != "train")
+            if stage == "train":
+                self.log(f"weight_{t}", float(weights[t]), batch_size=n)
+            mask = targets[t] >= 0
+            if mask.any():
+                acc = (logits[t].argmax(1)[mask] == targets[t][mask]).float().mean()
+                self.log(f"{stage}_acc_{t}", acc, batch_size=int(mask.sum()),
+                         sync_dist=stage != "train")
+        return total
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        logits = self(batch["volume"], batch.get("features"))
+        probs = {t: torch.softmax(v.float(), dim=1).cpu() for t, v in logits.items()}
+        self.test_outputs.append({"index": batch["index"].cpu(), "probs": probs})
+
+    def on_test_epoch_start(self) -> None:
+        self.test_outputs = []
+
+    def configure_optimizers(self) -> Any:
+        cfg = self.config
+        params = list(self.model.parameters()) + list(self.loss_fn.parameters())
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                              weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+        if cfg.schedule == "none":
+            return opt
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
