@@ -71,14 +71,15 @@ def build_features(out: Path, prep: Path) -> Path:
 
 
 def run_ml(out: Path, feats: Path, folds: int, seed: int) -> None:
-    from covidct.ml import run_baselines
+    from covidct.ml import BaselineOptions, run_baselines
 
     ml_out = out / "ml"
     if (ml_out / "results.json").is_file():
         return
     log("ML baselines")
     run_baselines(feats, ml_out, tasks=("ct", "nat", "severity"),
-                  models=("lightgbm", "rf", "logreg"), folds=folds, seed=seed)
+                  models=("lightgbm", "rf", "logreg"),
+                  options=BaselineOptions(folds=folds, seed=seed, n_jobs=2))
 
 
 def run_networks(out: Path, prep: Path, feats: Path, names: list[str], folds: int,

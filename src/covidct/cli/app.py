@@ -43,7 +43,7 @@ def _root(
 
 
 def _register() -> None:
-    from covidct.cli import datasets, preprocess, samples, study, train
+    from covidct.cli import datasets, features, ml, preprocess, samples, study, train
 
     app.command("info")(study.info)
     app.command("segment")(study.segment)
@@ -52,6 +52,8 @@ def _register() -> None:
     app.command("preprocess")(preprocess.preprocess)
     app.command("phantom")(datasets.phantom)
     app.add_typer(datasets.dataset_app, name="dataset")
+    app.command("features")(features.features)
+    app.add_typer(ml.ml_app, name="ml")
     app.command("train")(train.train)
     app.command("evaluate")(train.evaluate)
     app.command("compare")(train.compare)

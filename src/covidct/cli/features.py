@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,14 +17,14 @@ __all__ = ["features"]
 def features(
     input: str = typer.Argument(..., help="A CT (file, DICOM folder, sample:lung1) or a "
                                           "preprocessed folder (with manifest.parquet)."),
-    mask: Optional[Path] = typer.Option(None, "--mask", "-m", help="Lung mask of a single CT "
+    mask: Path | None = typer.Option(None, "--mask", "-m", help="Lung mask of a single CT "
                                         "(default: segment the lungs)."),
     out: Path = typer.Option(Path("features.parquet"), "--out", "-o",
                              help="Output table (.parquet, or .csv)."),
     workers: int = typer.Option(1, help="Processes (one study) or Dask workers (a folder)."),
-    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (folders)."),
+    scheduler: str | None = typer.Option(None, help="Dask scheduler address (folders)."),
     preset: str = typer.Option("covid-mtl", help="Radiomics preset: covid-mtl, fast."),
-    params: Optional[Path] = typer.Option(None, help="pyradiomics YAML parameter file."),
+    params: Path | None = typer.Option(None, help="pyradiomics YAML parameter file."),
     hog: bool = typer.Option(True, "--hog/--no-hog", help="Add HOG features (folders)."),
     paper_columns: bool = typer.Option(False, "--paper-columns",
                                        help="Write the paper's 375-column view (class prefix dropped)."),

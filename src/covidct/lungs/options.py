@@ -52,6 +52,26 @@ class LungOptions:
             the lesion-like tissue inside the mirror image of the healthy lung.
         mirror_trigger_ratio: the mirror prior runs when small / large lung volume is below it.
         smooth_z: number of neighbouring slices (each side) voting for the final mask; 0 off.
+        use_cavity: grow each lung into the dense tissue between it and the rib line
+            (bilateral subpleural disease; :mod:`covidct.lungs.cavity`).
+        cavity_bone_hu: bone threshold of the rib line (on a 3 x 3 in-plane median; rib
+            marrow is 180-300 HU).
+        rib_slab_mm: the bone of the slices within this distance (z) makes the rib line.
+        cavity_fat_hu: (low, high) smoothed HU of fat, which stops the growth (mediastinal,
+            pericardial and sub-diaphragmatic fat).
+        cavity_dense_max_hu: smoothed HU above which tissue is not lung (liver, contrast).
+        cavity_band_mm: only the cage's outer band of this depth (from the rib line) is grown
+            into; the centre (mediastinum, heart, liver dome) is not.
+        cavity_reach_mm: geodesic reach of the growth from the lung mask.
+        cavity_base_margin_mm: below the widest lung slice, growth stays within the lung of
+            the slice above grown by this much (the diaphragm domes).
+        cavity_min_contact: a lung is grown only when at least this share of its border
+            pixels touches the rib line (lungs fill the cage: where they do not, the tissue
+            between lung and ribs is chest wall).
+        dome_min_hu, dome_min_area_mm2: with ``use_cavity``, dense parts (above
+            ``dome_min_hu``, smoothed) of a lung slice over non-lung in the slice below,
+            larger than ``dome_min_area_mm2`` and away from the rib line, are organ domes
+            (liver, stomach, spleen) and removed.
     """
 
     threshold_hu: float = -420.0
@@ -82,6 +102,17 @@ class LungOptions:
     use_mirror_prior: bool = True
     mirror_trigger_ratio: float = 0.6
     smooth_z: int = 1
+    use_cavity: bool = True
+    cavity_bone_hu: float = 150.0
+    rib_slab_mm: float = 10.0
+    cavity_fat_hu: tuple[float, float] = (-190.0, -60.0)
+    cavity_dense_max_hu: float = 30.0
+    cavity_band_mm: float = 60.0
+    cavity_reach_mm: float = 60.0
+    cavity_base_margin_mm: float = 3.0
+    cavity_min_contact: float = 0.1
+    dome_min_hu: float = -300.0
+    dome_min_area_mm2: float = 100.0
 
     def __post_init__(self) -> None:
         for name in ("working_inplane_mm", "working_slice_mm", "close_mm", "small_close_mm"):

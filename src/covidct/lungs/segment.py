@@ -24,6 +24,7 @@ from scipy import ndimage as ndi
 
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.io.volume import CTVolume
+from covidct.lungs.cavity import carve_domes, cavity_fill
 from covidct.lungs.airways import find_airways, remove_airways
 from covidct.lungs.classical import body_mask, classical_air, fill_slices
 from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_working
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 _IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 _SPACING_RANGE_MM = (0.05, 20.0)
 _GAS_MEDIAN_HU = -975.0
+_GAS_POCKET_ML = 5.0
 _MIN_DEPTH_MM = 8.0  # lung lies at least this deep inside the body outline (median voxel)
 
 
@@ -110,6 +112,24 @@ def _select_lungs(
     return np.isin(lab, keep)
 
 
+def _gas_pockets(hu: np.ndarray, grid: WorkingGrid) -> np.ndarray:
+    """Large pure-gas pockets (stomach, bowel), grown by a pixel: not lung even if they touch it.
+
+    Lung parenchyma is -950..-700 HU; a pocket of at least ``_GAS_POCKET_ML`` whose in-plane
+    median is below ``_GAS_MEDIAN_HU`` is gas. Airways inside the lung come back when the
+    slices are filled (they are enclosed by lung).
+    """
+    gas = ndi.median_filter(hu, size=(1, 3, 3)) < _GAS_MEDIAN_HU
+    lab, n = ndi.label(gas)
+    if n == 0:
+        return gas
+    sizes = np.bincount(lab.ravel()) * grid.voxel_ml
+    sizes[0] = 0.0
+    big = np.nonzero(sizes >= _GAS_POCKET_ML)[0]
+    pockets = np.isin(lab, big)
+    return ndi.binary_dilation(pockets, structure=np.ones((1, 3, 3), bool))
+
+
 def _depth_mm(body: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
     """In-plane distance (mm) of each body voxel to the body outline."""
     out = np.zeros(body.shape, np.float32)
@@ -159,6 +179,8 @@ def segment_lungs(
         air = (hu < opts.threshold_hu) & body
     airway, trachea_x = find_airways(hu, body, wsp, orient, opts)
     air = remove_airways(air, airway, wsp, opts)
+    if method == "refined":
+        air &= ~_gas_pockets(hu, grid)
     depth = _depth_mm(body, wsp)
     lungs = _select_lungs(air, hu, depth, grid, opts)
     total_ml = lungs.sum() * grid.voxel_ml
@@ -188,6 +210,9 @@ def segment_lungs(
             fat = (hu > opts.fat_hu[0]) & (hu < opts.fat_hu[1])
             labels = mirror_prior(labels, hu, body & ~forbidden & ~fat, midline, opts)
         labels = refine_labels(labels, hu, body, forbidden, wsp, opts, midline if axis == 2 else None)
+        if opts.use_cavity and orient.axial:
+            labels = cavity_fill(labels, hu, body, grow, wsp, opts, midline, orient.superior_is_high)
+            labels = carve_domes(labels, hu, body, wsp, opts, orient.superior_is_high)
     if not labels.any():
         raise NoLungsFoundError(f"{name}: no plausible lungs found after labelling")
     return labels_to_input(labels, grid)

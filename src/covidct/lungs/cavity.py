@@ -1,0 +1,224 @@
+"""Thoracic-cavity recovery of dense lung in bilateral disease.
+
+The per-slice refinement (:mod:`covidct.lungs.refine`) bridges dense lung that is enclosed
+by aerated lung, and the mirror prior recovers one opaque lung from the other. Neither helps
+when both lungs carry dense, subpleural, posterior disease over many slices (COVID-19): the
+dense band lies *between* the aerated lung and the chest wall, at the edge of every convex
+hull, in both lungs. This step models the thoracic cavity instead (working grid, per axial
+slice, per lung):
+
+1. **Rib line.** Bone (``cavity_bone_hu``, on an in-plane 3 x 3 median of the HU) is projected
+   over a slab of ``rib_slab_mm`` above and below the slice: the ribs run obliquely, so one
+   slice cuts only arcs of them, the slab shows the whole cage. The slab bone, grown by one
+   pixel, is the wall (ribs with the intercostal muscle between them).
+2. **Cage.** The convex hull of the slab bone is the space enclosed by the rib cage; its
+   pixels deeper than ``cavity_band_mm`` from the hull outline are *central* (mediastinum,
+   heart, the liver and spleen domes) and are not taken.
+3. **Lung-compatible tissue**: inside the cage and the body, not wall, not fat
+   (``cavity_fat_hu``, smoothed HU), below ``cavity_dense_max_hu`` (consolidation and ground
+   glass; not contrast blood, not bone, mostly not liver), not airway, on the lung's own
+   side of the midline and not the other lung.
+4. **Growth.** Each lung grows in-plane into the lung-compatible tissue connected to it, at
+   most ``cavity_reach_mm`` (geodesic) from its current mask. Fat layers (mediastinal and
+   pericardial fat, the fat under the diaphragm) stop the growth medially and inferiorly; the
+   rib line stops it laterally and posteriorly.
+5. **Extent in z.** Slices are only grown where the lung already exists (so the diaphragm
+   and apex stay where the aerated lung ends); holes are filled per slice. Below the
+   widest lung slice (the diaphragm domes) slices are done from the top down and a slice
+   only grows under the lung of the slice above it (grown by ``cavity_base_margin_mm``):
+   the liver, stomach and spleen domes rise into the cavity from below and are never
+   under lung.
+
+Unsupervised, rule-based, spacing-aware (all sizes in mm). Slices without a visible cage
+(fewer than ``_MIN_BONE_PX`` bone pixels in the slab) are left unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.morphology import convex_hull_image
+
+from covidct.lungs.options import LungOptions
+
+__all__ = ["carve_domes", "cavity_fill", "rib_slab"]
+
+log = logging.getLogger(__name__)
+
+_MIN_BONE_PX = 30
+
+
+def rib_slab(smooth_hu: np.ndarray, spacing: tuple[float, float, float], opts: LungOptions) -> np.ndarray:
+    """Boolean ``(z, y, x)`` bone projected over ``+-rib_slab_mm`` in z (the rib cage)."""
+    bone = smooth_hu > opts.cavity_bone_hu
+    k = int(round(opts.rib_slab_mm / spacing[0]))
+    if k <= 0:
+        return bone
+    return ndi.maximum_filter1d(bone.view(np.uint8), size=2 * k + 1, axis=0).astype(bool)
+
+
+def _side_mask(shape: tuple[int, int], midline_x: float | None, lung: np.ndarray) -> np.ndarray:
+    """Pixels on the same side of the midline as ``lung`` (all True without a midline)."""
+    if midline_x is None:
+        return np.ones(shape, bool)
+    xs = np.arange(shape[1])
+    low = float(np.mean(np.nonzero(lung)[1])) < midline_x
+    side = xs < midline_x if low else xs > midline_x
+    return np.broadcast_to(side[None, :], shape)
+
+
+def _touching(add: np.ndarray, near_wall: np.ndarray, mid_band: np.ndarray) -> np.ndarray:
+    """The connected parts of ``add`` that reach the rib line (dense lung at the pleura)
+    and do not reach the body midline (the mediastinum and heart do)."""
+    lab, n = ndi.label(add, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return add
+    hit = set(np.unique(lab[near_wall & (lab > 0)]).tolist())
+    hit -= set(np.unique(lab[mid_band & (lab > 0)]).tolist())
+    hit.discard(0)
+    return np.isin(lab, list(hit))
+
+
+def cavity_fill(
+    labels: np.ndarray,
+    hu: np.ndarray,
+    body: np.ndarray,
+    forbidden: np.ndarray,
+    spacing: tuple[float, float, float],
+    opts: LungOptions,
+    midline_x: float | None = None,
+    superior_is_high: bool = True,
+) -> np.ndarray:
+    """Grow uint8 lung labels (1 right, 2 left; working grid) into dense lung in the cavity.
+
+    Args:
+        labels: ``(z, y, x)`` labels after the per-slice refinement.
+        hu: working HU ``(z, y, x)``.
+        body: body mask; ``forbidden``: airway (and its wall) and anything not to be taken.
+        spacing: ``(sz, sy, sx)`` mm of the working grid.
+        midline_x: x index of the body midline (the lungs do not cross it); None: no limit.
+        superior_is_high: True when the head lies at high z index.
+    Returns:
+        new labels (a copy).
+    """
+    sy = spacing[1]
+    smooth = ndi.median_filter(hu, size=(1, 3, 3))
+    slab = rib_slab(smooth, spacing, opts)
+    fat = (smooth > opts.cavity_fat_hu[0]) & (smooth < opts.cavity_fat_hu[1])
+    compat3 = body & ~fat & ~forbidden & (smooth < opts.cavity_dense_max_hu)
+    reach_px = max(1, int(round(opts.cavity_reach_mm / sy)))
+    compat3 &= ndi.binary_opening(compat3, structure=np.ones((1, 3, 3), bool))  # no speckle
+    out = labels.copy()
+    added_total = 0
+    mid_band = np.zeros(labels.shape[1:], bool)
+    if midline_x is not None:
+        c = int(round(midline_x))
+        mid_band[:, max(0, c - 2) : c + 3] = True
+    zs = np.nonzero(labels.any(axis=(1, 2)))[0]
+    if zs.size == 0:
+        return out
+    areas = np.count_nonzero(labels, axis=(1, 2))
+    z_max = int(np.argmax(areas))
+    step = -1 if superior_is_high else 1  # towards the head
+    margin_px = max(1, int(round(opts.cavity_base_margin_mm / sy)))
+    # from the widest slice to the apex, then from the widest slice down to the base:
+    # below it (the diaphragm domes), a slice grows only under the lung of the slice above
+    geo: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    contact = np.zeros(3)
+    border = np.zeros(3)
+    for z in zs:
+        bone = slab[z]
+        if np.count_nonzero(bone) < _MIN_BONE_PX:
+            continue
+        cage = convex_hull_image(bone)
+        wall = ndi.binary_dilation(bone, iterations=1)
+        near_wall = ndi.binary_dilation(wall, iterations=2) & cage
+        geo[int(z)] = (cage, wall, near_wall)
+        for k in (1, 2):
+            lung = labels[z] == k
+            edge = lung & ~ndi.binary_erosion(lung)
+            border[k] += np.count_nonzero(edge)
+            contact[k] += np.count_nonzero(edge & near_wall)
+    # a lung that nowhere reaches the rib line lies in an unusual cage: no growth
+    active = [k for k in (1, 2) if border[k] and contact[k] >= opts.cavity_min_contact * border[k]]
+    log.debug("cavity step: rib contact %s", contact[1:] / np.maximum(border[1:], 1))
+    for z in sorted(zs, key=lambda z: ((z - z_max) * step < 0, abs(z - z_max))):
+        if int(z) not in geo:
+            continue
+        cage, wall, near_wall = geo[int(z)]
+        depth_mm = ndi.distance_transform_edt(cage, sampling=spacing[1:])
+        compat = compat3[z] & cage & ~wall & (depth_mm <= opts.cavity_band_mm)
+        sl = out[z]
+        for k in active:
+            lung = sl == k
+            if not lung.any():
+                continue
+            region = compat & ~(sl == 3 - k) & _side_mask(sl.shape, midline_x, lung)
+            above = z + step
+            if (z - z_max) * step < 0 and 0 <= above < out.shape[0]:
+                region &= ndi.binary_dilation(out[above] == k, iterations=margin_px)
+            grown = lung.copy()
+            # geodesic growth, capped at reach_px steps (in-plane, 8-connectivity)
+            grown = ndi.binary_dilation(
+                grown, structure=np.ones((3, 3), bool), iterations=reach_px, mask=region | lung
+            )
+            grown = ndi.binary_fill_holes(grown) & (region | lung)
+            add = grown & ~lung & (sl == 0)
+            if add.any():
+                add = _touching(add, near_wall, mid_band)
+            if add.any():
+                sl[add] = k
+                added_total += int(add.sum())
+    log.debug("cavity step: %d voxels added", added_total)
+    return out
+
+
+def carve_domes(
+    labels: np.ndarray,
+    hu: np.ndarray,
+    body: np.ndarray,
+    spacing: tuple[float, float, float],
+    opts: LungOptions,
+    superior_is_high: bool = True,
+) -> np.ndarray:
+    """Remove organ domes (liver, stomach, spleen tops) that hole filling put into the lung.
+
+    Per-slice hole filling takes the top of an organ dome as a hole when the lung rings it.
+    Going from the feet up, dense pixels (smoothed HU above ``dome_min_hu``) of a lung slice
+    that lie over non-lung body in the slice below, in parts that do not reach the rib line
+    (a subpleural consolidation of the costophrenic recess does), are not lung.
+
+    Returns new labels (a copy).
+    """
+    smooth = ndi.median_filter(hu, size=(1, 3, 3))
+    slab = rib_slab(smooth, spacing, opts)
+    dense3 = smooth > opts.dome_min_hu
+    out = labels.copy()
+    zs = np.nonzero(labels.any(axis=(1, 2)))[0]
+    if zs.size == 0:
+        return out
+    zs = zs if superior_is_high else zs[::-1]  # feet first
+    below_step = -1 if superior_is_high else 1
+    min_px = max(1, int(opts.dome_min_area_mm2 / (spacing[1] * spacing[2])))
+    removed = 0
+    for z in zs:
+        zb = z + below_step
+        if not 0 <= zb < out.shape[0] or np.count_nonzero(slab[z]) < _MIN_BONE_PX:
+            continue
+        under = body[zb] & (out[zb] == 0)
+        cand = (out[z] > 0) & dense3[z] & under
+        if np.count_nonzero(cand) < min_px:
+            continue
+        near_wall = ndi.binary_dilation(slab[z], iterations=3)
+        lab, n = ndi.label(cand, structure=np.ones((3, 3), bool))
+        sizes = np.bincount(lab.ravel())
+        hit = set(np.unique(lab[near_wall & (lab > 0)]).tolist())
+        drop = [i for i in range(1, n + 1) if sizes[i] >= min_px and i not in hit]
+        if drop:
+            rm = np.isin(lab, drop)
+            out[z][rm] = 0
+            removed += int(rm.sum())
+    log.debug("dome carving: %d voxels removed", removed)
+    return out

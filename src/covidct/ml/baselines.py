@@ -1,0 +1,263 @@
+"""Classical ML baselines on radiomic/HOG feature tables: LightGBM, random forest, logistic regression.
+
+One model per task (``ct``, ``nat``, ``severity``). Scaling (MinMax, as COVID-MTL) and the
+optional feature selection live inside a scikit-learn :class:`~sklearn.pipeline.Pipeline`,
+so they are fit on the training folds only (the paper fit its scaler on all cases).
+Evaluation: patient-level stratified k-fold cross-validation (``StratifiedGroupKFold`` on
+``patient_id``), or the paper's single stratified 70/30 split, made at patient level.
+Out-of-fold predictions go to :func:`covidct.evaluation.classification_metrics`
+(bootstrap CIs over patients).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.feature_selection import SelectKBest, f_classif
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from covidct.errors import InvalidInputError
+from covidct.evaluation.metrics import classification_metrics
+
+__all__ = [
+    "MODELS",
+    "TASKS",
+    "BaselineOptions",
+    "BaselineResult",
+    "TaskSpec",
+    "cross_val_predict_patients",
+    "feature_columns",
+    "make_pipeline",
+    "patient_splits",
+    "run_baseline",
+    "task_data",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A classification task on the case table: its label column and classes."""
+
+    name: str
+    column: str
+    class_names: tuple[str, ...]
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+
+TASKS: dict[str, TaskSpec] = {
+    "ct": TaskSpec("ct", "ct_positive", ("CT negative", "CT positive")),
+    "nat": TaskSpec("nat", "nat_positive", ("NAT negative", "NAT positive")),
+    "severity": TaskSpec("severity", "severity", ("control/suspected", "mild/regular",
+                                                  "severe/critical")),
+}
+MODELS: tuple[str, ...] = ("lightgbm", "rf", "logreg")
+
+#: Columns of a feature table that are never features.
+_META = {"case_id", "patient_id", "scan_id", "status", "error", "seconds", "fold", "split",
+         "diagnosis", "ct_positive", "nat_positive", "severity", "morbidity", "mortality",
+         "ct_category", "covid", "class_id", "age", "sex", "lesion_fraction", "layout",
+         "worker_pid", "n_features"}
+_FEATURE_PREFIXES = ("original_", "wavelet", "log-sigma", "square", "squareroot", "logarithm",
+                     "exponential", "gradient", "lbp-", "hog_")
+
+
+@dataclass(frozen=True)
+class BaselineOptions:
+    """Settings of a baseline run (written into every result).
+
+    Attributes:
+        n_estimators: trees of LightGBM and the random forest (1000 in COVID-MTL).
+        learning_rate: LightGBM learning rate (0.01 in COVID-MTL).
+        folds: patient-level stratified CV folds.
+        split_70_30: use the paper's single 70/30 patient split instead of CV.
+        select_k: keep the k best features (ANOVA F, fit per training fold); None = all.
+        seed: seed of the folds, the models and the bootstrap.
+        bootstrap: bootstrap replicates of the confidence intervals.
+        n_jobs: threads of LightGBM / random forest.
+    """
+
+    n_estimators: int = 1000
+    learning_rate: float = 0.01
+    folds: int = 5
+    split_70_30: bool = False
+    select_k: int | None = None
+    seed: int = 0
+    bootstrap: int = 1000
+    n_jobs: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class BaselineResult:
+    """Out-of-fold predictions and metrics of one model on one task."""
+
+    task: str
+    model: str
+    case_ids: np.ndarray
+    y_true: np.ndarray
+    scores: np.ndarray
+    fold: np.ndarray
+    metrics: dict[str, Any]
+    options: BaselineOptions
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-safe summary (metrics with CIs, options, sizes)."""
+        return {"task": self.task, "model": self.model, "n": len(self.y_true),
+                "evaluation": "70/30 patient split" if self.options.split_70_30
+                else f"{self.options.folds}-fold patient-level stratified CV",
+                "options": self.options.to_dict(), **self.metrics}
+
+
+def feature_columns(table: pd.DataFrame) -> list[str]:
+    """Numeric feature columns of a feature table (radiomics names, ``hog_*``)."""
+    cols = [c for c in table.columns
+            if c not in _META and str(c).startswith(_FEATURE_PREFIXES)
+            and pd.api.types.is_numeric_dtype(table[c])]
+    if not cols:
+        raise InvalidInputError(
+            "the feature table has no feature columns (expected radiomics names such as "
+            "original_glcm_Contrast or hog_0000)")
+    return cols
+
+
+def task_data(table: pd.DataFrame, task: str | TaskSpec, columns: Sequence[str] | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """``(X, y, groups, case_ids, feature names)`` of the cases labelled for ``task``.
+
+    Rows without the label, or with a failed status, are left out; non-finite feature
+    values become the column's median (over all rows: a label-free, per-column fill).
+    """
+    spec = task if isinstance(task, TaskSpec) else get_task(task)
+    if spec.column not in table.columns:
+        raise InvalidInputError(f"the feature table has no {spec.column!r} column for task {spec.name}")
+    for col in ("case_id", "patient_id"):
+        if col not in table.columns:
+            raise InvalidInputError(f"the feature table has no {col!r} column")
+    rows = table[spec.column].notna()
+    if "status" in table.columns:
+        rows &= table["status"].fillna("ok").eq("ok")
+    sub = table.loc[rows]
+    cols = list(columns) if columns is not None else feature_columns(table)
+    X = sub[cols].to_numpy(dtype=np.float64, na_value=np.nan)
+    X = np.where(np.isfinite(X), X, np.nan)
+    med = np.nanmedian(X, axis=0) if len(X) else np.zeros(len(cols))
+    X = np.where(np.isnan(X), np.nan_to_num(med)[None, :], X)
+    y = sub[spec.column].astype(int).to_numpy()
+    bad = ~np.isin(y, np.arange(spec.n_classes))
+    if bad.any():
+        raise InvalidInputError(f"task {spec.name}: labels must be 0..{spec.n_classes - 1}; got {np.unique(y[bad])}")
+    return X, y, sub["patient_id"].astype(str).to_numpy(), sub["case_id"].astype(str).to_numpy(), cols
+
+
+def get_task(name: str) -> TaskSpec:
+    """The task called ``name`` (ct, nat, severity)."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise InvalidInputError(f"unknown task {name!r}; expected one of {sorted(TASKS)}") from None
+
+
+def make_pipeline(model: str, *, options: BaselineOptions = BaselineOptions(),
+                  n_features: int | None = None) -> Pipeline:
+    """MinMax scaling [+ SelectKBest] + the model, as one unfitted Pipeline."""
+    if model == "lightgbm":
+        from lightgbm import LGBMClassifier
+
+        est: Any = LGBMClassifier(n_estimators=options.n_estimators, learning_rate=options.learning_rate,
+                                  random_state=options.seed, n_jobs=options.n_jobs, verbose=-1)
+    elif model == "rf":
+        est = RandomForestClassifier(n_estimators=options.n_estimators, random_state=options.seed,
+                                     n_jobs=options.n_jobs)
+    elif model == "logreg":
+        est = LogisticRegression(max_iter=5000, random_state=options.seed)
+    else:
+        raise InvalidInputError(f"unknown model {model!r}; expected one of {MODELS}")
+    steps: list[tuple[str, Any]] = [("scale", MinMaxScaler())]
+    if options.select_k:
+        k = options.select_k if n_features is None else min(options.select_k, n_features)
+        steps.append(("select", SelectKBest(f_classif, k=k)))
+    steps.append(("model", est))
+    return Pipeline(steps)
+
+
+def patient_splits(y: np.ndarray, groups: np.ndarray, *, folds: int = 5, split_70_30: bool = False,
+                   seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Patient-level stratified (train, test) index pairs; a patient is never on both sides.
+
+    The folds are those of :func:`covidct.datasets.splits.patient_folds` (or, with
+    ``split_70_30``, :func:`~covidct.datasets.splits.train_test_split_patients`, the paper's
+    fixed split at patient level), so networks and baselines trained with the same seed and
+    labels share their splits.
+    """
+    from covidct.datasets.splits import patient_folds, train_test_split_patients
+
+    table = pd.DataFrame({"patient_id": np.asarray(groups).astype(str), "label": np.asarray(y)})
+    index = np.arange(len(table))
+    if split_70_30:
+        split = train_test_split_patients(table, 0.3, seed=seed, stratify="label")["split"]
+        test = split.to_numpy() == "test"
+        return [(index[~test], index[test])]
+    fold = patient_folds(table, int(folds), seed=seed, stratify="label")["fold"].to_numpy()
+    return [(index[fold != k], index[fold == k]) for k in range(int(folds))]
+
+
+def cross_val_predict_patients(pipeline: Pipeline, X: np.ndarray, y: np.ndarray,
+                               splits: Sequence[tuple[np.ndarray, np.ndarray]], n_classes: int
+                               ) -> tuple[np.ndarray, np.ndarray, list[Pipeline]]:
+    """Out-of-fold class probabilities ``(n, n_classes)`` (NaN for never-tested rows), fold
+    index per row (-1 = never tested) and the fitted pipelines (one clone per split)."""
+    scores = np.full((len(y), n_classes), np.nan)
+    fold = np.full(len(y), -1)
+    fitted: list[Pipeline] = []
+    for i, (train, test) in enumerate(splits):
+        pipe = clone(pipeline).fit(X[train], y[train])
+        proba = pipe.predict_proba(X[test])
+        cols = np.asarray(pipe.classes_, dtype=int)
+        scores[np.ix_(test, np.arange(n_classes))] = 0.0
+        scores[np.ix_(test, cols)] = proba
+        fold[test] = i
+        fitted.append(pipe)
+    return scores, fold, fitted
+
+
+def run_baseline(table: pd.DataFrame, task: str, model: str, *,
+                 options: BaselineOptions = BaselineOptions(),
+                 columns: Sequence[str] | None = None) -> BaselineResult:
+    """Evaluate one model on one task with patient-level CV (or the 70/30 split)."""
+    spec = get_task(task)
+    X, y, groups, case_ids, cols = task_data(table, spec, columns)
+    if len(np.unique(y)) < 2:
+        raise InvalidInputError(f"task {task}: only one class present among {len(y)} labelled cases")
+    splits = patient_splits(y, groups, folds=options.folds, split_70_30=options.split_70_30,
+                            seed=options.seed)
+    pipe = make_pipeline(model, options=options, n_features=len(cols))
+    log.info("task %s, model %s: %d cases, %d features, %d splits", task, model, len(y), len(cols), len(splits))
+    scores, fold, _ = cross_val_predict_patients(pipe, X, y, splits, spec.n_classes)
+    tested = fold >= 0
+    s = scores[tested]
+    metrics = classification_metrics(
+        y[tested], s[:, 1] if spec.n_classes == 2 else s, n_classes=spec.n_classes,
+        bootstrap=options.bootstrap, seed=options.seed, groups=groups[tested],
+        class_names=spec.class_names)
+    metrics["n_features"] = len(cols)
+    metrics["n_patients"] = len(np.unique(groups[tested]))
+    return BaselineResult(task=task, model=model, case_ids=case_ids[tested], y_true=y[tested],
+                          scores=s, fold=fold[tested], metrics=metrics, options=options)

@@ -1,0 +1,74 @@
+"""CLI segment/quantify give the same numbers as the library, and write the promised files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from covidct.cli.app import app
+from covidct.io import CTVolume, read_ct, read_mask, write_image, write_volume
+from covidct.lesions import quantify
+from covidct.lungs import segment_lungs
+from covidct.phantom import simulate_case
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    case = simulate_case(3, diagnosis="covid", size="small")
+    path = write_volume(case.volume, root / "ct.nii.gz")
+    lungs = write_image(case.lungs, case.volume, root / "true_lungs.nii.gz")
+    return case, path, lungs
+
+
+def test_segment_writes_the_library_mask(study, tmp_path):
+    case, path, _ = study
+    out = tmp_path / "lungs.nrrd"
+    res = runner.invoke(app, ["segment", str(path), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    vol = read_ct(path)
+    mask = read_mask(out, vol)
+    assert np.array_equal(mask, segment_lungs(vol))
+    assert "right" in res.output and "left" in res.output
+
+
+def test_quantify_json_equals_library(study, tmp_path):
+    case, path, lungs = study
+    res = runner.invoke(app, ["quantify", str(path), "--lungs", str(lungs), "--json",
+                              "--out", str(tmp_path / "q")])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    lib = quantify(read_ct(path), case.lungs).to_dict()
+    for key in ("lung_volume_ml", "lesion_volume_ml", "lesion_fraction", "ggo_fraction",
+                "consolidation_fraction", "ct_category"):
+        assert out[key] == lib[key]
+    assert set(out["right"]) >= {"lung_volume_ml", "lesion_fraction"}
+    assert set(out["zones"]) == {"right", "left"}
+    assert set(out["zones"]["right"]) == {"upper", "middle", "lower"}
+    for name in ("lesions.nii.gz", "montage.png", "quantification.json"):
+        assert (tmp_path / "q" / name).is_file()
+    lesions = read_mask(tmp_path / "q" / "lesions.nii.gz", read_ct(path))
+    assert set(np.unique(lesions)) <= {0, 1, 2}
+
+
+def test_quantify_table_output(study):
+    _, path, lungs = study
+    res = runner.invoke(app, ["quantify", str(path), "--lungs", str(lungs)])
+    assert res.exit_code == 0, res.output
+    for word in ("right", "left", "both", "upper", "CT category"):
+        assert word in res.output
+
+
+def test_wrong_mask_shape_is_a_clear_error(study, tmp_path):
+    case, path, _ = study
+    bad = tmp_path / "bad.nii.gz"
+    write_volume(CTVolume(np.zeros((4, 5, 6), np.uint8), (1.0, 1.0, 1.0)), bad)
+    res = runner.invoke(app, ["quantify", str(path), "--lungs", str(bad)])
+    assert res.exit_code == 2
+    assert "Traceback" not in res.output
+    assert "does not match" in res.output or "shape" in res.output

@@ -1,0 +1,111 @@
+"""Baselines: no leakage (scaler per fold), patients never split, they learn, reports."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from covidct.errors import InvalidInputError
+from covidct.ml import (
+    BaselineOptions,
+    cross_val_predict_patients,
+    feature_columns,
+    lightgbm_importance,
+    make_pipeline,
+    patient_splits,
+    run_baseline,
+    run_baselines,
+    task_data,
+    top_features,
+)
+
+FAST = BaselineOptions(n_estimators=50, bootstrap=100)
+
+
+def test_feature_columns_exclude_labels(feature_table):
+    cols = feature_columns(feature_table)
+    assert len(cols) == 8 and "ct_positive" not in cols and "case_id" not in cols
+
+
+def test_patient_splits_never_split_a_patient(feature_table):
+    _, y, groups, _, _ = task_data(feature_table, "severity")
+    splits = patient_splits(y, groups, folds=5, seed=3)
+    tested = np.concatenate([te for _, te in splits])
+    assert sorted(tested) == list(range(len(y)))  # every scan tested exactly once
+    for train, test in splits:
+        assert not set(groups[train]) & set(groups[test])
+    (train, test), = patient_splits(y, groups, split_70_30=True, seed=3)
+    assert not set(groups[train]) & set(groups[test])
+    assert 0.2 < len(set(groups[test])) / len(set(groups)) < 0.4
+    with pytest.raises(InvalidInputError, match="patients"):
+        patient_splits(y[:6], groups[:6], folds=5)
+
+
+def test_scaler_is_fit_on_training_folds_only(feature_table):
+    X, y, groups, _, _ = task_data(feature_table, "ct")
+    splits = patient_splits(y, groups, folds=4, seed=0)
+    # fold-dependent shift: the test rows of fold 0 carry a huge value in feature 0
+    X = X.copy()
+    X[splits[0][1], 0] += 1000.0
+    scores, fold, fitted = cross_val_predict_patients(make_pipeline("logreg"), X, y, splits, 2)
+    for (train, test), pipe in zip(splits, fitted):
+        scaler = pipe.named_steps["scale"]
+        np.testing.assert_array_equal(scaler.data_max_, X[train].max(axis=0))
+        np.testing.assert_array_equal(scaler.data_min_, X[train].min(axis=0))
+    assert fitted[0].named_steps["scale"].data_max_[0] < 100  # fold 0 never saw its own shift
+    assert all(p.named_steps["scale"].data_max_[0] > 1000 for p in fitted[1:])
+    assert np.all(fold >= 0) and np.allclose(scores.sum(axis=1), 1.0)
+
+
+def test_feature_selection_inside_the_pipeline(feature_table):
+    opts = BaselineOptions(n_estimators=50, bootstrap=0, select_k=2)
+    X, y, groups, _, cols = task_data(feature_table, "ct")
+    pipe = make_pipeline("rf", options=opts, n_features=len(cols))
+    splits = patient_splits(y, groups, folds=3)
+    _, _, fitted = cross_val_predict_patients(pipe, X, y, splits, 2)
+    for (train, _), p in zip(splits, fitted):
+        assert p.named_steps["select"].get_support().sum() == 2
+        assert p.named_steps["select"].get_support()[cols.index("original_glcm_Contrast")]
+
+
+@pytest.mark.parametrize("model", ["lightgbm", "rf", "logreg"])
+def test_baselines_learn_a_separable_task(feature_table, model):
+    res = run_baseline(feature_table, "ct", model, options=FAST)
+    auc = res.metrics["metrics"]["auc"]
+    assert auc["value"] > 0.9 and auc["ci_low"] <= auc["value"] <= auc["ci_high"]
+    assert res.metrics["resampling"] == "patients" and res.scores.shape == (120, 2)
+
+
+def test_severity_three_classes_and_70_30(feature_table):
+    res = run_baseline(feature_table, "severity", "logreg",
+                       options=BaselineOptions(bootstrap=50, split_70_30=True))
+    assert res.scores.shape[1] == 3 and 25 <= len(res.y_true) <= 50
+    assert res.metrics["metrics"]["auc"]["value"] > 0.8
+    assert "70/30" in res.summary()["evaluation"]
+
+
+def test_importance_finds_the_informative_features(feature_table):
+    imp = lightgbm_importance(feature_table, "nat", options=FAST)
+    assert top_features(imp, 1, by="gain") == ["original_firstorder_Mean"]
+    assert set(imp.columns) >= {"split", "gain", "split_rank", "gain_rank"}
+
+
+def test_run_baselines_writes_report(feature_table, tmp_path):
+    table = feature_table.drop(columns=["nat_positive"])
+    rep = run_baselines(table, tmp_path, tasks=["ct", "nat", "severity"], models=["lightgbm", "logreg"],
+                        options=BaselineOptions(n_estimators=30, bootstrap=50, folds=3, seed=7))
+    assert rep["tasks"] == ["ct", "severity"] and "nat" in rep["skipped_tasks"]
+    assert rep["seed"] == 7 and rep["options"]["n_estimators"] == 30
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert len(saved["results"]) == 4
+    md = (tmp_path / "results.md").read_text()
+    assert md.count("\n") == 6 and "| ct | lightgbm |" in md
+    for name in ("roc_ct.png", "roc_severity.png", "confusion_ct_logreg.png", "boxplots_ct.png",
+                 "importance_severity.csv", "predictions.parquet"):
+        assert (tmp_path / name).is_file(), name
+    assert set(saved["importance"]["per_task"]["ct"]["split"]) <= set(feature_columns(table))
+    assert "original_glcm_Contrast" in saved["importance"]["union_gain"]
+    with pytest.raises(InvalidInputError, match="unknown"):
+        run_baselines(table, tmp_path, tasks=["xx"])
