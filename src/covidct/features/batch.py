@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from covidct.errors import CovidCTError, InvalidInputError
+from covidct.parallel import map_cases
 
 __all__ = ["LABEL_COLUMNS", "FeatureRunSummary", "case_features", "extract_dataset_features"]
 
@@ -126,8 +127,6 @@ def extract_dataset_features(
         memory_limit: memory per local worker.
         progress: called after each case as ``progress(done, total, record)``.
     """
-    from dask.distributed import Client, LocalCluster, as_completed
-
     from covidct.features.presets import resolve_preset
     from covidct.preprocess.run import read_manifest
 
@@ -159,32 +158,18 @@ def extract_dataset_features(
             todo.append(cid)
     total = len(todo)
     log.info("features for %d cases (%d skipped)", total, skipped)
-    if total:
-        if scheduler:
-            client, cluster = Client(scheduler), None
-        else:
-            cluster = LocalCluster(n_workers=max(1, int(workers)), threads_per_worker=1,
-                                   processes=True, memory_limit=memory_limit, dashboard_address=None)
-            client = Client(cluster)
-        try:
-            futures = [client.submit(case_features, str(root), cid, preset,
-                                     None if params is None else str(params), hog,
-                                     key=f"features-{cid}", pure=False) for cid in todo]
-            for done, future in enumerate(as_completed(futures), start=1):
-                try:
-                    rec = future.result()
-                except Exception as exc:  # a killed worker lands here
-                    rec = {"case_id": str(future.key).removeprefix("features-"), "status": "failed",
-                           "error": f"worker failed: {type(exc).__name__}: {exc}"}
-                records[str(rec["case_id"])] = rec
-                if done % 20 == 0 or done == total:
-                    _write(out, _assemble(manifest, records))
-                if progress is not None:
-                    progress(done, total, rec)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+    params_arg = None if params is None else str(params)
+
+    def handle(done: int, rec: dict[str, Any]) -> None:
+        records[str(rec["case_id"])] = rec
+        if done % 20 == 0 or done == total:
+            _write(out, _assemble(manifest, records))
+        if progress is not None:
+            progress(done, total, rec)
+
+    map_cases(case_features, todo, lambda cid: (str(root), cid, preset, params_arg, hog),
+              name="features", on_result=handle, workers=workers, scheduler=scheduler,
+              memory_limit=memory_limit)
     frame = _assemble(manifest, records)
     _write(out, frame)
     n_features = sum(1 for c in frame.columns if c not in LABEL_COLUMNS

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from covidct.errors import CovidCTError, InvalidInputError
+from covidct.parallel import map_cases
 from covidct.preprocess.grid import GridPreset, get_grid, to_grid
 from covidct.preprocess.store import case_complete, save_case
 
@@ -183,8 +184,6 @@ def preprocess_dataset(
         memory_limit: memory per local worker; Dask restarts a worker that exceeds it.
         progress: called after each case as ``progress(done, total, record)``.
     """
-    from dask.distributed import Client, LocalCluster, as_completed
-
     from covidct.datasets import read_dataset
 
     t_start = time.perf_counter()
@@ -226,40 +225,18 @@ def preprocess_dataset(
 
     total = len(todo)
     log.info("preprocessing %d cases (%d skipped) on grid %s", total, skipped, grid_preset.name)
-    if total:
-        if scheduler:
-            client = Client(scheduler)
-            cluster = None
-        else:
-            cluster = LocalCluster(
-                n_workers=max(1, int(workers)), threads_per_worker=1, processes=True,
-                memory_limit=memory_limit, dashboard_address=None,
-            )
-            client = Client(cluster)
-        try:
-            futures = [
-                client.submit(process_case, row, str(dataset), str(out), grid_preset,
-                              key=f"preprocess-{row['case_id']}", pure=False)
-                for row in todo
-            ]
-            done = 0
-            for future in as_completed(futures):
-                try:
-                    rec = future.result()
-                except Exception as exc:  # a killed worker (out of memory) lands here
-                    cid = future.key.removeprefix("preprocess-")
-                    rec = {"case_id": cid, "status": "failed",
-                           "error": f"worker failed: {type(exc).__name__}: {exc}"}
-                records[str(rec["case_id"])] = rec
-                done += 1
-                if done % 10 == 0 or done == total:
-                    _write_manifest(out, _merge(table, records))
-                if progress is not None:
-                    progress(done, total, rec)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+    rows = {str(row["case_id"]): row for row in todo}
+
+    def handle(done: int, rec: dict[str, Any]) -> None:
+        records[str(rec["case_id"])] = rec
+        if done % 10 == 0 or done == total:
+            _write_manifest(out, _merge(table, records))
+        if progress is not None:
+            progress(done, total, rec)
+
+    map_cases(process_case, list(rows), lambda cid: (rows[cid], str(dataset), str(out), grid_preset),
+              name="preprocess", on_result=handle, workers=workers, scheduler=scheduler,
+              memory_limit=memory_limit)
     manifest = _write_manifest(out, _merge(table, records))
     statuses = _merge(table, records)["status"]
     return PreprocessSummary(
