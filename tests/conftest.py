@@ -6,17 +6,22 @@ from pathlib import Path
 
 import pytest
 
-REAL_CT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-ct"
+from covidct.errors import DataUnavailableError
+from covidct.io.samples import sample_path
 
 
 def _real_ct(name: str) -> Path:
-    path = REAL_CT_DIR / name
-    if not path.is_file():
-        pytest.skip(f"real sample CT {name} not found in {REAL_CT_DIR}")
-    return path
+    try:
+        return sample_path(name, fetch=False)
+    except DataUnavailableError as exc:
+        pytest.skip(f"real sample CT {name} not available (run `covidct samples --fetch`): {exc}")
 
 
 @pytest.fixture(scope="session")
 def real_ct_paths() -> dict[str, Path]:
-    """{'lung1': Path, 'lung2': Path} of the two real sample CTs (NRRD, HU int16)."""
-    return {"lung1": _real_ct("lung1_image.nrrd"), "lung2": _real_ct("lung2_image.nrrd")}
+    """{'lung1': Path, 'lung2': Path} of the two real sample CTs (NRRD, HU int16).
+
+    Found by :func:`covidct.io.samples.sample_path`: ``COVIDCT_SAMPLE_DIR``,
+    ``shared/data/real-ct`` beside the repository, or the user cache.
+    """
+    return {"lung1": _real_ct("lung1"), "lung2": _real_ct("lung2")}
