@@ -1,10 +1,10 @@
 """Lesion quantification on the two real oncology CTs (a tumour, otherwise clear lungs).
 
-Measured (default options, 2.5-5 mm slices):
+Measured (default options, 2.5-5 mm slices; density-gated seeds + fringe, see detect.py):
 - threshold lung mask below (test-only, excludes dense tumour touching the mediastinum):
-  lung1 0.22 % (2.79 L of lung), lung2 0.32 % (3.83 L).
-- ``covidct.lungs.segment_lungs`` mask (includes the tumour and the hila): lung1 1.3 %
-  (2.97 L), lung2 4.0 % (4.13 L; most of it the left lower lobe tumour, ~100 ml).
+  lung1 0.15 % (2.79 L of lung), lung2 0.19 % (3.83 L).
+- ``covidct.lungs.segment_lungs`` mask (includes the tumour and the hila): lung1 1.1 %
+  (2.95 L), lung2 4.3 % (4.11 L; most of it the left lower lobe tumour, ~100 ml).
 """
 
 from __future__ import annotations

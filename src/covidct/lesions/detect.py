@@ -5,17 +5,35 @@ uses the voxel spacing, so anisotropic volumes are handled in mm):
 
 1. 3D median filter (``median_mm``): removes noise, keeps edges sharp.
 2. Candidates: lung voxels whose denoised HU lies in the GGO or consolidation range.
-3. Seeds: candidates deeper than ``rim_mm`` inside the lung (the pleural rim is dense by
+3. Local density: the share of the lung (outside the rim) around each voxel that is
+   candidate, Gaussian-weighted with ``density_sigma_mm`` (normalised by the lung inside
+   the window, so subpleural disease is not penalised by the chest wall). A tube -- a
+   vessel, even a thick hilar one -- fills well under half of the window; lesions fill
+   most of it.
+4. Seeds: candidates deeper than ``rim_mm`` inside the lung (the pleural rim is dense by
    partial volume with the chest wall; with slices thicker than ``rim_mm`` the first and
-   last lung slice of each column count as rim too), opened with a ball of ``opening_radius_mm``
-   (exact Euclidean opening through distance transforms). The opening deletes thin
-   tubular structures (vessels, airway walls, fissures) and keeps blobs.
-4. Growth: seeds regain the candidate voxels next to them (one voxel, edges trimmed by the
+   last lung slice of each column count as rim too), opened with a ball of radius
+   ``max(opening_radius_mm, opening_min_voxels * in-plane pixel)`` (exact Euclidean opening
+   through distance transforms; the voxel floor keeps vessels a few voxels thick from
+   surviving on coarse grids), and kept where the local density is >= ``seed_density``
+   (plus the opened voxels within ``density_sigma_mm / 2`` of such cores, which restores
+   lesion edges, and isolated compact parts -- principal-axis ratio <= 1.6 -- which are
+   small nodular lesions rather than vessel segments).
+5. Growth: seeds regain the candidate voxels next to them (one voxel, edges trimmed by the
    opening) and the candidate voxels of the rim within ``rim_mm`` + one in-plane voxel of
    them (subpleural parts of lesions). Vessels attached to a lesion regrow one voxel only.
-5. Partial-volume shell: GGO-range voxels that touch both consolidation and normal lung
-   are mixtures at the edge of dense structures, not ground glass, and are dropped.
-6. Components below ``min_component_ml`` are removed.
+6. Partial-volume shell: GGO-range voxels that touch both consolidation and normal lung
+   are mixtures at the edge of dense structures (vessels), not ground glass, and are
+   dropped -- only where the local density is below ``shell_density`` (inside confluent
+   disease such voxels are real GGO between consolidation and spared lobules).
+7. Faint fringe: voxels in ``[fringe_hu, ggo_hu[0])`` touching the lesion, where the local
+   density is >= ``fringe_density``, are the faint outer edge of GGO and are added.
+8. Components below ``min_component_ml`` are removed.
+
+Measured on the phantom with its true lung masks (``docs/validation.md``): "medium"
+cases (1.3-1.7 mm pixels) within 5 points of the true involvement from 0 to 81 % (max
+error 4.7 points), controls 1.1 % false lesion. On coarse grids ("small", ~3 mm pixels)
+vessels still survive: ~13 % false lesion on controls.
 """
 
 from __future__ import annotations
@@ -88,6 +106,47 @@ def _open(mask: np.ndarray, spacing: tuple[float, float, float], radius_mm: floa
     return opened[1:-1, 1:-1, 1:-1] & mask
 
 
+def _density(
+    dense: np.ndarray, support: np.ndarray, spacing: tuple[float, float, float], sigma_mm: float
+) -> np.ndarray:
+    """Gaussian-weighted share of ``support`` that is ``dense`` around each voxel (0..1)."""
+    sigma = [sigma_mm / s for s in spacing]
+    num = ndi.gaussian_filter(dense.astype(np.float32), sigma, mode="constant", truncate=2.5)
+    den = ndi.gaussian_filter(support.astype(np.float32), sigma, mode="constant", truncate=2.5)
+    return num / np.maximum(den, 1e-3)
+
+
+def _compact_parts(
+    mask: np.ndarray, spacing: tuple[float, float, float], max_elongation: float
+) -> np.ndarray:
+    """Connected parts of ``mask`` whose principal-axis length ratio is <= ``max_elongation``.
+
+    The ratio is ``sqrt(largest / smallest eigenvalue)`` of the covariance of the voxel
+    positions in mm: ~1 for a ball, large for tubes (vessel segments) and sheets.
+    """
+    labels, n = ndi.label(mask, structure=_FULL)
+    if n == 0:
+        return mask.copy()
+    idx = np.nonzero(labels)
+    lab = labels[idx]
+    pos = [i.astype(np.float64) * s for i, s in zip(idx, spacing)]
+    count = np.bincount(lab, minlength=n + 1).astype(np.float64)
+    safe = np.maximum(count, 1.0)
+    mean = [np.bincount(lab, weights=p, minlength=n + 1) / safe for p in pos]
+    cov = np.zeros((n + 1, 3, 3))
+    for a in range(3):
+        for b in range(a, 3):
+            m = np.bincount(lab, weights=pos[a] * pos[b], minlength=n + 1) / safe
+            cov[:, a, b] = cov[:, b, a] = m - mean[a] * mean[b]
+    # a voxel's own extent (uniform in a box of the spacing) keeps tiny parts well-posed
+    cov += np.diag([s * s / 12.0 for s in spacing])
+    ev = np.linalg.eigvalsh(cov)
+    ratio = np.sqrt(ev[:, 2] / np.maximum(ev[:, 0], 1e-9))
+    keep = ratio <= max_elongation
+    keep[0] = False
+    return keep[labels]
+
+
 def _rim(lung: np.ndarray, spacing: tuple[float, float, float], rim_mm: float) -> np.ndarray:
     """Lung voxels within ``rim_mm`` of the boundary, plus (thick slices) the first slice.
 
@@ -151,7 +210,18 @@ def detect_lesions(
         return out
 
     rim = _rim(lung, spacing, opts.rim_mm)
-    seeds = _open(candidate & ~rim, spacing, opts.opening_radius_mm)
+    base = candidate & ~rim
+    density = _density(base, lung & ~rim, spacing, opts.density_sigma_mm)
+    radius = max(opts.opening_radius_mm, opts.opening_min_voxels * max(spacing[1], spacing[2]))
+    opened = _open(base, spacing, radius)
+    seeds = opened & (density >= opts.seed_density)
+    # isolated compact blobs (small nodular lesions) are too small for the density test
+    # but unlike vessel segments they are not elongated
+    seeds |= _compact_parts(opened & ~ndi.binary_dilation(seeds, structure=_FULL), spacing, 1.6)
+    if seeds.any():
+        # the density test trims lesion edges (density ~0.5 there): restore the opened
+        # voxels within half a density width of the dense cores
+        seeds = opened & (_edt(~seeds, spacing) <= 0.5 * opts.density_sigma_mm)
     if seeds.any():
         # Edges trimmed by the opening: one voxel around the seeds; subpleural parts: the
         # rim within reach of the seeds. Vessels attached to a lesion regrow one voxel only.
@@ -165,15 +235,20 @@ def detect_lesions(
     cons = lesion & (smooth >= ggo_hi)
     ggo = lesion & ~cons
     if cons.any() and ggo.any():
-        sub = _bbox(lesion, margin=1)
-        normal = lung[sub] & (smooth[sub] < ggo_lo)
+        normal = lung & (smooth < ggo_lo)
         mixed = (
-            ggo[sub]
-            & ndi.binary_dilation(cons[sub], structure=_FULL)
+            ggo
+            & ndi.binary_dilation(cons, structure=_FULL)
             & ndi.binary_dilation(normal, structure=_FULL)
+            & (density < opts.shell_density)
         )
-        ggo[sub] &= ~mixed
-        lesion = ggo | cons
+        lesion &= ~mixed
+    if opts.fringe_hu is not None and lesion.any():
+        fringe = lung & (smooth >= opts.fringe_hu) & (smooth < ggo_lo)
+        fringe &= density >= opts.fringe_density
+        lesion |= fringe & ndi.binary_dilation(lesion, structure=_FULL)
+    cons = lesion & (smooth >= ggo_hi)
+    ggo = lesion & ~cons
 
     voxel_ml = float(np.prod(spacing)) / 1000.0
     lesion = _remove_small(lesion, opts.min_component_ml / voxel_ml)

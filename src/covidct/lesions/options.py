@@ -29,6 +29,18 @@ class QuantOptions:
         rim_mm: dense voxels closer than this to the lung boundary are not used as lesion
             seeds (partial volume with the chest wall and mediastinum fakes density);
             lesions found further in grow back into that rim.
+        opening_min_voxels: lower bound of the opening radius in in-plane voxels, so that on
+            coarse grids (pixels of 2.5-3.5 mm) vessels a few voxels thick are still removed.
+        density_sigma_mm: Gaussian width (mm) of the local density test: the share of the
+            lung around a voxel (excluding the rim) that is dense (in the candidate range).
+        seed_density: seeds need at least this local density; tubes (vessels, even thick
+            hilar ones) fill well under half of the window, lesions fill most of it.
+        shell_density: partial-volume GGO shells around dense structures are dropped only
+            where the local density is below this (vessels in aerated lung), not inside
+            confluent disease.
+        fringe_hu: faint GGO fringe: voxels in ``[fringe_hu, ggo_hu[0])`` touching a lesion
+            are added where the local density is at least ``fringe_density`` (None = off).
+        fringe_density: minimal local density of fringe voxels.
         min_component_ml: connected lesion components smaller than this are removed (specks).
         ct0_max_fraction: lesion fractions below this give category ``CT-0`` (no involvement),
             so a few stray voxels do not turn a normal scan into ``CT-1``.
@@ -39,6 +51,12 @@ class QuantOptions:
     median_mm: float = 1.5
     opening_radius_mm: float = 4.0
     rim_mm: float = 3.0
+    opening_min_voxels: float = 1.5
+    density_sigma_mm: float = 5.0
+    seed_density: float = 0.6
+    shell_density: float = 0.65
+    fringe_hu: float | None = -825.0
+    fringe_density: float = 0.5
     min_component_ml: float = 0.1
     ct0_max_fraction: float = 0.001
 
@@ -55,11 +73,30 @@ class QuantOptions:
                 "expected ggo_hu low < high == consolidation_hu low < high (contiguous ranges); "
                 f"got ggo_hu={ggo}, consolidation_hu={cons}"
             )
-        for name in ("median_mm", "opening_radius_mm", "rim_mm", "min_component_ml"):
+        for name in (
+            "median_mm",
+            "opening_radius_mm",
+            "rim_mm",
+            "min_component_ml",
+            "opening_min_voxels",
+            "density_sigma_mm",
+        ):
             value = float(getattr(self, name))
             if not (math.isfinite(value) and value >= 0):
                 raise InvalidInputError(f"{name} must be a finite number >= 0; got {value}")
             object.__setattr__(self, name, value)
+        for name in ("seed_density", "shell_density", "fringe_density"):
+            value = float(getattr(self, name))
+            if not (0.0 <= value <= 1.0):
+                raise InvalidInputError(f"{name} must be a share in [0, 1]; got {value}")
+            object.__setattr__(self, name, value)
+        if self.fringe_hu is not None:
+            fringe = float(self.fringe_hu)
+            if not (math.isfinite(fringe) and fringe < ggo[0]):
+                raise InvalidInputError(
+                    f"fringe_hu must be None or a HU value below ggo_hu[0]={ggo[0]}; got {fringe}"
+                )
+            object.__setattr__(self, "fringe_hu", fringe)
         frac = float(self.ct0_max_fraction)
         if not (0.0 <= frac < 0.25):
             raise InvalidInputError(f"ct0_max_fraction must be in [0, 0.25); got {frac}")

@@ -181,7 +181,7 @@ def to_grid(
     zyx = np.nonzero(lungs_g)
     lo = [int(a.min()) for a in zyx]
     hi = [int(a.max()) + 1 for a in zyx]
-    starts = tuple(_window(l, h, n, g) for l, h, n, g in zip(lo, hi, lungs_g.shape, grid.shape))
+    starts = tuple(_window(a, b, n, g) for a, b, n, g in zip(lo, hi, lungs_g.shape, grid.shape))
 
     ct_arr = np.where(lungs_g > 0, ct.array, grid.fill_hu).astype(np.int16)
     ct_g = _take(ct_arr, starts, grid.shape, grid.fill_hu)
@@ -204,7 +204,7 @@ def to_grid(
         "grid": grid.name,
         "offset_voxels_zyx": list(starts),
         "lung_bbox_zyx": [lo, hi],
-        "lung_extent_mm_zyx": [(h - l) * s for l, h, s in zip(lo, hi, grid.spacing_mm)],
+        "lung_extent_mm_zyx": [(b - a) * s for a, b, s in zip(lo, hi, grid.spacing_mm)],
         "fits": lost == 0,
         "lost_lung_voxels": lost,
     }
