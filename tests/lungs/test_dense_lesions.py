@@ -4,7 +4,8 @@ Measured (synthetic chest, 3 x 1 x 1 mm, seed 0; `pytest tests/lungs -k dense`):
 subpleural consolidation (+40 HU): Dice classical 0.955 -> refined 0.984, lesion volume
 kept 1% -> 79%; ground glass (-500 HU): 0.995 vs 0.991 (both keep 98-99% of it: -500 HU
 is below the -420 HU threshold); near-white left lung (80% at +20 HU): total Dice
-0.758 -> 0.960, left lung 0.31 -> 0.93, lesion kept 0% -> 100%.
+0.758 -> 0.972, left lung 0.31 -> 0.957, lesion kept 0% -> 99.8% (the cavity step runs
+here: 84% of the left lung's interior is dense, see ``covidct.lungs.cavity.is_diseased``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,6 @@ def test_ground_glass_kept():
 def test_near_white_lung_recovered(kind):
     r = _run(kind)
     assert r["classical"][2] < 0.5
-    assert r["refined"][2] > 0.85
+    assert r["refined"][2] > 0.94
     assert r["refined"][1] > 0.9
     assert r["refined"][0] > r["classical"][0] + 0.15

@@ -174,6 +174,29 @@ def _shape_features(image: sitk.Image, mask: sitk.Image, bbox: Any, preset: Radi
     return {k: _scalar(v) for k, v in extractor.computeShape(image, mask, bbox, **settings).items()}
 
 
+def _run_parallel(jobs: Iterator[_Job], workers: int) -> dict[str, float]:
+    """Run jobs on ``workers`` forked processes, this one helping; results in job order.
+
+    The job generator derives images lazily (the wavelet decomposition happens inside it),
+    so the original image's job runs in a worker while this process computes the wavelet
+    sub-bands; afterwards this process takes a job itself whenever every worker is busy,
+    so no core idles at the end and that job's arrays are never transferred.
+    """
+    ctx = multiprocessing.get_context(_START_METHOD)
+    results: list[dict[str, float] | Future[dict[str, float]]] = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for job in jobs:
+            running = sum(1 for r in results if isinstance(r, Future) and not r.done())
+            if running < workers:
+                results.append(pool.submit(_run_job, job))
+            else:
+                results.append(_run_job(job))
+        out: dict[str, float] = {}
+        for r in results:  # in job order = pyradiomics' order
+            out.update(r.result() if isinstance(r, Future) else r)
+    return out
+
+
 # ------------------------------------------------------------------------ public API
 def extract_radiomics(
     volume: CTVolume,
@@ -224,13 +247,8 @@ def extract_radiomics(
         for job in _jobs(image, roi, bbox, spec, settings, split=1):
             features.update(_run_job(job))
     else:
-        results: list[Future[dict[str, float]]] = []
-        ctx = multiprocessing.get_context(_START_METHOD)
-        with ProcessPoolExecutor(max_workers=int(workers), mp_context=ctx) as pool:
-            for job in _jobs(image, roi, bbox, spec, settings, split=int(workers)):
-                results.append(pool.submit(_run_job, job))
-            for fut in results:  # in submission order = pyradiomics' order
-                features.update(fut.result())
+        features.update(_run_parallel(_jobs(image, roi, bbox, spec, settings, split=1),
+                                      int(workers)))
     return pd.Series(features, dtype=float, name=volume.metadata.get("case_id"))
 
 

@@ -5,7 +5,10 @@ by aerated lung, and the mirror prior recovers one opaque lung from the other. N
 when both lungs carry dense, subpleural, posterior disease over many slices (COVID-19): the
 dense band lies *between* the aerated lung and the chest wall, at the edge of every convex
 hull, in both lungs. This step models the thoracic cavity instead (working grid, per axial
-slice, per lung):
+slice, per lung). It runs only on diseased lungs (:func:`is_diseased`: at least
+``cavity_min_ggo_share`` of one lung's interior is ground glass, or ``cavity_min_dense_share``
+is dense); clear lungs are left alone, so the growth cannot take chest wall, stomach wall
+or spleen there.
 
 1. **Rib line.** Bone (``cavity_bone_hu``, on an in-plane 3 x 3 median of the HU) is projected
    over a slab of ``rib_slab_mm`` above and below the slice: the ribs run obliquely, so one
@@ -21,13 +24,17 @@ slice, per lung):
 4. **Growth.** Each lung grows in-plane into the lung-compatible tissue connected to it, at
    most ``cavity_reach_mm`` (geodesic) from its current mask. Fat layers (mediastinal and
    pericardial fat, the fat under the diaphragm) stop the growth medially and inferiorly; the
-   rib line stops it laterally and posteriorly.
-5. **Extent in z.** Slices are only grown where the lung already exists (so the diaphragm
-   and apex stay where the aerated lung ends); holes are filled per slice. Below the
-   widest lung slice (the diaphragm domes) slices are done from the top down and a slice
-   only grows under the lung of the slice above it (grown by ``cavity_base_margin_mm``):
+   rib line stops it laterally and posteriorly; a strip of ``_MID_STRIP_MM`` on each side
+   of the body midline is never taken (the parts beyond it are kept). An added part must
+   reach the rib line.
+5. **Extent in z.** Above the widest lung slice, slices are only grown where the lung
+   already exists (the apex stays where the aerated lung ends); holes are filled per
+   slice. Below the widest lung slice (the diaphragm domes) slices are done from the top
+   down and a slice only grows under the lung of the slice above it (grown by ``cavity_base_margin_mm``):
    the liver, stomach and spleen domes rise into the cavity from below and are never
-   under lung.
+   under lung. There the outline of the slice above is carried down onto the compatible
+   tissue under it (the lung outline changes smoothly in z), also into slices with no
+   aerated lung left (a consolidated base), and need not reach the rib line.
 
 Unsupervised, rule-based, spacing-aware (all sizes in mm). Slices without a visible cage
 (fewer than ``_MIN_BONE_PX`` bone pixels in the slab) are left unchanged.
@@ -43,20 +50,51 @@ from skimage.morphology import convex_hull_image
 
 from covidct.lungs.options import LungOptions
 
-__all__ = ["carve_domes", "cavity_fill", "rib_slab"]
+__all__ = ["carve_domes", "cavity_fill", "is_diseased", "lesion_shares", "rib_slab"]
 
 log = logging.getLogger(__name__)
 
 _MIN_BONE_PX = 30
+_MID_STRIP_MM = 8.0  # growth never comes closer than this to the body midline (mediastinum)
 
 
-def rib_slab(smooth_hu: np.ndarray, spacing: tuple[float, float, float], opts: LungOptions) -> np.ndarray:
+def rib_slab(
+    smooth_hu: np.ndarray, spacing: tuple[float, float, float], opts: LungOptions
+) -> np.ndarray:
     """Boolean ``(z, y, x)`` bone projected over ``+-rib_slab_mm`` in z (the rib cage)."""
     bone = smooth_hu > opts.cavity_bone_hu
-    k = int(round(opts.rib_slab_mm / spacing[0]))
+    k = round(opts.rib_slab_mm / spacing[0])
     if k <= 0:
         return bone
     return ndi.maximum_filter1d(bone.view(np.uint8), size=2 * k + 1, axis=0).astype(bool)
+
+
+def lesion_shares(
+    labels: np.ndarray, hu: np.ndarray, opts: LungOptions
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Shares of ground glass and of dense tissue inside the right and left lung.
+
+    The interior is each lung's mask eroded in-plane by 2 pixels (partial volume at the
+    pleura is neither). Ground glass: HU in ``cavity_ggo_hu``; dense: from its upper end
+    to ``bone_hu`` (vessels, consolidation). Returns ((ggo_right, ggo_left),
+    (dense_right, dense_left)); 0 for an empty lung.
+    """
+    lo, hi = opts.cavity_ggo_hu
+    ggo, dense = [], []
+    for k in (1, 2):
+        inner = ndi.binary_erosion(labels == k, structure=np.ones((1, 5, 5), bool))
+        vals = hu[inner]
+        n = max(1, vals.size)
+        ggo.append(float(np.count_nonzero((vals > lo) & (vals < hi))) / n)
+        dense.append(float(np.count_nonzero((vals >= hi) & (vals < opts.bone_hu))) / n)
+    return (ggo[0], ggo[1]), (dense[0], dense[1])
+
+
+def is_diseased(labels: np.ndarray, hu: np.ndarray, opts: LungOptions) -> bool:
+    """True when one lung holds at least ``cavity_min_ggo_share`` of ground glass or at
+    least ``cavity_min_dense_share`` of dense tissue (white lung); see :func:`lesion_shares`."""
+    ggo, dense = lesion_shares(labels, hu, opts)
+    return max(ggo) >= opts.cavity_min_ggo_share or max(dense) >= opts.cavity_min_dense_share
 
 
 def _side_mask(shape: tuple[int, int], midline_x: float | None, lung: np.ndarray) -> np.ndarray:
@@ -103,71 +141,96 @@ def cavity_fill(
     Returns:
         new labels (a copy).
     """
+    out = labels.copy()
+    if not is_diseased(labels, hu, opts):
+        log.debug("cavity step skipped: clear lungs (shares %s)", lesion_shares(labels, hu, opts))
+        return out
     sy = spacing[1]
     smooth = ndi.median_filter(hu, size=(1, 3, 3))
     slab = rib_slab(smooth, spacing, opts)
     fat = (smooth > opts.cavity_fat_hu[0]) & (smooth < opts.cavity_fat_hu[1])
     compat3 = body & ~fat & ~forbidden & (smooth < opts.cavity_dense_max_hu)
-    reach_px = max(1, int(round(opts.cavity_reach_mm / sy)))
+    reach_px = max(1, round(opts.cavity_reach_mm / sy))
     compat3 &= ndi.binary_opening(compat3, structure=np.ones((1, 3, 3), bool))  # no speckle
-    out = labels.copy()
     added_total = 0
     mid_band = np.zeros(labels.shape[1:], bool)
     if midline_x is not None:
-        c = int(round(midline_x))
-        mid_band[:, max(0, c - 2) : c + 3] = True
+        c = round(midline_x)
+        half = max(2, round(_MID_STRIP_MM / spacing[2]))
+        mid_band[:, max(0, c - half) : c + half + 1] = True
     zs = np.nonzero(labels.any(axis=(1, 2)))[0]
     if zs.size == 0:
         return out
     areas = np.count_nonzero(labels, axis=(1, 2))
     z_max = int(np.argmax(areas))
     step = -1 if superior_is_high else 1  # towards the head
-    margin_px = max(1, int(round(opts.cavity_base_margin_mm / sy)))
-    # from the widest slice to the apex, then from the widest slice down to the base:
-    # below it (the diaphragm domes), a slice grows only under the lung of the slice above
-    geo: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    margin_px = max(1, round(opts.cavity_base_margin_mm / sy))
+    # from the widest slice to the apex, then from the widest slice down to the feet:
+    # below it (the diaphragm domes), a slice grows only under the lung of the slice above,
+    # and the lung outline of the slice above is carried down onto compatible tissue
+    # (dense lung at the base, where no aerated lung is left to grow from)
+    geo: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray] | None] = {}
+
+    def geometry(z: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        if z not in geo:
+            bone = slab[z]
+            if np.count_nonzero(bone) < _MIN_BONE_PX:
+                geo[z] = None
+            else:
+                cage = convex_hull_image(bone)
+                wall = ndi.binary_dilation(bone, iterations=1)
+                geo[z] = (cage, wall, ndi.binary_dilation(wall, iterations=2) & cage)
+        return geo[z]
+
     contact = np.zeros(3)
     border = np.zeros(3)
     for z in zs:
-        bone = slab[z]
-        if np.count_nonzero(bone) < _MIN_BONE_PX:
+        g = geometry(int(z))
+        if g is None:
             continue
-        cage = convex_hull_image(bone)
-        wall = ndi.binary_dilation(bone, iterations=1)
-        near_wall = ndi.binary_dilation(wall, iterations=2) & cage
-        geo[int(z)] = (cage, wall, near_wall)
         for k in (1, 2):
             lung = labels[z] == k
             edge = lung & ~ndi.binary_erosion(lung)
             border[k] += np.count_nonzero(edge)
-            contact[k] += np.count_nonzero(edge & near_wall)
+            contact[k] += np.count_nonzero(edge & g[2])
     # a lung that nowhere reaches the rib line lies in an unusual cage: no growth
     active = [k for k in (1, 2) if border[k] and contact[k] >= opts.cavity_min_contact * border[k]]
     log.debug("cavity step: rib contact %s", contact[1:] / np.maximum(border[1:], 1))
-    for z in sorted(zs, key=lambda z: ((z - z_max) * step < 0, abs(z - z_max))):
-        if int(z) not in geo:
+    upward = range(z_max, out.shape[0]) if step == 1 else range(z_max, -1, -1)
+    downward = range(z_max - step, -1 if step == 1 else out.shape[0], -step)
+    for z in list(upward) + list(downward):
+        g = geometry(int(z))
+        if g is None:
             continue
-        cage, wall, near_wall = geo[int(z)]
+        cage, wall, near_wall = g
         depth_mm = ndi.distance_transform_edt(cage, sampling=spacing[1:])
         compat = compat3[z] & cage & ~wall & (depth_mm <= opts.cavity_band_mm)
         sl = out[z]
+        below = (z - z_max) * step < 0
+        above = z + step
         for k in active:
             lung = sl == k
-            if not lung.any():
+            prev = out[above] == k if below else None
+            if below and not prev.any():
                 continue
-            region = compat & ~(sl == 3 - k) & _side_mask(sl.shape, midline_x, lung)
-            above = z + step
-            if (z - z_max) * step < 0 and 0 <= above < out.shape[0]:
-                region &= ndi.binary_dilation(out[above] == k, iterations=margin_px)
-            grown = lung.copy()
+            if not below and not lung.any():
+                continue
+            region = compat & ~(sl == 3 - k) & _side_mask(sl.shape, midline_x, prev if below else lung)
+            seed = lung
+            if below:
+                region &= ndi.binary_dilation(prev, iterations=margin_px)
+                seed = lung | (region & prev)  # the outline of the slice above, carried down
+            if not seed.any():
+                continue
             # geodesic growth, capped at reach_px steps (in-plane, 8-connectivity)
             grown = ndi.binary_dilation(
-                grown, structure=np.ones((3, 3), bool), iterations=reach_px, mask=region | lung
+                seed, structure=np.ones((3, 3), bool), iterations=reach_px, mask=region | lung
             )
             grown = ndi.binary_fill_holes(grown) & (region | lung)
             add = grown & ~lung & (sl == 0)
             if add.any():
-                add = _touching(add, near_wall, mid_band)
+                # carried down under the lung above, the rib line need not be reached
+                add = _touching(add & ~mid_band, near_wall | below, mid_band)
             if add.any():
                 sl[add] = k
                 added_total += int(add.sum())
@@ -182,13 +245,17 @@ def carve_domes(
     spacing: tuple[float, float, float],
     opts: LungOptions,
     superior_is_high: bool = True,
+    diseased: bool | None = None,
 ) -> np.ndarray:
-    """Remove organ domes (liver, stomach, spleen tops) that hole filling put into the lung.
+    """Remove organ domes (liver, stomach, spleen tops) that the refinement put into the lung.
 
-    Per-slice hole filling takes the top of an organ dome as a hole when the lung rings it.
-    Going from the feet up, dense pixels (smoothed HU above ``dome_min_hu``) of a lung slice
-    that lie over non-lung body in the slice below, in parts that do not reach the rib line
-    (a subpleural consolidation of the costophrenic recess does), are not lung.
+    Per-slice hole filling, closing and the snake take the top of an organ dome when the
+    lung rings it. Going from the feet up, dense pixels (smoothed HU above ``dome_min_hu``)
+    of a lung slice that lie over non-lung body in the slice below, in parts that do not
+    reach the rib line (a subpleural consolidation of the costophrenic recess does), are
+    not lung. In diseased lungs (``diseased``; default: the ground-glass gate of
+    :func:`cavity_fill`) dense lung over the diaphragm may be consolidation: only dense
+    parts enclosed by aerated lung in the slice are removed there.
 
     Returns new labels (a copy).
     """
@@ -199,16 +266,23 @@ def carve_domes(
     zs = np.nonzero(labels.any(axis=(1, 2)))[0]
     if zs.size == 0:
         return out
+    if diseased is None:
+        diseased = is_diseased(labels, hu, opts)
     zs = zs if superior_is_high else zs[::-1]  # feet first
     below_step = -1 if superior_is_high else 1
     min_px = max(1, int(opts.dome_min_area_mm2 / (spacing[1] * spacing[2])))
     removed = 0
     for z in zs:
         zb = z + below_step
-        if not 0 <= zb < out.shape[0] or np.count_nonzero(slab[z]) < _MIN_BONE_PX:
+        if np.count_nonzero(slab[z]) < _MIN_BONE_PX:
             continue
-        under = body[zb] & (out[zb] == 0)
+        # the first slice of a scan that starts inside the lung: the unseen slice below
+        # is taken as non-lung body (an organ dome cut by the scan's edge)
+        under = body[zb] & (out[zb] == 0) if 0 <= zb < out.shape[0] else body[z]
         cand = (out[z] > 0) & dense3[z] & under
+        if diseased:
+            aerated = (out[z] > 0) & ~dense3[z]
+            cand &= ndi.binary_fill_holes(aerated)  # enclosed by aerated lung
         if np.count_nonzero(cand) < min_px:
             continue
         near_wall = ndi.binary_dilation(slab[z], iterations=3)

@@ -59,15 +59,28 @@ class LungOptions:
         rib_slab_mm: the bone of the slices within this distance (z) makes the rib line.
         cavity_fat_hu: (low, high) smoothed HU of fat, which stops the growth (mediastinal,
             pericardial and sub-diaphragmatic fat).
-        cavity_dense_max_hu: smoothed HU above which tissue is not lung (liver, contrast).
+        cavity_dense_max_hu: smoothed HU above which tissue is not lung (liver, contrast,
+            heart wall); also the limit of the tissue the mirror prior adds.
         cavity_band_mm: only the cage's outer band of this depth (from the rib line) is grown
             into; the centre (mediastinum, heart, liver dome) is not.
         cavity_reach_mm: geodesic reach of the growth from the lung mask.
         cavity_base_margin_mm: below the widest lung slice, growth stays within the lung of
             the slice above grown by this much (the diaphragm domes).
         cavity_min_contact: a lung is grown only when at least this share of its border
-            pixels touches the rib line (lungs fill the cage: where they do not, the tissue
-            between lung and ribs is chest wall).
+            pixels touches the rib line. Off (0) by default: a lung with thick subpleural
+            consolidation is exactly the one whose aerated part does not reach the ribs
+            (0.10 on a phantom white lung); clear lungs are kept out by the disease gate.
+        cavity_ggo_hu: (low, high) HU of ground glass, the lesion sign that gates the cavity
+            step.
+        cavity_min_ggo_share, cavity_min_dense_share: the cavity step runs only on diseased
+            lungs: when, in at least one lung, this share of the lung's interior (the mask
+            eroded in-plane by 2 pixels) is ground glass (``cavity_ggo_hu``), or the second
+            share is denser (consolidation, white lung). Clear lungs (phantom controls and
+            the real oncology CTs: ground glass 0.07-0.11, dense 0.02-0.10) are left to the
+            per-slice refinement, so the growth never takes chest wall, spleen or stomach
+            wall there; COVID-19 lungs measure 0.17-0.54 ground glass on the phantom. The
+            same test tells :func:`~covidct.lungs.cavity.carve_domes` whether dense lung
+            over the diaphragm may be consolidation. 0 and 0 make every lung diseased.
         dome_min_hu, dome_min_area_mm2: with ``use_cavity``, dense parts (above
             ``dome_min_hu``, smoothed) of a lung slice over non-lung in the slice below,
             larger than ``dome_min_area_mm2`` and away from the rib line, are organ domes
@@ -107,10 +120,13 @@ class LungOptions:
     rib_slab_mm: float = 10.0
     cavity_fat_hu: tuple[float, float] = (-190.0, -60.0)
     cavity_dense_max_hu: float = 30.0
-    cavity_band_mm: float = 60.0
-    cavity_reach_mm: float = 60.0
+    cavity_band_mm: float = 90.0
+    cavity_reach_mm: float = 150.0
     cavity_base_margin_mm: float = 3.0
-    cavity_min_contact: float = 0.1
+    cavity_min_contact: float = 0.0
+    cavity_ggo_hu: tuple[float, float] = (-700.0, -250.0)
+    cavity_min_ggo_share: float = 0.15
+    cavity_min_dense_share: float = 0.3
     dome_min_hu: float = -300.0
     dome_min_area_mm2: float = 100.0
 

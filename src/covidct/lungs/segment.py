@@ -10,7 +10,12 @@ Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.options.Lung
    not air between arm and chest) and not pure gas (median above ``_GAS_MEDIAN_HU``,
    which rejects bowel and stomach gas: lung has vessels and partial volume);
 5. right / left labels from the direction matrix, touching lungs split;
-6. ``"refined"`` only: the dense-lung recovery of :mod:`covidct.lungs.refine`;
+6. ``"refined"`` only: large pure-gas pockets (stomach, bowel) are not lung (step 2), and
+   those floating on soft tissue (abdominal gas) never become lung later; the
+   dense-lung recovery of :mod:`covidct.lungs.refine` (the paper's snake, pockets, mirror
+   prior), then (``use_cavity``) the thoracic-cavity growth and organ-dome carving of
+   :mod:`covidct.lungs.cavity` for bilateral subpleural disease; in clear lungs, the
+   outer rim voxels that are mostly not lung (partial volume) are trimmed;
 7. labels brought back to the input grid.
 """
 
@@ -24,8 +29,8 @@ from scipy import ndimage as ndi
 
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.io.volume import CTVolume
-from covidct.lungs.cavity import carve_domes, cavity_fill
 from covidct.lungs.airways import find_airways, remove_airways
+from covidct.lungs.cavity import carve_domes, cavity_fill, is_diseased
 from covidct.lungs.classical import body_mask, classical_air, fill_slices
 from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_working
 from covidct.lungs.options import LungOptions
@@ -40,6 +45,8 @@ _IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 _SPACING_RANGE_MM = (0.05, 20.0)
 _GAS_MEDIAN_HU = -975.0
 _GAS_POCKET_ML = 5.0
+_WALL_MEDIAN_HU = -500.0  # median HU under a gas pocket that floats on soft tissue
+_RIM_MAX_HU = -100.0  # a rim voxel above this is consolidation / soft tissue, not a mix
 _MIN_DEPTH_MM = 8.0  # lung lies at least this deep inside the body outline (median voxel)
 
 
@@ -130,6 +137,70 @@ def _gas_pockets(hu: np.ndarray, grid: WorkingGrid) -> np.ndarray:
     return ndi.binary_dilation(pockets, structure=np.ones((1, 3, 3), bool))
 
 
+def _abdominal_gas(
+    pockets: np.ndarray, hu: np.ndarray, body: np.ndarray, airway: np.ndarray,
+    superior_is_high: bool,
+) -> np.ndarray:
+    """The gas pockets that float on soft tissue (stomach, bowel), grown by a voxel in 3D.
+
+    A pocket inside the body that does not touch the airway and whose floor (the voxels
+    one or two slices below it, towards the feet) has a median above ``_WALL_MEDIAN_HU`` is abdominal
+    gas (gas rises onto fluid or the organ wall); an emphysematous bulla or an airway
+    lies on lung. The growth covers the partial-volume top of the gas dome.
+    """
+    lab, n = ndi.label(pockets)
+    if n == 0:
+        return np.zeros(pockets.shape, bool)
+    # feet at index 0; the floor of a pocket: the voxels right under its columns, read
+    # as the higher HU of the two voxels below (a gas-fluid level is partial volume)
+    lab_up = lab if superior_is_high else lab[::-1]
+    hu_up = hu if superior_is_high else hu[::-1]
+    floor_lab = np.zeros_like(lab_up)
+    floor_lab[:-1] = lab_up[1:]
+    floor_lab[lab_up > 0] = 0
+    floor_hu = hu_up.copy()
+    floor_hu[1:] = np.maximum(hu_up[1:], hu_up[:-1])
+    outside = set(np.unique(lab[~body]).tolist())
+    touch = set(np.unique(lab[airway]).tolist())
+    keep = []
+    for i in range(1, n + 1):
+        if i in outside or i in touch:
+            continue
+        floor = floor_hu[floor_lab == i]
+        if floor.size and float(np.median(floor)) > _WALL_MEDIAN_HU:
+            keep.append(i)
+    gas = np.isin(lab, keep)
+    return ndi.binary_dilation(gas, structure=np.ones((3, 3, 3), bool)) if keep else gas
+
+
+def _partial_volume_rim(labels: np.ndarray, hu: np.ndarray, opts: LungOptions) -> np.ndarray:
+    """Outer-rim voxels of the lungs that are mostly not lung (boolean mask).
+
+    The closings and the snake push the outline one voxel out, onto voxels that mix lung
+    with the chest wall or the mediastinum. A voxel of the in-plane rim (next to non-lung)
+    between ``threshold_hu`` and ``_RIM_MAX_HU`` holds less than about half lung; denser
+    rim voxels (consolidation against muscle) are kept. Used on clear lungs only: in
+    diseased lungs such a voxel may be ground glass at the pleura.
+    """
+    lung = labels > 0
+    cross = ndi.generate_binary_structure(2, 1)[None]
+    rim = lung & ndi.binary_dilation(~lung, structure=cross)
+    return rim & (hu > opts.threshold_hu) & (hu < _RIM_MAX_HU)
+
+
+def _largest_parts(labels: np.ndarray) -> np.ndarray:
+    """Each lung label reduced to its largest 3D (6-connected) part (a new array): the
+    trims and carvings leave specks in the fat around the lungs."""
+    out = np.zeros_like(labels)
+    for k in (1, 2):
+        lab, n = ndi.label(labels == k)
+        if n:
+            sizes = np.bincount(lab.ravel())
+            sizes[0] = 0
+            out[lab == int(np.argmax(sizes))] = k
+    return out
+
+
 def _depth_mm(body: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
     """In-plane distance (mm) of each body voxel to the body outline."""
     out = np.zeros(body.shape, np.float32)
@@ -180,7 +251,8 @@ def segment_lungs(
     airway, trachea_x = find_airways(hu, body, wsp, orient, opts)
     air = remove_airways(air, airway, wsp, opts)
     if method == "refined":
-        air &= ~_gas_pockets(hu, grid)
+        pockets = _gas_pockets(hu, grid)
+        air &= ~pockets
     depth = _depth_mm(body, wsp)
     lungs = _select_lungs(air, hu, depth, grid, opts)
     total_ml = lungs.sum() * grid.voxel_ml
@@ -205,14 +277,26 @@ def segment_lungs(
     if method == "refined":
         bone = hu > opts.bone_hu
         grow = ndi.binary_dilation(airway, structure=np.ones((1, 3, 3), bool), iterations=2)
+        abdominal = _abdominal_gas(
+            pockets, hu, body, ndi.binary_dilation(airway, iterations=2), orient.superior_is_high
+        )
+        labels[abdominal] = 0
+        grow |= abdominal  # never lung: airway lumen and wall, abdominal gas
         forbidden = bone | grow
         if opts.use_mirror_prior and orient.axial:
             fat = (hu > opts.fat_hu[0]) & (hu < opts.fat_hu[1])
-            labels = mirror_prior(labels, hu, body & ~forbidden & ~fat, midline, opts)
+            # lesion-like tissue only (the smoothed HU of the cavity step): the heart wall,
+            # which the mirrored right lung overlaps, is denser than most consolidation
+            lesion_like = ndi.median_filter(hu, size=(1, 3, 3)) < opts.cavity_dense_max_hu
+            labels = mirror_prior(labels, hu, body & ~forbidden & ~fat & lesion_like, midline, opts)
         labels = refine_labels(labels, hu, body, forbidden, wsp, opts, midline if axis == 2 else None)
         if opts.use_cavity and orient.axial:
             labels = cavity_fill(labels, hu, body, grow, wsp, opts, midline, orient.superior_is_high)
             labels = carve_domes(labels, hu, body, wsp, opts, orient.superior_is_high)
+        labels[grow] = 0  # hole filling put the main bronchi (and gas domes) back
+        if not is_diseased(labels, hu, opts):  # in diseased lungs the rim may be ground glass
+            labels[_partial_volume_rim(labels, hu, opts)] = 0
+        labels = _largest_parts(labels)
     if not labels.any():
         raise NoLungsFoundError(f"{name}: no plausible lungs found after labelling")
     return labels_to_input(labels, grid)
