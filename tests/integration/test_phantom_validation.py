@@ -5,8 +5,9 @@ Measured (see docs/validation.md; lung Dice of ``segment_lungs(case.volume) > 0`
 seed 6 (34 %) 0.957; "medium" control 1: 0.983, pneumonia 2: 0.974, COVID 5: 0.935,
 COVID 6: 0.962, COVID 23 (77 %, white lung): 0.920, severe COVID 20 (81 %): 0.937.
 The segmentation tests assert these measured floors; the unmet part of the issue-3 target
-(Dice >= 0.95 at 50-80 % involvement) is listed in docs/validation.md. The quantification
-acceptance (|quantified - true| <= 0.05 everywhere) is a strict-free xfail.
+(Dice >= 0.95 at 50-80 % involvement, and quantification within 5 points with the segmented
+lungs in those cases) is listed in docs/validation.md; quantification with the true lungs is
+checked in tests/lesions/test_phantom_quant.py.
 """
 
 from __future__ import annotations
@@ -75,14 +76,3 @@ _MEDIUM = [  # measured Dice: 0.983, 0.974, 0.962, 0.935, 0.920, 0.937
 def test_medium_dice_measured(seed, diagnosis, options, measured_floor):
     case = simulate_case(seed, diagnosis=diagnosis, size="medium", options=options)
     assert _dice(segment_lungs(case.volume), case.lungs) >= measured_floor
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(reason="issue 3 acceptance not reached for 50-80 % involvement", strict=False)
-@pytest.mark.parametrize(("seed", "diagnosis", "options", "measured_floor"), _MEDIUM)
-def test_medium_issue3_acceptance(seed, diagnosis, options, measured_floor):
-    case = simulate_case(seed, diagnosis=diagnosis, size="medium", options=options)
-    labels = segment_lungs(case.volume)
-    true = float(case.labels["lesion_fraction"])
-    assert abs(quantify(case.volume, case.lungs).lesion_fraction - true) <= 0.05
-    assert abs(quantify(case.volume, labels).lesion_fraction - true) <= 0.05
