@@ -6,6 +6,7 @@ array-level stages, and returns a small result object; nothing here prints.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -145,12 +146,10 @@ def quantify_study(
             title=f"{Path(str(volume.metadata.get('source_path', 'CT'))).name}: "
             f"{100 * result.lesion_fraction:.1f}% of lung involved ({result.ct_category})",
         )
+    if out_dir is not None:
+        outputs["json"] = Path(out_dir) / "quantification.json"
     run = QuantificationRun(volume=volume, lungs=lungs, result=result, outputs=outputs,
                             seconds=seconds)
     if out_dir is not None:
-        import json
-
-        json_path = Path(out_dir) / "quantification.json"
-        json_path.write_text(json.dumps(run.to_dict(), indent=2))
-        run.outputs["json"] = json_path
+        outputs["json"].write_text(json.dumps(run.to_dict(), indent=2))
     return run
