@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from covidct.errors import InvalidInputError
 
-__all__ = ["ConvPoolHead", "check_volume_batch", "init_weights"]
+__all__ = ["ConvPoolHead", "SingleTaskNet", "check_volume_batch", "init_weights"]
 
 
 def check_volume_batch(x: Tensor, *, in_channels: int = 1, name: str = "model") -> None:
@@ -59,3 +59,23 @@ def init_weights(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm3d | nn.BatchNorm1d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+class SingleTaskNet(nn.Module):
+    """A backbone ``features`` (with ``in_channels``/``out_channels``) + a :class:`ConvPoolHead`.
+
+    forward: (N, in_channels, D, H, W) float -> (N, num_classes) logits.
+    """
+
+    def __init__(self, features: nn.Module, num_classes: int, *, dropout: float = 0.3) -> None:
+        super().__init__()
+        self.features = features
+        self.out_channels = int(features.out_channels)  # type: ignore[arg-type]
+        self.classifier = ConvPoolHead(self.out_channels, num_classes, dropout=dropout)
+        init_weights(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_volume_batch(x, in_channels=self.features.in_channels,  # type: ignore[arg-type]
+                           name=type(self).__name__)
+        return self.classifier(self.features(x))
+

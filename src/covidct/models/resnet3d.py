@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from covidct.models.heads import ConvPoolHead, check_volume_batch, init_weights
+from covidct.models.heads import SingleTaskNet
 from covidct.models.shift3d import Shift3D
 
 __all__ = ["BasicBlock3D", "ResNet3D", "ResNet3DFeatures", "resnet3d", "resnet3d_shift"]
@@ -91,7 +91,7 @@ class ResNet3DFeatures(nn.Module):
         return self.stages(self.pool(self.shift(self.stem(x))))
 
 
-class ResNet3D(nn.Module):
+class ResNet3D(SingleTaskNet):
     """ResNet3D classifier: ``features`` (:class:`ResNet3DFeatures`) + ``classifier`` head.
 
     forward: (N, in_channels, D, H, W) float -> (N, num_classes) logits.
@@ -106,15 +106,8 @@ class ResNet3D(nn.Module):
         shift: Shift3D | None = None,
         dropout: float = 0.3,
     ) -> None:
-        super().__init__()
-        self.features = ResNet3DFeatures(in_channels, layers=layers, shift=shift)
-        self.out_channels = self.features.out_channels
-        self.classifier = ConvPoolHead(self.out_channels, num_classes, dropout=dropout)
-        init_weights(self)
-
-    def forward(self, x: Tensor) -> Tensor:
-        check_volume_batch(x, in_channels=self.features.in_channels, name=type(self).__name__)
-        return self.classifier(self.features(x))
+        features = ResNet3DFeatures(in_channels, layers=layers, shift=shift)
+        super().__init__(features, num_classes, dropout=dropout)
 
 
 def resnet3d(

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from covidct.models.heads import ConvPoolHead, check_volume_batch, init_weights
+from covidct.models.heads import SingleTaskNet
 from covidct.models.shift3d import Shift3D
 
 __all__ = [
@@ -131,7 +131,7 @@ class SqueezeNet3DFeatures(nn.Module):
         return self.fires(self.pool(self.shift(self.stem(x))))
 
 
-class SqueezeNet3D(nn.Module):
+class SqueezeNet3D(SingleTaskNet):
     """SqueezeNet3D classifier: backbone ``features`` + single-task ``classifier`` head.
 
     Args:
@@ -151,15 +151,7 @@ class SqueezeNet3D(nn.Module):
         shift: Shift3D | None = None,
         dropout: float = 0.3,
     ) -> None:
-        super().__init__()
-        self.features = SqueezeNet3DFeatures(in_channels, shift=shift)
-        self.out_channels = self.features.out_channels
-        self.classifier = ConvPoolHead(self.out_channels, num_classes, dropout=dropout)
-        init_weights(self)
-
-    def forward(self, x: Tensor) -> Tensor:
-        check_volume_batch(x, in_channels=self.features.in_channels, name=type(self).__name__)
-        return self.classifier(self.features(x))
+        super().__init__(SqueezeNet3DFeatures(in_channels, shift=shift), num_classes, dropout=dropout)
 
 
 def squeezenet3d(
