@@ -151,7 +151,8 @@ class SqueezeNet3D(SingleTaskNet):
         shift: Shift3D | None = None,
         dropout: float = 0.3,
     ) -> None:
-        super().__init__(SqueezeNet3DFeatures(in_channels, shift=shift), num_classes, dropout=dropout)
+        features = SqueezeNet3DFeatures(in_channels, shift=shift)
+        super().__init__(features, num_classes, dropout=dropout)
 
 
 def squeezenet3d(
