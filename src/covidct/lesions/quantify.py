@@ -19,6 +19,10 @@ __all__ = ["LesionQuantification", "LungQuantification", "ct_category", "quantif
 
 logger = logging.getLogger(__name__)
 
+#: in-plane pixel (mm) up to which the detector is validated (docs/validation.md); on
+#: coarser grids vessels two or three pixels thick pass as lesion.
+VALIDATED_PIXEL_MM = 2.0
+
 _IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
 
@@ -202,6 +206,12 @@ def quantify(
     opts = options or QuantOptions()
     array, sp, direction = _geometry(image, spacing)
     labels = _check_lungs(lungs, array.shape)
+    if max(sp[1], sp[2]) > VALIDATED_PIXEL_MM:
+        logger.warning(
+            "lesion quantification on %.1f mm pixels: validated up to %.1f mm; on coarser "
+            "grids vessels count as lesion (about +13 points on clear lungs at 3 mm)",
+            max(sp[1], sp[2]), VALIDATED_PIXEL_MM,
+        )
     mask = detect_lesions(array, labels, sp, options=opts)
 
     voxel_ml = float(np.prod(sp)) / 1000.0

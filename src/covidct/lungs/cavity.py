@@ -18,7 +18,9 @@ or spleen there.
    pixels deeper than ``cavity_band_mm`` from the hull outline are *central* (mediastinum,
    heart, the liver and spleen domes) and are not taken.
 3. **Lung-compatible tissue**: inside the cage and the body, not wall, not fat
-   (``cavity_fat_hu``, smoothed HU), below ``cavity_dense_max_hu`` (consolidation and ground
+   (``cavity_fat_hu``, smoothed HU, in layers at least 3 pixels thick and regions of
+   ``cavity_fat_min_ml``: thinner fat-range lines are partial volume at the edge of
+   consolidation), below ``cavity_dense_max_hu`` (consolidation and ground
    glass; not contrast blood, not bone, mostly not liver), not airway, on the lung's own
    side of the midline and not the other lung.
 4. **Growth.** Each lung grows in-plane into the lung-compatible tissue connected to it, at
@@ -26,7 +28,9 @@ or spleen there.
    pericardial fat, the fat under the diaphragm) stop the growth medially and inferiorly; the
    rib line stops it laterally and posteriorly; a strip of ``_MID_STRIP_MM`` on each side
    of the body midline is never taken (the parts beyond it are kept). An added part must
-   reach the rib line.
+   reach the rib line, or be mostly enclosed by the lung (``cavity_enclosed_share`` of
+   its outline: consolidation at the hilum). Added voxels next to dense non-lung tissue
+   (heart wall, muscle) are dropped at the end: they are mostly that tissue.
 5. **Extent in z.** Above the widest lung slice, slices are only grown where the lung
    already exists (the apex stays where the aerated lung ends); holes are filled per
    slice. Below the widest lung slice (the diaphragm domes) slices are done from the top
@@ -56,6 +60,9 @@ log = logging.getLogger(__name__)
 
 _MIN_BONE_PX = 30
 _MID_STRIP_MM = 8.0  # growth never comes closer than this to the body midline (mediastinum)
+# fat-range lines of partial volume at the edge of consolidation are opened away (see
+# _fat_layers; none on coarse grids, where a real fat layer is only a pixel or two)
+_PV_LINE_MM = 1.5
 
 
 def rib_slab(
@@ -97,6 +104,31 @@ def is_diseased(labels: np.ndarray, hu: np.ndarray, opts: LungOptions) -> bool:
     return max(ggo) >= opts.cavity_min_ggo_share or max(dense) >= opts.cavity_min_dense_share
 
 
+def _fat_layers(fat: np.ndarray, dense: np.ndarray, spacing: tuple[float, float, float],
+                min_ml: float) -> np.ndarray:
+    """The fat that stops the growth (boolean ``(z, y, x)``).
+
+    Partial volume between aerated lung (-850 HU) and consolidation (-50..+50 HU) gives
+    thin lines and specks in the fat range that would wall consolidated lung off from the
+    lung it belongs to. So fat lines thinner than about 2 x ``_PV_LINE_MM`` (an in-plane
+    opening of ``round(_PV_LINE_MM / pixel)`` iterations: one on the 1.25 mm working grid,
+    none on pixels of 3 mm and more) stop the growth only where they lie against ``dense``
+    tissue (the pericardial fat on the heart wall, the fat on chest-wall muscle); then only
+    3D regions of at least ``min_ml`` count.
+    """
+    it = round(_PV_LINE_MM / spacing[1])
+    if it > 0:
+        near_dense = ndi.binary_dilation(dense, structure=np.ones((1, 3, 3), bool), iterations=it)
+        fat = ndi.binary_opening(fat, structure=np.ones((1, 3, 3), bool), iterations=it) | (
+            fat & near_dense)
+    lab, n = ndi.label(fat)
+    if n == 0 or min_ml <= 0:
+        return fat
+    sizes = np.bincount(lab.ravel()) * float(np.prod(spacing)) / 1000.0
+    sizes[0] = 0.0
+    return np.isin(lab, np.nonzero(sizes >= min_ml)[0])
+
+
 def _side_mask(shape: tuple[int, int], midline_x: float | None, lung: np.ndarray) -> np.ndarray:
     """Pixels on the same side of the midline as ``lung`` (all True without a midline)."""
     if midline_x is None:
@@ -107,13 +139,21 @@ def _side_mask(shape: tuple[int, int], midline_x: float | None, lung: np.ndarray
     return np.broadcast_to(side[None, :], shape)
 
 
-def _touching(add: np.ndarray, near_wall: np.ndarray, mid_band: np.ndarray) -> np.ndarray:
-    """The connected parts of ``add`` that reach the rib line (dense lung at the pleura)
-    and do not reach the body midline (the mediastinum and heart do)."""
+def _touching(add: np.ndarray, near_wall: np.ndarray, mid_band: np.ndarray,
+              lung: np.ndarray | None = None, enclosed_share: float = 2.0) -> np.ndarray:
+    """The connected parts of ``add`` that reach the rib line (dense lung at the pleura),
+    or whose outline is at least ``enclosed_share`` lung (a dense pocket enclosed by the
+    lung, e.g. at the hilum), and do not reach the body midline (the mediastinum and heart do)."""
     lab, n = ndi.label(add, structure=np.ones((3, 3), bool))
     if n == 0:
         return add
     hit = set(np.unique(lab[near_wall & (lab > 0)]).tolist())
+    if lung is not None and enclosed_share <= 1.0:
+        ring_lab = ndi.grey_dilation(lab, size=(3, 3))
+        ring = (lab == 0) & (ring_lab > 0)
+        total = np.bincount(ring_lab[ring], minlength=n + 1)
+        on_lung = np.bincount(ring_lab[ring & lung], minlength=n + 1)
+        hit |= {i for i in range(1, n + 1) if total[i] and on_lung[i] >= enclosed_share * total[i]}
     hit -= set(np.unique(lab[mid_band & (lab > 0)]).tolist())
     hit.discard(0)
     return np.isin(lab, list(hit))
@@ -149,6 +189,7 @@ def cavity_fill(
     smooth = ndi.median_filter(hu, size=(1, 3, 3))
     slab = rib_slab(smooth, spacing, opts)
     fat = (smooth > opts.cavity_fat_hu[0]) & (smooth < opts.cavity_fat_hu[1])
+    fat = _fat_layers(fat, smooth >= opts.cavity_dense_max_hu, spacing, opts.cavity_fat_min_ml)
     compat3 = body & ~fat & ~forbidden & (smooth < opts.cavity_dense_max_hu)
     reach_px = max(1, round(opts.cavity_reach_mm / sy))
     compat3 &= ndi.binary_opening(compat3, structure=np.ones((1, 3, 3), bool))  # no speckle
@@ -230,10 +271,28 @@ def cavity_fill(
             add = grown & ~lung & (sl == 0)
             if add.any():
                 # carried down under the lung above, the rib line need not be reached
-                add = _touching(add & ~mid_band, near_wall | below, mid_band)
+                add = _touching(add & ~mid_band, near_wall | below, mid_band, lung,
+                                opts.cavity_enclosed_share)
             if add.any():
                 sl[add] = k
                 added_total += int(add.sum())
+    # an added voxel next to dense non-lung tissue (heart wall, chest-wall muscle) is mostly
+    # that tissue (partial volume): the growth stops one voxel short of it
+    dense = (smooth >= opts.cavity_dense_max_hu) & (out == 0)
+    cross = ndi.generate_binary_structure(2, 1)[None]
+    out[(out > 0) & (labels == 0) & ndi.binary_dilation(dense, structure=cross)] = 0
+    # added fat-range tissue open to non-lung is fat on the lung's outside (pericardial,
+    # mediastinal), not partial volume inside the lung: peeled off
+    fat_range = (smooth > opts.cavity_fat_hu[0]) & (smooth < opts.cavity_fat_hu[1])
+    added_fat = (out > 0) & (labels == 0) & fat_range
+    in_plane = np.zeros((3, 3, 3), bool)
+    in_plane[1] = True
+    lab, n = ndi.label(added_fat, structure=in_plane)
+    if n:
+        outside_fat = (out == 0) & fat_range
+        open_ = set(np.unique(lab[ndi.binary_dilation(outside_fat, structure=cross) & added_fat]).tolist())
+        open_.discard(0)
+        out[np.isin(lab, list(open_))] = 0
     log.debug("cavity step: %d voxels added", added_total)
     return out
 

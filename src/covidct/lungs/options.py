@@ -59,6 +59,12 @@ class LungOptions:
         rib_slab_mm: the bone of the slices within this distance (z) makes the rib line.
         cavity_fat_hu: (low, high) smoothed HU of fat, which stops the growth (mediastinal,
             pericardial and sub-diaphragmatic fat).
+        cavity_fat_min_ml: only fat layers at least 3 pixels thick forming 3D regions of at
+            least this volume stop the growth; thinner lines and specks in the fat range are
+            partial volume between aerated and consolidated lung.
+        cavity_enclosed_share: an added part that does not reach the rib line is kept when
+            at least this share of its outline is the lung's own (a consolidated pocket at
+            the hilum, enclosed by lung; the mediastinum is bounded by other tissue).
         cavity_dense_max_hu: smoothed HU above which tissue is not lung (liver, contrast,
             heart wall); also the limit of the tissue the mirror prior adds.
         cavity_band_mm: only the cage's outer band of this depth (from the rib line) is grown
@@ -119,6 +125,8 @@ class LungOptions:
     cavity_bone_hu: float = 150.0
     rib_slab_mm: float = 10.0
     cavity_fat_hu: tuple[float, float] = (-190.0, -60.0)
+    cavity_fat_min_ml: float = 5.0
+    cavity_enclosed_share: float = 0.5
     cavity_dense_max_hu: float = 30.0
     cavity_band_mm: float = 90.0
     cavity_reach_mm: float = 150.0
