@@ -6,7 +6,7 @@ import numpy as np
 from synth import make_chest
 
 from covidct.lungs import LEFT, LungOptions, segment_lungs
-from covidct.lungs.cavity import cavity_fill, is_diseased, lesion_shares
+from covidct.lungs.cavity import cavity_fill, diseased_lungs, is_diseased, lesion_shares
 
 
 def _block_lungs(ggo_rows: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -30,6 +30,17 @@ def test_lesion_shares_known_answer():
     assert d_r == 0.0 and d_l == 0.0
     assert is_diseased(labels, hu, LungOptions())
     assert not is_diseased(*_block_lungs(ggo_rows=3), LungOptions())  # 3/36 < 0.15
+
+
+def test_diseased_lungs_per_lung():
+    labels, hu = _block_lungs(ggo_rows=9)  # right lung 25 % ground glass
+    # left lung: 8 of 36 interior rows dense (22 %): neither share alone, but the sum with
+    # 2 ground-glass rows (6 %) reaches cavity_min_lesion_share (0.25)
+    hu[:, 12:20, 57:93] = 20.0
+    assert diseased_lungs(labels, hu, LungOptions()) == [1]
+    hu[:, 20:22, 57:93] = -500.0
+    assert diseased_lungs(labels, hu, LungOptions()) == [1, 2]
+    assert diseased_lungs(labels, hu, LungOptions(cavity_min_lesion_share=0.5)) == [1]
 
 
 def test_clear_lungs_left_unchanged_by_cavity_step():

@@ -5,10 +5,13 @@ by aerated lung, and the mirror prior recovers one opaque lung from the other. N
 when both lungs carry dense, subpleural, posterior disease over many slices (COVID-19): the
 dense band lies *between* the aerated lung and the chest wall, at the edge of every convex
 hull, in both lungs. This step models the thoracic cavity instead (working grid, per axial
-slice, per lung). It runs only on diseased lungs (:func:`is_diseased`: at least
-``cavity_min_ggo_share`` of one lung's interior is ground glass, or ``cavity_min_dense_share``
-is dense); clear lungs are left alone, so the growth cannot take chest wall, stomach wall
-or spleen there.
+slice, per lung). It runs only on diseased lungs (:func:`diseased_lungs`: at least
+``cavity_min_ggo_share`` of one lung's interior is ground glass, ``cavity_min_dense_share``
+is dense, or ``cavity_min_lesion_share`` is either); clear lungs are left alone, so the
+growth cannot take chest wall, stomach wall or spleen there. Once it runs, only the lungs
+with at least ``cavity_grow_share`` of lesion-range tissue grow: a clear lung beside a
+sick one keeps its outline (on a real CT with painted unilateral pneumonia, growing the
+clear lung took mediastinal fat and heart wall).
 
 1. **Rib line.** Bone (``cavity_bone_hu``, on an in-plane 3 x 3 median of the HU) is projected
    over a slab of ``rib_slab_mm`` above and below the slice: the ribs run obliquely, so one
@@ -54,7 +57,7 @@ from skimage.morphology import convex_hull_image
 
 from covidct.lungs.options import LungOptions
 
-__all__ = ["carve_domes", "cavity_fill", "is_diseased", "lesion_shares", "rib_slab"]
+__all__ = ["carve_domes", "cavity_fill", "diseased_lungs", "is_diseased", "lesion_shares", "rib_slab"]
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +100,19 @@ def lesion_shares(
     return (ggo[0], ggo[1]), (dense[0], dense[1])
 
 
-def is_diseased(labels: np.ndarray, hu: np.ndarray, opts: LungOptions) -> bool:
-    """True when one lung holds at least ``cavity_min_ggo_share`` of ground glass or at
-    least ``cavity_min_dense_share`` of dense tissue (white lung); see :func:`lesion_shares`."""
+def diseased_lungs(labels: np.ndarray, hu: np.ndarray, opts: LungOptions) -> list[int]:
+    """The lung labels (1 right, 2 left) holding at least ``cavity_min_ggo_share`` of ground
+    glass, ``cavity_min_dense_share`` of dense tissue (white lung) or
+    ``cavity_min_lesion_share`` of both; see :func:`lesion_shares`."""
     ggo, dense = lesion_shares(labels, hu, opts)
-    return max(ggo) >= opts.cavity_min_ggo_share or max(dense) >= opts.cavity_min_dense_share
+    return [k for k, g, d in zip((1, 2), ggo, dense)
+            if g >= opts.cavity_min_ggo_share or d >= opts.cavity_min_dense_share
+            or g + d >= opts.cavity_min_lesion_share]
+
+
+def is_diseased(labels: np.ndarray, hu: np.ndarray, opts: LungOptions) -> bool:
+    """True when at least one lung is diseased (:func:`diseased_lungs`)."""
+    return bool(diseased_lungs(labels, hu, opts))
 
 
 def _fat_layers(fat: np.ndarray, dense: np.ndarray, spacing: tuple[float, float, float],
@@ -182,9 +193,13 @@ def cavity_fill(
         new labels (a copy).
     """
     out = labels.copy()
-    if not is_diseased(labels, hu, opts):
+    if not diseased_lungs(labels, hu, opts):
         log.debug("cavity step skipped: clear lungs (shares %s)", lesion_shares(labels, hu, opts))
         return out
+    # which lungs grow: the diseased one(s), and the other when it also carries some
+    # disease; a clear lung next to a sick one keeps its outline
+    ggo, dense = lesion_shares(labels, hu, opts)
+    sick = [k for k, g, d in zip((1, 2), ggo, dense) if g + d >= opts.cavity_grow_share]
     sy = spacing[1]
     smooth = ndi.median_filter(hu, size=(1, 3, 3))
     slab = rib_slab(smooth, spacing, opts)
@@ -235,7 +250,7 @@ def cavity_fill(
             border[k] += np.count_nonzero(edge)
             contact[k] += np.count_nonzero(edge & g[2])
     # a lung that nowhere reaches the rib line lies in an unusual cage: no growth
-    active = [k for k in (1, 2) if border[k] and contact[k] >= opts.cavity_min_contact * border[k]]
+    active = [k for k in sick if border[k] and contact[k] >= opts.cavity_min_contact * border[k]]
     log.debug("cavity step: rib contact %s", contact[1:] / np.maximum(border[1:], 1))
     upward = range(z_max, out.shape[0]) if step == 1 else range(z_max, -1, -1)
     downward = range(z_max - step, -1 if step == 1 else out.shape[0], -step)

@@ -50,7 +50,9 @@ class LungOptions:
         dense_max_hu: lesion-like tissue is below this (consolidation, not bone or contrast).
         use_mirror_prior: when one lung is far smaller than the other ("white lung"), add
             the lesion-like tissue inside the mirror image of the healthy lung.
-        mirror_trigger_ratio: the mirror prior runs when small / large lung volume is below it.
+        mirror_trigger_ratio: the mirror prior runs when small / large lung volume is below it
+            (0.35: a clear left lung is often 0.6 of the right one; mirroring the right lung
+            then covers the heart, measured on a real CT with painted disease).
         smooth_z: number of neighbouring slices (each side) voting for the final mask; 0 off.
         use_cavity: grow each lung into the dense tissue between it and the rib line
             (bilateral subpleural disease; :mod:`covidct.lungs.cavity`).
@@ -87,6 +89,11 @@ class LungOptions:
             wall there; COVID-19 lungs measure 0.17-0.54 ground glass on the phantom. The
             same test tells :func:`~covidct.lungs.cavity.carve_domes` whether dense lung
             over the diaphragm may be consolidation. 0 and 0 make every lung diseased.
+        cavity_min_lesion_share: the gate also opens when ground glass and dense tissue
+            together are at least this share of one lung's interior (lobar pneumonia).
+        cavity_grow_share: once the gate is open, a lung grows only when its own ground
+            glass + dense share reaches this (clear real lungs: 0.07-0.12; a clear lung
+            next to a sick one keeps its outline).
         dome_min_hu, dome_min_area_mm2: with ``use_cavity``, dense parts (above
             ``dome_min_hu``, smoothed) of a lung slice over non-lung in the slice below,
             larger than ``dome_min_area_mm2`` and away from the rib line, are organ domes
@@ -119,7 +126,7 @@ class LungOptions:
     fat_hu: tuple[float, float] = (-200.0, -40.0)
     dense_max_hu: float = 200.0
     use_mirror_prior: bool = True
-    mirror_trigger_ratio: float = 0.6
+    mirror_trigger_ratio: float = 0.35
     smooth_z: int = 1
     use_cavity: bool = True
     cavity_bone_hu: float = 150.0
@@ -135,6 +142,8 @@ class LungOptions:
     cavity_ggo_hu: tuple[float, float] = (-700.0, -250.0)
     cavity_min_ggo_share: float = 0.15
     cavity_min_dense_share: float = 0.3
+    cavity_min_lesion_share: float = 0.25
+    cavity_grow_share: float = 0.19
     dome_min_hu: float = -300.0
     dome_min_area_mm2: float = 100.0
 

@@ -2,10 +2,11 @@
 findings, scanner effects, clinical labels (iCTCF-like proportions).
 
 Main entry points: :func:`simulate_case`, :func:`simulate_cohort`, :class:`PhantomOptions`,
-:data:`SIZE_PRESETS`.
+:data:`SIZE_PRESETS`; :func:`paint_into` paints the findings into a real CT.
 """
 
 from covidct.phantom.cohort import SimulatedCase, simulate_case, simulate_cohort
+from covidct.phantom.hybrid import paint_into
 from covidct.phantom.labels import MORBIDITIES, ct_category
 from covidct.phantom.options import DIAGNOSES, SIZE_PRESETS, PhantomOptions, SizePreset
 
@@ -17,6 +18,7 @@ __all__ = [
     "SimulatedCase",
     "SizePreset",
     "ct_category",
+    "paint_into",
     "simulate_case",
     "simulate_cohort",
 ]
