@@ -42,6 +42,9 @@ clear lung took mediastinal fat and heart wall).
    under lung. There the outline of the slice above is carried down onto the compatible
    tissue under it (the lung outline changes smoothly in z), also into slices with no
    aerated lung left (a consolidated base), and need not reach the rib line.
+6. **Dense holes.** Finally, tissue a grown lung encloses in its slice (up to
+   ``_MAX_HOLE_MM2``, not bone, not airway: vessels, consolidation denser than
+   ``cavity_dense_max_hu``) is lung.
 
 Unsupervised, rule-based, spacing-aware (all sizes in mm). Slices without a visible cage
 (fewer than ``_MIN_BONE_PX`` bone pixels in the slab) are left unchanged.
@@ -66,6 +69,7 @@ _MID_STRIP_MM = 8.0  # growth never comes closer than this to the body midline (
 # fat-range lines of partial volume at the edge of consolidation are opened away (see
 # _fat_layers; none on coarse grids, where a real fat layer is only a pixel or two)
 _PV_LINE_MM = 1.5
+_MAX_HOLE_MM2 = 600.0  # dense holes inside a grown lung slice up to this area are lung
 
 
 def rib_slab(
@@ -308,6 +312,23 @@ def cavity_fill(
         open_ = set(np.unique(lab[ndi.binary_dilation(outside_fat, structure=cross) & added_fat]).tolist())
         open_.discard(0)
         out[np.isin(lab, list(open_))] = 0
+    # dense tissue enclosed by a grown lung in its slice (a vessel, consolidation above
+    # cavity_dense_max_hu) is lung: holes up to _MAX_HOLE_MM2, not bone, not airway
+    max_hole_px = _MAX_HOLE_MM2 / (spacing[1] * spacing[2])
+    for z in zs:
+        for k in active:
+            lung = out[z] == k
+            if not lung.any():
+                continue
+            holes = ndi.binary_fill_holes(lung) & ~lung & (out[z] == 0) & ~forbidden[z]
+            holes &= smooth[z] < opts.cavity_bone_hu
+            lab, n = ndi.label(holes)
+            if n:
+                sizes = np.bincount(lab.ravel())
+                small = np.nonzero(sizes <= max_hole_px)[0]
+                fill = np.isin(lab, small[small > 0])
+                out[z][fill] = k
+                added_total += int(fill.sum())
     log.debug("cavity step: %d voxels added", added_total)
     return out
 
