@@ -197,13 +197,15 @@ def cavity_fill(
         new labels (a copy).
     """
     out = labels.copy()
-    if not diseased_lungs(labels, hu, opts):
+    diseased = diseased_lungs(labels, hu, opts)
+    if not diseased:
         log.debug("cavity step skipped: clear lungs (shares %s)", lesion_shares(labels, hu, opts))
         return out
     # which lungs grow: the diseased one(s), and the other when it also carries some
     # disease; a clear lung next to a sick one keeps its outline
     ggo, dense = lesion_shares(labels, hu, opts)
-    sick = [k for k, g, d in zip((1, 2), ggo, dense) if g + d >= opts.cavity_grow_share]
+    sick = [k for k, g, d in zip((1, 2), ggo, dense)
+            if k in diseased or g + d >= opts.cavity_grow_share]
     sy = spacing[1]
     smooth = ndi.median_filter(hu, size=(1, 3, 3))
     slab = rib_slab(smooth, spacing, opts)
