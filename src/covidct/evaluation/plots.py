@@ -27,6 +27,15 @@ def _figure(width: float, height: float):
     return fig
 
 
+def _save(fig, path: str | Path) -> Path:
+    """Lay out ``fig`` and write it to ``path`` (folders created); returns the path."""
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    return out
+
+
 def save_roc_curves(
     path: str | Path,
     curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
@@ -70,11 +79,7 @@ def save_roc_curves(
         ax.set_title(f"positive: {names[k]}" if n_classes == 2 else f"{names[k]} vs rest")
         ax.legend(loc="lower right", fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    return out
+    return _save(fig, path)
 
 
 def save_confusion_matrix(
@@ -111,8 +116,4 @@ def save_confusion_matrix(
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    return out
+    return _save(fig, path)

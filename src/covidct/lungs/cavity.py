@@ -70,6 +70,8 @@ _MID_STRIP_MM = 8.0  # growth never comes closer than this to the body midline (
 # _fat_layers; none on coarse grids, where a real fat layer is only a pixel or two)
 _PV_LINE_MM = 1.5
 _MAX_HOLE_MM2 = 600.0  # dense holes inside a grown lung slice up to this area are lung
+_IN_PLANE = np.zeros((3, 3, 3), bool)  # 8-connectivity within a slice, for 3D labelling
+_IN_PLANE[1] = True
 
 
 def rib_slab(
@@ -108,7 +110,10 @@ def diseased_lungs(labels: np.ndarray, hu: np.ndarray, opts: LungOptions) -> lis
     """The lung labels (1 right, 2 left) holding at least ``cavity_min_ggo_share`` of ground
     glass, ``cavity_min_dense_share`` of dense tissue (white lung) or
     ``cavity_min_lesion_share`` of both; see :func:`lesion_shares`."""
-    ggo, dense = lesion_shares(labels, hu, opts)
+    return _diseased(*lesion_shares(labels, hu, opts), opts)
+
+
+def _diseased(ggo: tuple[float, float], dense: tuple[float, float], opts: LungOptions) -> list[int]:
     return [k for k, g, d in zip((1, 2), ggo, dense)
             if g >= opts.cavity_min_ggo_share or d >= opts.cavity_min_dense_share
             or g + d >= opts.cavity_min_lesion_share]
@@ -197,21 +202,22 @@ def cavity_fill(
         new labels (a copy).
     """
     out = labels.copy()
-    diseased = diseased_lungs(labels, hu, opts)
+    ggo, dense = lesion_shares(labels, hu, opts)
+    diseased = _diseased(ggo, dense, opts)
     if not diseased:
-        log.debug("cavity step skipped: clear lungs (shares %s)", lesion_shares(labels, hu, opts))
+        log.debug("cavity step skipped: clear lungs (shares %s)", (ggo, dense))
         return out
     # which lungs grow: the diseased one(s), and the other when it also carries some
     # disease; a clear lung next to a sick one keeps its outline
-    ggo, dense = lesion_shares(labels, hu, opts)
     sick = [k for k, g, d in zip((1, 2), ggo, dense)
             if k in diseased or g + d >= opts.cavity_grow_share]
     sy = spacing[1]
     smooth = ndi.median_filter(hu, size=(1, 3, 3))
     slab = rib_slab(smooth, spacing, opts)
-    fat = (smooth > opts.cavity_fat_hu[0]) & (smooth < opts.cavity_fat_hu[1])
-    fat = _fat_layers(fat, smooth >= opts.cavity_dense_max_hu, spacing, opts.cavity_fat_min_ml)
-    compat3 = body & ~fat & ~forbidden & (smooth < opts.cavity_dense_max_hu)
+    fat_range = (smooth > opts.cavity_fat_hu[0]) & (smooth < opts.cavity_fat_hu[1])
+    dense_tissue = smooth >= opts.cavity_dense_max_hu
+    fat = _fat_layers(fat_range, dense_tissue, spacing, opts.cavity_fat_min_ml)
+    compat3 = body & ~fat & ~forbidden & ~dense_tissue
     reach_px = max(1, round(opts.cavity_reach_mm / sy))
     compat3 &= ndi.binary_opening(compat3, structure=np.ones((1, 3, 3), bool))  # no speckle
     added_total = 0
@@ -299,21 +305,16 @@ def cavity_fill(
                 added_total += int(add.sum())
     # an added voxel next to dense non-lung tissue (heart wall, chest-wall muscle) is mostly
     # that tissue (partial volume): the growth stops one voxel short of it
-    dense = (smooth >= opts.cavity_dense_max_hu) & (out == 0)
     cross = ndi.generate_binary_structure(2, 1)[None]
-    out[(out > 0) & (labels == 0) & ndi.binary_dilation(dense, structure=cross)] = 0
-    # added fat-range tissue open to non-lung is fat on the lung's outside (pericardial,
+    out[(out > 0) & (labels == 0)
+        & ndi.binary_dilation(dense_tissue & (out == 0), structure=cross)] = 0
+    # added fat-range tissue open to fat outside the lung is that fat (pericardial,
     # mediastinal), not partial volume inside the lung: peeled off
-    fat_range = (smooth > opts.cavity_fat_hu[0]) & (smooth < opts.cavity_fat_hu[1])
     added_fat = (out > 0) & (labels == 0) & fat_range
-    in_plane = np.zeros((3, 3, 3), bool)
-    in_plane[1] = True
-    lab, n = ndi.label(added_fat, structure=in_plane)
+    lab, n = ndi.label(added_fat, structure=_IN_PLANE)
     if n:
-        outside_fat = (out == 0) & fat_range
-        open_ = set(np.unique(lab[ndi.binary_dilation(outside_fat, structure=cross) & added_fat]).tolist())
-        open_.discard(0)
-        out[np.isin(lab, list(open_))] = 0
+        outside_fat = ndi.binary_dilation((out == 0) & fat_range, structure=cross)
+        out[np.isin(lab, np.unique(lab[outside_fat & added_fat]))] = 0
     # dense tissue enclosed by a grown lung in its slice (a vessel, consolidation above
     # cavity_dense_max_hu) is lung: holes up to _MAX_HOLE_MM2, not bone, not airway
     max_hole_px = _MAX_HOLE_MM2 / (spacing[1] * spacing[2])
