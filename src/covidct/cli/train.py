@@ -7,38 +7,67 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import yaml
 
 from covidct.cli._common import console, handle_errors
+from covidct.errors import InvalidInputError
 
 __all__ = ["train", "evaluate", "compare"]
 
 
 @handle_errors
 def train(
-    config: str = typer.Argument(..., help="Config YAML, or a preset name (e.g. covid-mtl-cpu)."),
-    out: Path = typer.Option(..., "-o", "--out", help="Run folder to create."),
-    data: Optional[Path] = typer.Option(None, help="Preprocessed folder (overrides the config)."),
-    features: Optional[Path] = typer.Option(None, help="Features table (overrides the config)."),
+    config: Optional[str] = typer.Argument(
+        None, help="A preset name (see --list) or a config YAML (its 'preset:' key names one)."
+    ),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Run folder to create."),
+    data: Optional[Path] = typer.Option(None, help="Training data (overrides the config)."),
+    features: Optional[Path] = typer.Option(None, help="Features table (3D presets)."),
     epochs: Optional[int] = typer.Option(None, help="Epochs (overrides the config)."),
-    folds: Optional[int] = typer.Option(None, help="k of patient-level CV; 0 = fixed 70/30."),
+    folds: Optional[int] = typer.Option(None, help="k of patient-level CV; 0 = fixed split."),
     seed: Optional[int] = typer.Option(None, help="Seed (overrides the config)."),
+    set_: list[str] = typer.Option(
+        [], "--set", metavar="FIELD=VALUE", help="Any other config field (YAML value); repeatable."
+    ),
+    list_: bool = typer.Option(False, "--list", help="List every training preset and exit."),
 ) -> None:
-    """Train a model with patient-level cross-validation, then evaluate it.
+    """Train a model from a preset or config with patient-level splits, then evaluate it.
 
     Example: covidct train covid-mtl-cpu --data prep/ --features feats.parquet -o runs/mtl
     """
-    from covidct.training import load_config
-    from covidct.training import train as run_training
+    from covidct.training.families import all_preset_rows, family_of, load_family
 
-    cfg = load_config(config)
+    if list_:
+        for row in all_preset_rows():
+            n = f"{row.parameters / 1e6:.2f} M" if row.parameters else "-"
+            typer.echo(f"{row.name:32s} {row.family:8s} {row.model:22s} {row.task:18s} {n:>9s}")
+        return
+    if config is None or out is None:
+        raise InvalidInputError("give a preset or config and -o/--out (or --list to see presets)")
     overrides = {k: v for k, v in {"data": str(data) if data else None,
                                    "features": str(features) if features else None,
                                    "epochs": epochs, "folds": folds, "seed": seed}.items()
                  if v is not None}
-    cfg = cfg.with_overrides(**overrides)
-    run = run_training(cfg, out, progress=lambda msg: console.print(msg))
-    console.print((run / "metrics.md").read_text())
+    overrides.update(_parse_sets(set_))
+    family = load_family(family_of(config))
+    run = family.train_from_cli(config, out, overrides, progress=lambda msg: console.print(msg))
+    summary = run / "metrics.md"
+    if summary.is_file():
+        console.print(summary.read_text())
     console.print(f"run folder: {run}")
+
+
+def _parse_sets(items: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"--set takes FIELD=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise InvalidInputError(f"--set {key}: cannot parse {value!r}: {exc}") from exc
+    return out
 
 
 @handle_errors

@@ -22,7 +22,10 @@ import yaml
 
 from covidct.errors import InvalidInputError
 
-__all__ = ["TrainConfig", "TASK_COLUMNS", "TASK_CLASSES", "PRESETS", "get_preset", "load_config"]
+__all__ = [
+    "TrainConfig", "TASK_COLUMNS", "TASK_CLASSES", "PRESETS", "get_preset", "load_config",
+    "preset_rows", "train_from_cli",
+]
 
 #: task name -> label column of the case table / manifest.
 TASK_COLUMNS: dict[str, str] = {"ct": "ct_positive", "nat": "nat_positive", "severity": "severity"}
@@ -221,3 +224,35 @@ def load_config(source: str | Path) -> TrainConfig:
         return base.with_overrides(**raw)
     except TypeError as exc:
         raise InvalidInputError(f"bad config in {path}: {exc}") from exc
+
+
+def preset_rows() -> list[Any]:
+    """One :class:`~covidct.training.families.PresetRow` per 3D preset (``covidct train --list``)."""
+    from covidct.models import build_model, count_parameters
+    from covidct.training.families import PresetRow
+
+    rows = []
+    for name, cfg in PRESETS.items():
+        options = dict(cfg.model_options)
+        if cfg.multitask:
+            options.update(tasks={t: TASK_CLASSES[t] for t in cfg.tasks},
+                           use_afnn=cfg.use_features)
+        else:
+            options.setdefault("num_classes", TASK_CLASSES[cfg.tasks[0]])
+        try:
+            n = count_parameters(build_model(cfg.model, **options))
+        except InvalidInputError:
+            n = None
+        rows.append(PresetRow(name=name, family="volume", model=cfg.model,
+                              task="+".join(cfg.tasks), parameters=n))
+    return rows
+
+
+def train_from_cli(
+    source: str, out: Path, overrides: dict[str, Any], progress: Any = None
+) -> Path:
+    """Train the 3D preset or YAML ``source`` into ``out`` (the family interface of ``train``)."""
+    from covidct.training.run import train
+
+    cfg = load_config(source).with_overrides(**overrides)
+    return train(cfg, out, progress=progress)

@@ -1,0 +1,99 @@
+"""How a result was made: package versions, options, seeds and input fingerprints.
+
+Every result the project writes (quantification JSON, reports, preprocess folders, feature
+sidecars, training and ML runs) carries :func:`provenance` under the key ``"provenance"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import platform
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["package_versions", "sha256_file", "fingerprint", "options_dict", "provenance"]
+
+#: distributions whose versions change results.
+TRACKED_PACKAGES: tuple[str, ...] = (
+    "covidct", "numpy", "scipy", "scikit-image", "SimpleITK", "pydicom", "nibabel", "pandas",
+    "scikit-learn", "lightgbm", "pyradiomics-bhklab", "torch", "torchvision", "lightning",
+    "monai", "grad-cam", "highdicom", "pycocotools",
+)
+
+
+def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed version of each named distribution (absent ones are left out), and Python."""
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of one file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(path: str | Path) -> dict[str, Any]:
+    """sha256 of a file, or of a folder's files (sorted relative names and their hashes).
+
+    Returns ``{"path", "sha256", "n_files"}``; a folder's hash covers every regular file below it.
+    """
+    path = Path(path)
+    if path.is_file():
+        return {"path": str(path), "sha256": sha256_file(path), "n_files": 1}
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(path)).encode() + b"\0" + sha256_file(f).encode() + b"\n")
+    return {"path": str(path), "sha256": h.hexdigest(), "n_files": len(files)}
+
+
+def options_dict(options: Any) -> Any:
+    """A JSON-ready copy of an options object (dataclasses, mappings, tuples, paths)."""
+    if dataclasses.is_dataclass(options) and not isinstance(options, type):
+        return {f.name: options_dict(getattr(options, f.name)) for f in dataclasses.fields(options)}
+    if isinstance(options, Mapping):
+        return {str(k): options_dict(v) for k, v in options.items()}
+    if isinstance(options, (list, tuple)):
+        return [options_dict(v) for v in options]
+    if isinstance(options, Path):
+        return str(options)
+    if hasattr(options, "item") and callable(options.item):  # numpy scalars
+        return options.item()
+    return options
+
+
+def provenance(
+    *,
+    options: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    inputs: Iterable[str | Path] = (),
+) -> dict[str, Any]:
+    """The provenance block of a result: versions, command line, time, options, seed, inputs.
+
+    Args:
+        options: step name -> options object (dataclass or mapping), e.g. ``{"lungs": LungOptions()}``.
+        seed: the seed of the run, when it has one.
+        inputs: files or folders read; each is fingerprinted with sha256.
+    """
+    return {
+        "versions": package_versions(),
+        "command": list(sys.argv),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "options": options_dict(dict(options or {})),
+        "seed": seed,
+        "inputs": [fingerprint(p) for p in inputs],
+    }
