@@ -53,7 +53,8 @@ def test_folds_never_split_a_patient(seed):
     folded = patient_folds(table, k=5, seed=seed)
     assert set(folded["fold"]) == set(range(5))
     assert folded.groupby("patient_id")["fold"].nunique().max() == 1
-    assert folded.attrs["folds"] == {"k": 5, "seed": seed, "stratify": ["class_id"]}
+    assert folded.attrs["folds"] == {"k": 5, "seed": seed, "stratify": ["class_id"],
+                                     "unit": "patient", "method": "StratifiedKFold"}
     pd.testing.assert_frame_equal(folded.drop(columns="fold"), table.drop(columns="fold"))
 
 
@@ -126,3 +127,36 @@ def test_save_and_load_folds(tmp_path):
     assert list(loaded.columns[:3]) == ["case_id", "patient_id", "fold"]
     again = assign_folds(_slice_table(), loaded)
     assert again["fold"].tolist() == folded["fold"].tolist()
+
+
+def _few_positive_patients(n_pos: int, n_neg: int, slices: int = 30) -> pd.DataFrame:
+    rows = [{"patient_id": f"P{p:02d}", "case_id": f"P{p:02d}_{s}", "covid": int(p < n_pos)}
+            for p in range(n_pos + n_neg) for s in range(slices)]
+    return pd.DataFrame(rows)
+
+
+def test_too_few_patients_per_class_warns_with_patient_counts():
+    # 2 positive patients x 30 slices: 60 positive rows, but only 2 patients for 5 folds
+    table = _few_positive_patients(2, 20)
+    with pytest.warns(UserWarning, match="class 1: 2 patients"):
+        folded = patient_folds(table, 5, seed=0, stratify="covid")
+    pos_folds = folded.loc[folded["covid"] == 1, "fold"].unique()
+    assert len(pos_folds) == 2  # the two positive patients sit in two different folds
+    # every fold has 4 of the 20 negative patients: stratified on one row per patient
+    neg = folded[folded["covid"] == 0].groupby("fold")["patient_id"].nunique()
+    assert sorted(neg.tolist()) == [4, 4, 4, 4, 4]
+
+
+def test_every_class_short_raises_project_error():
+    table = _few_positive_patients(3, 3)
+    with pytest.raises(InvalidInputError, match="every class has fewer patients than folds"):
+        patient_folds(table, 5, seed=0, stratify="covid")
+
+
+def test_validation_split_without_test_split():
+    table = _slice_table(40)
+    out = split_patients(table, val_size=0.25, test_size=0.0, seed=0)
+    assert set(out["split"]) == {"train", "val"}
+    assert out.groupby("patient_id")["split"].nunique().max() == 1
+    assert out.loc[out["split"] == "val", "patient_id"].nunique() == 10
+    assert out.attrs["split"]["test_size"] == 0.0

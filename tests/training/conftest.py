@@ -36,8 +36,14 @@ def cohort(tmp_path_factory):
         save_case(root / "cases", f"c{i:02d}", vol, lungs)
         rows.append({"case_id": f"c{i:02d}", "patient_id": patient, "ct_positive": ct,
                      "nat_positive": ct, "severity": sev, "status": "ok"})
-        feats.append({"case_id": f"c{i:02d}", "f_mean": float(arr[lungs > 0].mean()),
-                      "f_noise": float(rng.normal())})
+        # two imaging features, then columns that must never reach a model: a timing, a
+        # worker id, a label, geometry and a path (as written by features/batch.py)
+        feats.append({"case_id": f"c{i:02d}", "patient_id": patient,
+                      "original_firstorder_Mean": float(arr[lungs > 0].mean()),
+                      "original_glcm_Noise": float(rng.normal()),
+                      "status": "ok", "seconds": float(ct * 10 + rng.random()),
+                      "worker_pid": 1000 + ct, "ct_positive": ct, "spacing_z": 8.0,
+                      "path": f"cases/c{i:02d}_ct.nrrd"})
     pd.DataFrame(rows).to_parquet(root / "manifest.parquet")
     (root / "grid.json").write_text(json.dumps(GRID.to_dict()))
     pd.DataFrame(feats).to_parquet(root / "features.parquet")

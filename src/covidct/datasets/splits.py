@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from covidct.errors import InvalidInputError
 
@@ -87,10 +87,12 @@ def patient_folds(
 ) -> pd.DataFrame:
     """A copy of ``table`` with ``fold`` in ``0..k-1``, stratified and grouped by patient.
 
-    Uses :class:`sklearn.model_selection.StratifiedGroupKFold` (shuffled with ``seed``) on
-    the rows, groups = ``patient_id``. ``df.attrs["folds"]`` records k, seed and the
-    stratification columns. Raises InvalidInputError when ``k < 2`` or k exceeds the
-    number of patients.
+    Folds are made on one row per patient (its most frequent label) with
+    :class:`sklearn.model_selection.StratifiedKFold` (``KFold`` without stratification),
+    shuffled with ``seed``, so class counts are counts of patients. ``df.attrs["folds"]``
+    records k, seed, the stratification columns and the method. Raises InvalidInputError
+    when ``k < 2``, k exceeds the number of patients, or no class has k patients; warns
+    (UserWarning, with the counts) when some class has fewer than k patients.
     """
     if "patient_id" not in table.columns:
         raise InvalidInputError("the case table has no 'patient_id' column")
@@ -101,21 +103,41 @@ def patient_folds(
         )
     cols = stratify_columns(table, stratify)
     patients = _patient_table(table, cols)
-    label_of = dict(zip(patients["patient_id"], patients["label"], strict=True))
-    labels = table["patient_id"].map(label_of)
-    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    folds = np.full(len(table), -1, dtype=np.int64)
-    groups = table["patient_id"].to_numpy()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for fold, (_, test_idx) in enumerate(splitter.split(np.zeros(len(table)), labels, groups)):
-            folds[test_idx] = fold
-    for warning in caught:  # e.g. a class with fewer patients than folds
-        log.warning("patient_folds: %s", warning.message)
+    if cols:
+        _check_patients_per_class(patients, k, cols)
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    else:
+        splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
+    # one row per patient: stratification counts patients, not their scans or slices
+    fold_of: dict[Any, int] = {}
+    with warnings.catch_warnings():  # sklearn's own warning is replaced by ours above
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        parts = list(splitter.split(patients, patients["label"]))
+    for fold, (_, test_idx) in enumerate(parts):
+        fold_of.update(dict.fromkeys(patients["patient_id"].to_numpy()[test_idx], fold))
     out = table.copy()
-    out["fold"] = folds
-    out.attrs["folds"] = {"k": int(k), "seed": int(seed), "stratify": cols}
+    out["fold"] = table["patient_id"].map(fold_of).astype(np.int64)
+    out.attrs["folds"] = {"k": int(k), "seed": int(seed), "stratify": cols,
+                          "unit": "patient", "method": type(splitter).__name__}
     return out
+
+
+def _check_patients_per_class(patients: pd.DataFrame, k: int, cols: list[str]) -> None:
+    """Raise when no class has k patients, warn (with the counts) when some class has fewer."""
+    counts = patients["label"].value_counts().sort_index()
+    short = counts[counts < k]
+    if short.empty:
+        return
+    detail = ", ".join(f"class {c}: {n} patients" for c, n in short.items())
+    what = f"stratifying {k} folds on {'+'.join(cols)}"
+    if len(short) == len(counts):
+        raise InvalidInputError(
+            f"{what}: every class has fewer patients than folds ({detail}); use fewer folds"
+        )
+    msg = (f"{what}: {detail} (fewer than {k}); some test folds will hold no patient of "
+           "that class")
+    log.warning(msg)
+    warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 def _split_ids(
@@ -161,15 +183,20 @@ def split_patients(
     seed: int = 0,
     stratify: Stratify = "auto",
 ) -> pd.DataFrame:
-    """A copy with ``split`` = ``train``/``val``/``test`` by patient (shares of patients)."""
-    if not (0 <= val_size < 1 and 0 < test_size < 1 and val_size + test_size < 1):
+    """A copy with ``split`` = ``train``/``val``/``test`` by patient (shares of patients).
+
+    ``test_size=0`` carves only a validation split (e.g. from a training fold).
+    """
+    if not (0 <= val_size < 1 and 0 <= test_size < 1 and 0 < val_size + test_size < 1):
         raise InvalidInputError(
-            "val_size and test_size must be shares in [0, 1) summing below 1; "
-            f"got {val_size}, {test_size}"
+            "val_size and test_size must be shares in [0, 1) summing to more than 0 and "
+            f"below 1; got {val_size}, {test_size}"
         )
     cols = stratify_columns(table, stratify)
     patients = _patient_table(table, cols)
-    rest_ids, test = _split_ids(patients, test_size, seed, bool(cols))
+    rest_ids, test = patients["patient_id"].to_numpy(), np.array([], dtype=object)
+    if test_size > 0:
+        rest_ids, test = _split_ids(patients, test_size, seed, bool(cols))
     val: np.ndarray = np.array([], dtype=object)
     if val_size > 0:
         rest = patients[patients["patient_id"].isin(set(rest_ids))]
@@ -180,6 +207,8 @@ def split_patients(
         ["test", "val"],
         default="train",
     )
+    out.attrs["split"] = {"val_size": val_size, "test_size": test_size, "seed": int(seed),
+                          "stratify": cols, "unit": "patient"}
     return out
 
 

@@ -27,6 +27,7 @@ from sklearn.preprocessing import MinMaxScaler
 
 from covidct.errors import InvalidInputError
 from covidct.evaluation.metrics import classification_metrics
+from covidct.tasks import TASKS, TaskSpec, get_task
 
 __all__ = [
     "MODELS",
@@ -45,26 +46,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """A classification task on the case table: its label column and classes."""
-
-    name: str
-    column: str
-    class_names: tuple[str, ...]
-
-    @property
-    def n_classes(self) -> int:
-        """Number of classes."""
-        return len(self.class_names)
-
-
-TASKS: dict[str, TaskSpec] = {
-    "ct": TaskSpec("ct", "ct_positive", ("CT negative", "CT positive")),
-    "nat": TaskSpec("nat", "nat_positive", ("NAT negative", "NAT positive")),
-    "severity": TaskSpec("severity", "severity", ("control/suspected", "mild/regular",
-                                                  "severe/critical")),
-}
 MODELS: tuple[str, ...] = ("lightgbm", "rf", "logreg")
 
 #: Columns of a feature table that are never features.
@@ -165,14 +146,6 @@ def task_data(table: pd.DataFrame, task: str | TaskSpec, columns: Sequence[str] 
     if bad.any():
         raise InvalidInputError(f"task {spec.name}: labels must be 0..{spec.n_classes - 1}; got {np.unique(y[bad])}")
     return X, y, sub["patient_id"].astype(str).to_numpy(), sub["case_id"].astype(str).to_numpy(), cols
-
-
-def get_task(name: str) -> TaskSpec:
-    """The task called ``name`` (ct, nat, severity)."""
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise InvalidInputError(f"unknown task {name!r}; expected one of {sorted(TASKS)}") from None
 
 
 def make_pipeline(model: str, *, options: BaselineOptions = BaselineOptions(),

@@ -18,11 +18,12 @@ from torch import Tensor, nn
 from covidct.errors import InvalidInputError
 from covidct.models.backbones import build_backbone
 from covidct.models.heads import ConvPoolHead, check_volume_batch, init_weights
+from covidct.tasks import task_classes
 
 __all__ = ["AFNN", "COVIDMTL", "PAPER_N_FEATURES", "PAPER_TASKS"]
 
 #: The paper's three tasks: CT diagnosis (2), NAT diagnosis (2), severity (3).
-PAPER_TASKS: dict[str, int] = {"ct": 2, "nat": 2, "severity": 3}
+PAPER_TASKS: dict[str, int] = task_classes()
 #: Radiomic features in the paper's table (378 under full pyradiomics names).
 PAPER_N_FEATURES = 375
 

@@ -21,16 +21,17 @@ from typing import Any
 import yaml
 
 from covidct.errors import InvalidInputError
+from covidct.tasks import task_classes, task_columns
 
 __all__ = [
     "TrainConfig", "TASK_COLUMNS", "TASK_CLASSES", "PRESETS", "get_preset", "load_config",
     "preset_rows", "train_from_cli",
 ]
 
-#: task name -> label column of the case table / manifest.
-TASK_COLUMNS: dict[str, str] = {"ct": "ct_positive", "nat": "nat_positive", "severity": "severity"}
-#: task name -> number of classes.
-TASK_CLASSES: dict[str, int] = {"ct": 2, "nat": 2, "severity": 3}
+#: task name -> label column of the case table / manifest (from :mod:`covidct.tasks`).
+TASK_COLUMNS: dict[str, str] = task_columns()
+#: task name -> number of classes (from :mod:`covidct.tasks`).
+TASK_CLASSES: dict[str, int] = task_classes()
 
 MULTITASK_MODELS = ("covid-mtl",)
 
@@ -51,10 +52,14 @@ class TrainConfig:
         use_features: feed radiomic features to the AFNN (COVID-MTL only).
         crop: network input (D, H, W) voxels; empty = the grid preset's crop.
         folds: k of the patient-level stratified k-fold CV; 0 = one fixed split.
+        folds_file: a saved fold file (``case_id, patient_id, fold``, see
+            :func:`covidct.datasets.splits.save_folds`) used instead of making folds, so that
+            every network and baseline of a study is tested on the same patients; "" = none.
         test_size: test share of the fixed split (the paper's 70/30) when ``folds`` is 0.
         run_folds: which folds to train (empty = all).
         val_size: share of each training fold held out (by patient) for early stopping and
-            checkpoint selection; 0 = none (the paper), the last epoch is kept.
+            checkpoint selection on the unweighted mean of the per-task validation losses;
+            0 = none (the paper), the last epoch is kept.
         epochs, batch_size, accumulate: epochs, batch size, gradient accumulation steps.
         lr, momentum, weight_decay, nesterov: SGD settings.
         schedule: "cosine" or "none".
@@ -64,7 +69,9 @@ class TrainConfig:
         hu_clip: HU window clipped before normalising by the training-fold mean/std.
         balanced_sampling: draw training cases inversely to the first task's class frequency.
         num_workers: DataLoader workers.
-        seed: the seed of everything (splits, initialisation, augmentation).
+        seed: the seed of everything (splits, initialisation, augmentation, loader workers).
+        deterministic: ask Lightning/PyTorch for deterministic algorithms (slower; some 3D
+            operations on GPU have none and then raise).
         bootstrap: bootstrap replicates for the metrics' confidence intervals.
         accelerator, devices, strategy: Lightning hardware settings ("auto" by default;
             several GPUs or nodes use strategy "ddp").
@@ -81,6 +88,7 @@ class TrainConfig:
     use_features: bool = True
     crop: tuple[int, ...] = ()
     folds: int = 5
+    folds_file: str = ""
     test_size: float = 0.3
     run_folds: tuple[int, ...] = ()
     val_size: float = 0.0
@@ -100,6 +108,7 @@ class TrainConfig:
     balanced_sampling: bool = False
     num_workers: int = 0
     seed: int = 0
+    deterministic: bool = False
     bootstrap: int = 1000
     accelerator: str = "auto"
     devices: str = "auto"

@@ -21,6 +21,7 @@ from sklearn.preprocessing import MinMaxScaler
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from covidct.errors import InvalidInputError
+from covidct.ml.baselines import feature_columns
 from covidct.preprocess import load_case, read_manifest
 from covidct.training.config import TASK_COLUMNS, TrainConfig
 
@@ -31,6 +32,7 @@ __all__ = [
     "FoldData",
     "CohortDataModule",
     "center_crop_offsets",
+    "seed_worker",
 ]
 
 IGNORE = -100
@@ -65,12 +67,14 @@ def load_cohort(config: TrainConfig) -> tuple[pd.DataFrame, list[str]]:
             raise InvalidInputError(f"features table {path} not found")
         feats = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
         feats["case_id"] = feats["case_id"].astype(str)
-        feature_cols = [
-            c for c in feats.columns
-            if c not in cases.columns and c != "case_id" and pd.api.types.is_numeric_dtype(feats[c])
-        ]
-        if not feature_cols:
-            raise InvalidInputError(f"features table {path} has no numeric feature columns")
+        # the same explicit rule as the ML baselines: imaging features only, never timings,
+        # ids, labels, paths or geometry
+        try:
+            feature_cols = feature_columns(feats)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"features table {path}: {exc}") from None
+        if "status" in feats.columns:
+            feats = feats[feats["status"].fillna("ok").eq("ok")]
         cases["case_id"] = cases["case_id"].astype(str)
         cases = cases.merge(feats[["case_id", *feature_cols]], on="case_id", how="inner")
         if cases.empty:
@@ -153,6 +157,7 @@ class VolumeDataset(Dataset):
         self.train = train
         self.noise_p = noise_p
         self.flip_rot = flip_rot
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.cache = cache if cache is not None else {}
 
@@ -200,6 +205,18 @@ class VolumeDataset(Dataset):
         if self.features is not None:
             item["features"] = torch.from_numpy(self.features[i].astype(np.float32))
         return item
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: a distinct augmentation generator per worker and epoch.
+
+    Without it every worker process gets a copy of the dataset's generator in the same state
+    and draws the same crops and augmentations. The worker seed PyTorch hands each worker
+    derives from the loader's seeded generator, so runs stay reproducible.
+    """
+    info = torch.utils.data.get_worker_info()
+    if info is not None and isinstance(info.dataset, VolumeDataset):
+        info.dataset.rng = np.random.default_rng([info.dataset.seed, info.seed % 2**32])
 
 
 @dataclass(frozen=True, eq=False)
@@ -272,7 +289,7 @@ class CohortDataModule(L.LightningDataModule):
         gen = torch.Generator().manual_seed(self.config.seed + self.fold.fold)
         return DataLoader(
             ds, batch_size=self.config.batch_size, shuffle=shuffle, sampler=sampler,
-            num_workers=self.config.num_workers, generator=gen if shuffle else None,
+            num_workers=self.config.num_workers, generator=gen, worker_init_fn=seed_worker,
             drop_last=part == "train" and len(ds) > self.config.batch_size,
         )
 

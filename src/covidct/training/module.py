@@ -22,7 +22,11 @@ from covidct.models import (
 )
 from covidct.training.config import TASK_CLASSES, TrainConfig
 
-__all__ = ["CovidCTModule", "build_loss"]
+__all__ = ["CovidCTModule", "VAL_MONITOR", "build_loss"]
+
+#: the validation metric of early stopping and best-checkpoint selection: the plain mean of
+#: the per-task cross-entropies (the weighted total jumps with random or learned weights).
+VAL_MONITOR = "val_loss_unweighted"
 
 
 def build_loss(config: TrainConfig) -> nn.Module:
@@ -53,6 +57,7 @@ class CovidCTModule(L.LightningModule):
         self.loss_fn = build_loss(config)
         self.use_features = config.multitask and config.use_features and n_features > 0
         self.test_outputs: list[dict[str, Any]] = []
+        self.val_history: list[float] = []
 
     def forward(self, volume: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
         if self.config.multitask:
@@ -65,6 +70,9 @@ class CovidCTModule(L.LightningModule):
         total, per_task, weights = self.loss_fn(logits, targets)
         n = batch["volume"].shape[0]
         self.log(f"{stage}_loss", total, prog_bar=True, batch_size=n, sync_dist=stage != "train")
+        if stage == "val":
+            unweighted = torch.stack([per_task[t] for t in self.config.tasks]).mean()
+            self.log(VAL_MONITOR, unweighted, batch_size=n, sync_dist=True)
         for t, value in per_task.items():
             self.log(f"{stage}_loss_{t}", value, batch_size=n, sync_dist=stage != "train")
             if stage == "train":
@@ -81,6 +89,10 @@ class CovidCTModule(L.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking and VAL_MONITOR in self.trainer.callback_metrics:
+            self.val_history.append(float(self.trainer.callback_metrics[VAL_MONITOR]))
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         logits = self(batch["volume"], batch.get("features"))

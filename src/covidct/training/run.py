@@ -1,6 +1,7 @@
 """Training runs: patient-level k-fold CV (or a fixed split) with Lightning; evaluation; comparison.
 
-A run folder holds ``config.yaml``, ``splits.csv`` (case, patient, fold), per fold
+A run folder holds ``config.yaml``, ``provenance.json`` (versions, options, seed, split
+attributes, input sha256), ``splits.csv`` (case, patient, fold), per fold
 ``fold<k>/`` (checkpoints, TensorBoard logs, ``fit_state.json`` with the normalisation and
 feature scaling fit on that fold's training cases), ``predictions.csv`` (out-of-fold class
 probabilities of every case) and, after evaluation, ``metrics.json``, ``metrics.md``,
@@ -26,23 +27,27 @@ import pandas as pd
 import torch
 import yaml
 
-from covidct.datasets.splits import patient_folds, split_patients, train_test_split_patients
+from covidct.datasets.splits import (
+    assign_folds,
+    load_folds,
+    patient_folds,
+    split_patients,
+    train_test_split_patients,
+)
 from covidct.errors import InvalidInputError
 from covidct.evaluation.metrics import classification_metrics
 from covidct.evaluation.plots import save_confusion_matrix, save_roc_curves
+from covidct.tasks import TASKS
 from covidct.training.config import TASK_CLASSES, TASK_COLUMNS, TrainConfig
 from covidct.training.data import CohortDataModule, FoldData, load_cohort
-from covidct.training.module import CovidCTModule
+from covidct.training.module import VAL_MONITOR, CovidCTModule
 
 __all__ = ["train", "evaluate_run", "compare_runs", "CLASS_NAMES"]
 
 log = logging.getLogger(__name__)
 
-CLASS_NAMES: dict[str, list[str]] = {
-    "ct": ["CT-", "CT+"],
-    "nat": ["NAT-", "NAT+"],
-    "severity": ["control/suspected", "mild/regular", "severe/critical"],
-}
+#: task name -> class names (from :mod:`covidct.tasks`).
+CLASS_NAMES: dict[str, list[str]] = {name: list(spec.class_names) for name, spec in TASKS.items()}
 
 
 def _grid_crop(config: TrainConfig) -> tuple[int, int, int]:
@@ -55,22 +60,31 @@ def _grid_crop(config: TrainConfig) -> tuple[int, int, int]:
 
 
 def _assign_folds(cases: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
+    """Fold per case: from ``config.folds_file`` when given, else made by patient."""
+    if config.folds_file:
+        table = assign_folds(cases, load_folds(config.folds_file))
+        table.attrs["folds"] = {**table.attrs.get("folds", {}), "file": str(config.folds_file)}
+        return table
     strat = TASK_COLUMNS[config.tasks[0]]
     stratify = strat if cases[strat].notna().all() else None
     if config.folds >= 2:
         return patient_folds(cases, config.folds, seed=config.seed, stratify=stratify)
     split = train_test_split_patients(cases, config.test_size, seed=config.seed, stratify=stratify)
     split["fold"] = np.where(split["split"] == "test", 0, -1)
+    split.attrs["folds"] = {**split.attrs.get("split", {}), "fixed_split": True}
     return split
 
 
 def _fold_data(table: pd.DataFrame, fold: int, config: TrainConfig) -> FoldData:
+    """Train/test rows of ``fold``; with ``val_size``, a validation split carved (by patient)
+    from the training rows only."""
     test = table[table["fold"] == fold]
     train = table[table["fold"] != fold]
     val = train.iloc[0:0]
     if config.val_size > 0:
         strat = TASK_COLUMNS[config.tasks[0]]
-        parts = split_patients(train, val_size=config.val_size, test_size=0.0, seed=config.seed,
+        parts = split_patients(train, val_size=config.val_size, test_size=0.0,
+                               seed=config.seed + fold,
                                stratify=strat if train[strat].notna().all() else None)
         val = train[parts["split"].to_numpy() == "val"]
         train = train[parts["split"].to_numpy() == "train"]
@@ -97,16 +111,17 @@ def _train_fold(
     dm.setup()
     module = CovidCTModule(config, n_features=len(feature_cols))
     has_val = len(fold.val) > 0
-    callbacks: list[Any] = [
-        ModelCheckpoint(dirpath=fold_dir / "checkpoints", filename="best",
-                        monitor="val_loss" if has_val else None, save_last=True),
-    ]
+    checkpoint = ModelCheckpoint(dirpath=fold_dir / "checkpoints", filename="best",
+                                 monitor=VAL_MONITOR if has_val else None, save_last=True)
+    callbacks: list[Any] = [checkpoint]
+    stopper = None
     if has_val and config.early_stopping_patience > 0:
-        callbacks.append(EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience))
+        stopper = EarlyStopping(monitor=VAL_MONITOR, patience=config.early_stopping_patience)
+        callbacks.append(stopper)
     trainer = L.Trainer(
         max_epochs=config.epochs, accumulate_grad_batches=config.accumulate,
         precision=_precision(config), accelerator=config.accelerator, devices=config.devices,
-        strategy=config.strategy, callbacks=callbacks, deterministic=False,
+        strategy=config.strategy, callbacks=callbacks, deterministic=config.deterministic,
         logger=TensorBoardLogger(str(fold_dir), name="tensorboard", version=""),
         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1,
         num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0,
@@ -114,7 +129,19 @@ def _train_fold(
     trainer.fit(module, datamodule=dm)
     ckpt = "best" if has_val else None
     trainer.test(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
-    (fold_dir / "fit_state.json").write_text(json.dumps(dm.state(), indent=2))
+    state = dm.state()
+    state["training"] = {
+        "epochs_run": int(trainer.current_epoch),
+        "stopped_early": bool(stopper is not None and trainer.current_epoch < config.epochs),
+        "monitor": VAL_MONITOR if has_val else None,
+        "val_history": module.val_history,
+        "best_score": (float(checkpoint.best_model_score)
+                       if checkpoint.best_model_score is not None else None),
+        "tested_checkpoint": "best" if has_val else "last epoch",
+        "patients": {part: int(getattr(fold, part)["patient_id"].nunique())
+                     for part in ("train", "val", "test")},
+    }
+    (fold_dir / "fit_state.json").write_text(json.dumps(state, indent=2))
 
     rows = []
     test = dm.datasets["test"]
@@ -149,6 +176,7 @@ def train(
     table = _assign_folds(cases, config)
     config.save(run / "config.yaml")
     table[["case_id", "patient_id", "fold"]].to_csv(run / "splits.csv", index=False)
+    _write_provenance(run / "provenance.json", config, table)
     folds = sorted(int(f) for f in table["fold"].unique() if f >= 0)
     if config.run_folds:
         folds = [f for f in folds if f in config.run_folds]
@@ -165,6 +193,26 @@ def train(
     if evaluate:
         evaluate_run(run)
     return run
+
+
+def _write_provenance(path: Path, config: TrainConfig, table: pd.DataFrame) -> None:
+    """Versions, config, seeds, determinism, split attributes and input fingerprints."""
+    from covidct.provenance import provenance
+
+    data = Path(config.data)
+    inputs = [p for p in (data / "manifest.parquet", data / "grid.json") if p.is_file()]
+    if config.use_features and config.features:
+        inputs.append(Path(config.features))
+    if config.folds_file:
+        inputs.append(Path(config.folds_file))
+    record = provenance(options={"train": config.to_dict(), "folds": dict(table.attrs.get("folds", {}))},
+                        seed=config.seed, inputs=inputs)
+    record["determinism"] = {
+        "deterministic": config.deterministic,
+        "seed_everything": "config.seed + fold (workers=True)",
+        "loader_workers": "one augmentation generator per worker and epoch (seed_worker)",
+    }
+    path.write_text(json.dumps({"provenance": record}, indent=2, default=str))
 
 
 def evaluate_run(run_dir: str | Path, *, bootstrap: int | None = None) -> dict[str, Any]:
