@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from covidct.errors import InvalidInputError
@@ -109,3 +110,71 @@ def test_run_baselines_writes_report(feature_table, tmp_path):
     assert "original_glcm_Contrast" in saved["importance"]["union_gain"]
     with pytest.raises(InvalidInputError, match="unknown"):
         run_baselines(table, tmp_path, tasks=["xx"])
+
+
+def test_missing_values_are_filled_from_training_folds_only(feature_table):
+    X, y, groups, _, cols = task_data(feature_table, "ct")
+    X = X.copy()
+    splits = patient_splits(y, groups, folds=3, seed=0)
+    X[splits[0][1], 1] += 500.0  # test rows of fold 0 are far off in feature 1
+    X[::7, 1] = np.nan  # and some values are missing
+    assert np.isnan(task_data(feature_table.assign(original_firstorder_Mean=np.nan), "ct")[0]).all(
+        axis=0)[cols.index("original_firstorder_Mean")]  # task_data no longer fills
+    _, _, fitted = cross_val_predict_patients(make_pipeline("logreg"), X, y, splits, 2)
+    for (train, _), pipe in zip(splits, fitted):
+        fill = pipe.named_steps["impute"].statistics_[1]
+        assert fill == pytest.approx(np.nanmedian(X[train, 1]))
+    assert fitted[0].named_steps["impute"].statistics_[1] < 100  # never saw fold 0's rows
+
+
+def test_hog_columns_reduced_by_pca_per_training_fold(feature_table):
+    rng = np.random.default_rng(1)
+    hog = pd.DataFrame(rng.random((len(feature_table), 300)),
+                       columns=[f"hog_{i:04d}" for i in range(300)])
+    table = pd.concat([feature_table, hog], axis=1)
+    X, y, groups, _, cols = task_data(table, "ct")
+    opts = BaselineOptions(n_estimators=20, bootstrap=0, hog_pca=12)
+    splits = patient_splits(y, groups, folds=3, seed=0)
+    _, _, fitted = cross_val_predict_patients(make_pipeline("logreg", options=opts, columns=cols),
+                                              X, y, splits, 2)
+    hog_idx = [i for i, c in enumerate(cols) if c.startswith("hog_")]
+    for (train, _), pipe in zip(splits, fitted):
+        pca = pipe.named_steps["hog_pca"].named_transformers_["hog"].pca_
+        assert pca.n_components_ == 12
+        np.testing.assert_allclose(pca.mean_, X[np.ix_(train, hog_idx)].mean(axis=0))
+        assert pipe.named_steps["model"].coef_.shape[1] == 12 + 8  # 12 components + 8 radiomics
+
+
+def test_importance_per_training_fold_with_stability(feature_table, tmp_path):
+    imp = lightgbm_importance(feature_table, "nat", options=FAST, k=3)
+    assert imp.attrs["n_folds"] == FAST.folds
+    assert imp.loc["original_firstorder_Mean", "selected_gain"] == 1.0  # top in every fold
+    assert 0.0 <= imp.attrs["stability"]["split"] <= 1.0
+    from covidct.ml.importance import fold_importances, selection_stability
+
+    frames = fold_importances(feature_table, "nat", options=FAST)
+    np.testing.assert_allclose(imp.loc[frames[0].index, "split"],
+                               np.mean([f["split"].to_numpy() for f in frames], axis=0))
+    assert selection_stability([["a", "b"], ["a", "b"]]) == 1.0
+    assert selection_stability([["a", "b"], ["c", "d"]]) == 0.0
+    assert selection_stability([["a", "b"], ["a", "c"]]) == pytest.approx(1 / 3)
+
+
+def test_one_fold_file_for_every_task(feature_table, tmp_path):
+    from covidct.datasets.splits import patient_folds, save_folds
+
+    cases = feature_table[["case_id", "patient_id", "severity"]]
+    path = save_folds(patient_folds(cases, 4, seed=5, stratify="severity"), tmp_path / "f.csv")
+    opts = BaselineOptions(n_estimators=20, bootstrap=0, folds_file=str(path))
+    # the nat task sees only some of the cases: its folds are still the file's folds
+    table = feature_table.copy()
+    table.loc[table.index % 3 == 0, "nat_positive"] = np.nan
+    saved = pd.read_csv(path, dtype={"case_id": str}).set_index("case_id")["fold"]
+    for task in ("ct", "nat"):
+        res = run_baseline(table, task, "logreg", options=opts)
+        assert (res.fold == saved.loc[res.case_ids].to_numpy()).all()
+    rep = run_baselines(table, tmp_path / "r", tasks=["ct"], models=["logreg"], options=opts,
+                        importance=False)
+    inputs = rep["provenance"]["inputs"]
+    assert inputs[0]["path"] == str(path) and rep["provenance"]["seed"] == 0
+    assert rep["results"][0]["evaluation"] == f"patient-level folds of {path}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -26,6 +27,9 @@ def run(
     task: str = typer.Option("all", help="ct, nat, severity or all."),
     model: str = typer.Option("all", help="lightgbm, rf, logreg or all."),
     folds: int = typer.Option(5, help="Patient-level stratified CV folds."),
+    folds_file: Optional[Path] = typer.Option(
+        None, "--folds-file", help="Saved fold file (case_id, patient_id, fold) to use instead "
+        "of making folds: the same folds for every model of a study."),
     split_70_30: bool = typer.Option(False, "--split-70-30", help="The paper's single 70/30 "
                                      "patient split instead of CV."),
     n_estimators: int = typer.Option(1000, help="Trees of LightGBM / random forest."),
@@ -48,6 +52,7 @@ def run(
         raise InvalidInputError(f"--task must be one of {list(TASKS)} or all, --model one of "
                                 f"{list(MODELS)} or all; got {task!r}, {model!r}")
     options = BaselineOptions(n_estimators=n_estimators, folds=folds, split_70_30=split_70_30,
+                              folds_file=str(folds_file) if folds_file else "",
                               select_k=select_k or None, seed=seed, bootstrap=bootstrap, n_jobs=n_jobs)
 
     def report(t: str, m: str, summary: dict) -> None:

@@ -19,14 +19,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_selection import SelectKBest, f_classif
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from covidct.errors import InvalidInputError
 from covidct.evaluation.metrics import classification_metrics
+from covidct.features.hog import HogPCA
 from covidct.tasks import TASKS, TaskSpec, get_task
 
 __all__ = [
@@ -39,6 +42,8 @@ __all__ = [
     "feature_columns",
     "make_pipeline",
     "patient_splits",
+    "splits_from_folds",
+    "task_splits",
     "run_baseline",
     "task_data",
 ]
@@ -65,8 +70,13 @@ class BaselineOptions:
         n_estimators: trees of LightGBM and the random forest (1000 in COVID-MTL).
         learning_rate: LightGBM learning rate (0.01 in COVID-MTL).
         folds: patient-level stratified CV folds.
+        folds_file: a saved fold file (:func:`covidct.datasets.splits.save_folds`) whose
+            folds are used instead, so that every model of a study (baselines and networks)
+            is tested on the same patients; "" = make folds per task.
         split_70_30: use the paper's single 70/30 patient split instead of CV.
         select_k: keep the k best features (ANOVA F, fit per training fold); None = all.
+        hog_pca: PCA components of the ``hog_*`` columns (100 in COVID-MTL), fit per
+            training fold inside the pipeline; None = raw HOG columns.
         seed: seed of the folds, the models and the bootstrap.
         bootstrap: bootstrap replicates of the confidence intervals.
         n_jobs: threads of LightGBM / random forest.
@@ -75,8 +85,10 @@ class BaselineOptions:
     n_estimators: int = 1000
     learning_rate: float = 0.01
     folds: int = 5
+    folds_file: str = ""
     split_70_30: bool = False
     select_k: int | None = None
+    hog_pca: int | None = 100
     seed: int = 0
     bootstrap: int = 1000
     n_jobs: int = 1
@@ -102,9 +114,16 @@ class BaselineResult:
     def summary(self) -> dict[str, Any]:
         """JSON-safe summary (metrics with CIs, options, sizes)."""
         return {"task": self.task, "model": self.model, "n": len(self.y_true),
-                "evaluation": "70/30 patient split" if self.options.split_70_30
-                else f"{self.options.folds}-fold patient-level stratified CV",
+                "evaluation": _evaluation(self.options),
                 "options": self.options.to_dict(), **self.metrics}
+
+
+def _evaluation(options: BaselineOptions) -> str:
+    if options.folds_file:
+        return f"patient-level folds of {options.folds_file}"
+    if options.split_70_30:
+        return "70/30 patient split"
+    return f"{options.folds}-fold patient-level stratified CV"
 
 
 def feature_columns(table: pd.DataFrame) -> list[str]:
@@ -124,7 +143,7 @@ def task_data(table: pd.DataFrame, task: str | TaskSpec, columns: Sequence[str] 
     """``(X, y, groups, case_ids, feature names)`` of the cases labelled for ``task``.
 
     Rows without the label, or with a failed status, are left out; non-finite feature
-    values become the column's median (over all rows: a label-free, per-column fill).
+    values are NaN, filled inside the pipeline (:func:`make_pipeline`) from training folds.
     """
     spec = task if isinstance(task, TaskSpec) else get_task(task)
     if spec.column not in table.columns:
@@ -139,8 +158,6 @@ def task_data(table: pd.DataFrame, task: str | TaskSpec, columns: Sequence[str] 
     cols = list(columns) if columns is not None else feature_columns(table)
     X = sub[cols].to_numpy(dtype=np.float64, na_value=np.nan)
     X = np.where(np.isfinite(X), X, np.nan)
-    med = np.nanmedian(X, axis=0) if len(X) else np.zeros(len(cols))
-    X = np.where(np.isnan(X), np.nan_to_num(med)[None, :], X)
     y = sub[spec.column].astype(int).to_numpy()
     bad = ~np.isin(y, np.arange(spec.n_classes))
     if bad.any():
@@ -149,8 +166,13 @@ def task_data(table: pd.DataFrame, task: str | TaskSpec, columns: Sequence[str] 
 
 
 def make_pipeline(model: str, *, options: BaselineOptions = BaselineOptions(),
-                  n_features: int | None = None) -> Pipeline:
-    """MinMax scaling [+ SelectKBest] + the model, as one unfitted Pipeline."""
+                  n_features: int | None = None, columns: Sequence[str] | None = None) -> Pipeline:
+    """Median fill + [HOG PCA] + MinMax scaling [+ SelectKBest] + the model, unfitted.
+
+    Every step is fit by ``Pipeline.fit``, i.e. on the training fold only. With ``columns``
+    (the feature names of X), the ``hog_*`` columns are reduced by :class:`HogPCA` to
+    ``options.hog_pca`` components; the other columns pass through.
+    """
     if model == "lightgbm":
         from lightgbm import LGBMClassifier
 
@@ -163,7 +185,16 @@ def make_pipeline(model: str, *, options: BaselineOptions = BaselineOptions(),
         est = LogisticRegression(max_iter=5000, random_state=options.seed)
     else:
         raise InvalidInputError(f"unknown model {model!r}; expected one of {MODELS}")
-    steps: list[tuple[str, Any]] = [("scale", MinMaxScaler())]
+    steps: list[tuple[str, Any]] = [
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
+    names = list(columns) if columns is not None else []
+    hog = [i for i, c in enumerate(names) if str(c).startswith("hog_")]
+    if hog and options.hog_pca:
+        steps.append(("hog_pca", ColumnTransformer(
+            [("hog", HogPCA(options.hog_pca, random_state=options.seed), hog)],
+            remainder="passthrough", verbose_feature_names_out=False)))
+        n_features = len(names) - len(hog) + options.hog_pca
+    steps.append(("scale", MinMaxScaler()))
     if options.select_k:
         k = options.select_k if n_features is None else min(options.select_k, n_features)
         steps.append(("select", SelectKBest(f_classif, k=k)))
@@ -190,6 +221,32 @@ def patient_splits(y: np.ndarray, groups: np.ndarray, *, folds: int = 5, split_7
         return [(index[~test], index[test])]
     fold = patient_folds(table, int(folds), seed=seed, stratify="label")["fold"].to_numpy()
     return [(index[fold != k], index[fold == k]) for k in range(int(folds))]
+
+
+def splits_from_folds(case_ids: Sequence[str], folds: pd.DataFrame
+                      ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs of ``case_ids`` from a fold table (``case_id``, ``fold``).
+
+    Fold ``k >= 0`` is tested with every other row in training; rows with fold ``-1`` (the
+    training side of a fixed split) are only ever trained on. Every case needs a fold.
+    """
+    from covidct.datasets.splits import assign_folds
+
+    fold = assign_folds(pd.DataFrame({"case_id": [str(c) for c in case_ids]}), folds)["fold"]
+    fold = fold.to_numpy()
+    index = np.arange(len(fold))
+    return [(index[fold != k], index[fold == k]) for k in sorted(set(fold[fold >= 0].tolist()))]
+
+
+def task_splits(y: np.ndarray, groups: np.ndarray, case_ids: np.ndarray,
+                options: BaselineOptions) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The splits ``options`` ask for: the fold file's, or folds made on this task's labels."""
+    if options.folds_file:
+        from covidct.datasets.splits import load_folds
+
+        return splits_from_folds(case_ids, load_folds(options.folds_file))
+    return patient_splits(y, groups, folds=options.folds, split_70_30=options.split_70_30,
+                          seed=options.seed)
 
 
 def cross_val_predict_patients(pipeline: Pipeline, X: np.ndarray, y: np.ndarray,
@@ -219,9 +276,8 @@ def run_baseline(table: pd.DataFrame, task: str, model: str, *,
     X, y, groups, case_ids, cols = task_data(table, spec, columns)
     if len(np.unique(y)) < 2:
         raise InvalidInputError(f"task {task}: only one class present among {len(y)} labelled cases")
-    splits = patient_splits(y, groups, folds=options.folds, split_70_30=options.split_70_30,
-                            seed=options.seed)
-    pipe = make_pipeline(model, options=options, n_features=len(cols))
+    splits = task_splits(y, groups, case_ids, options)
+    pipe = make_pipeline(model, options=options, n_features=len(cols), columns=cols)
     log.info("task %s, model %s: %d cases, %d features, %d splits", task, model, len(y), len(cols), len(splits))
     scores, fold, _ = cross_val_predict_patients(pipe, X, y, splits, spec.n_classes)
     tested = fold >= 0

@@ -1,6 +1,7 @@
 """Run the baselines over tasks x models and write the report (JSON, Markdown, PNG).
 
-Output folder: ``results.json`` (options, seeds, versions, every metric with its CI),
+Output folder: ``results.json`` (options, every metric with its CI, and the provenance
+block: versions, seed, sha256 of the feature table and fold file),
 ``results.md`` (one table), ``predictions.parquet`` (out-of-fold scores per case),
 ``roc_<task>.png`` (all models), ``confusion_<task>_<model>.png``, and with
 ``importance=True`` the LightGBM importance files of :mod:`covidct.ml.importance`.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -75,8 +75,7 @@ def run_baselines(
     Tasks whose label column is missing or has one class only are skipped (noted in the
     report). Returns the content of ``results.json``.
     """
-    import lightgbm
-    import sklearn
+    from covidct.provenance import provenance
 
     frame = read_feature_table(table) if isinstance(table, (str, Path)) else table
     bad = [t for t in tasks if t not in TASKS] + [m for m in models if m not in MODELS]
@@ -122,8 +121,10 @@ def run_baselines(
         "models": list(models),
         "skipped_tasks": skipped,
         "results": summaries,
-        "versions": {"python": platform.python_version(), "sklearn": sklearn.__version__,
-                     "lightgbm": lightgbm.__version__, "numpy": np.__version__},
+        "provenance": provenance(
+            options={"baselines": options}, seed=options.seed,
+            inputs=[p for p in (table if isinstance(table, (str, Path)) else None,
+                                options.folds_file or None) if p]),
     }
     if importance and run_tasks:
         from covidct.ml.importance import feature_importance_report
