@@ -8,8 +8,12 @@ Steps (each skipped when its output exists, so an interrupted study resumes):
 1. simulate ``--n`` "tiny" phantom cases (iCTCF label proportions) into the plain layout;
 2. preprocess them onto the ``tiny-6mm`` grid (crop 34 x 42 x 42) with their true lung masks;
 3. radiomics (the covid-mtl classes at the grid's 6 mm spacing) for the AFNN and baselines;
-4. ML baselines (LightGBM, random forest, logistic regression) per task, same folds;
-5. every network setting below with patient-level k-fold CV, then one comparison table.
+4. one fold file (``folds.csv``: patient-level, stratified on NAT x severity) that every
+   baseline and network below uses, so that all comparisons are paired;
+5. ML baselines (LightGBM, random forest, logistic regression) per task on those folds;
+6. every network setting below on those folds, then one comparison table and the paired
+   claims table ``claims.md`` / ``claims.json`` (difference A - B with a patient-bootstrap
+   CI; held / not shown / contradicted).
 
 What is scaled down from the paper (1329 patients, 1 mm grid, 200 x 250 x 250 input, 80
 epochs, one 70/30 split): a few hundred simulated patients, a 6 mm grid, 8 epochs, 3-fold CV.
@@ -37,6 +41,32 @@ SETTINGS: dict[str, dict] = {
     "decovnet-nat": {"preset": "decovnet-nat"},
     "resnet3d-nat": {"preset": "resnet3d-nat"},
 }
+
+
+#: the order the networks train in: the settings most claims need first.
+NETWORK_ORDER = ("covid-mtl", "shiftnet3d-nat", "covid-mtl-nofeatures", "shiftnet3d-severity",
+                 "shiftnet3d-ct", "covid-mtl-equal", "covid-mtl-uncertainty", "resnet3d-nat",
+                 "squeezenet3d-nat", "decovnet-nat")
+
+#: the seed's claims as paired comparisons: (claim, A, B, tasks, metric), "A beats B".
+#: ``ml:<model>`` names a baseline.
+CLAIMS: tuple[tuple[str, str, str, tuple[str, ...], str], ...] = (
+    ("MTL beats single-task models (accuracy, +1.5-6%)", "covid-mtl", "shiftnet3d-{task}",
+     ("ct", "nat", "severity"), "accuracy"),
+    ("ShiftNet3D beats ResNet3D on NAT (+4-5%)", "shiftnet3d-nat", "resnet3d-nat", ("nat",), "accuracy"),
+    ("ShiftNet3D beats SqueezeNet3D on NAT (+4-5%)", "shiftnet3d-nat", "squeezenet3d-nat", ("nat",),
+     "accuracy"),
+    ("random-weighted loss beats equal weights", "covid-mtl", "covid-mtl-equal",
+     ("ct", "nat", "severity"), "auc"),
+    ("random-weighted loss beats uncertainty weights", "covid-mtl", "covid-mtl-uncertainty",
+     ("ct", "nat", "severity"), "auc"),
+    ("the radiomics branch (AFNN) helps", "covid-mtl", "covid-mtl-nofeatures",
+     ("ct", "nat", "severity"), "auc"),
+    ("COVID-MTL beats LightGBM on radiomics", "covid-mtl", "ml:lightgbm", ("ct", "nat", "severity"),
+     "auc"),
+    ("COVID-MTL beats a random forest on radiomics", "covid-mtl", "ml:rf", ("ct", "nat", "severity"),
+     "auc"),
+)
 
 
 def log(msg: str) -> None:
@@ -70,7 +100,21 @@ def build_features(out: Path, prep: Path) -> Path:
     return feats
 
 
-def run_ml(out: Path, feats: Path, folds: int, seed: int) -> None:
+def make_folds(out: Path, prep: Path, folds: int, seed: int) -> Path:
+    """One fold file for the whole study (every case of the preprocessed cohort)."""
+    from covidct.datasets.splits import patient_folds, save_folds
+    from covidct.preprocess import read_manifest
+
+    path = out / "folds.csv"
+    if path.is_file():
+        return path
+    cases = read_manifest(prep)
+    cases = cases[cases["status"] == "ok"]
+    return save_folds(patient_folds(cases, folds, seed=seed,
+                                    stratify=["nat_positive", "severity"]), path)
+
+
+def run_ml(out: Path, feats: Path, folds_file: Path, seed: int) -> None:
     from covidct.ml import BaselineOptions, run_baselines
 
     ml_out = out / "ml"
@@ -79,21 +123,22 @@ def run_ml(out: Path, feats: Path, folds: int, seed: int) -> None:
     log("ML baselines")
     run_baselines(feats, ml_out, tasks=("ct", "nat", "severity"),
                   models=("lightgbm", "rf", "logreg"),
-                  options=BaselineOptions(folds=folds, seed=seed, n_jobs=2))
+                  options=BaselineOptions(folds_file=str(folds_file), seed=seed, n_jobs=2))
 
 
-def run_networks(out: Path, prep: Path, feats: Path, names: list[str], folds: int,
+def run_networks(out: Path, prep: Path, feats: Path, names: list[str], folds_file: Path,
                  epochs: int, seed: int) -> list[Path]:
     from covidct.training import load_config, train
 
     runs = []
+    names = [n for n in NETWORK_ORDER if n in names] + [n for n in names if n not in NETWORK_ORDER]
     for name in names:
         run = out / "runs" / name
         runs.append(run)
         if (run / "metrics.json").is_file():
             continue
         cfg = load_config(SETTINGS[name]["preset"]).with_overrides(
-            name=name, data=str(prep), features=str(feats), folds=folds, epochs=epochs,
+            name=name, data=str(prep), features=str(feats), folds_file=str(folds_file), epochs=epochs,
             seed=seed, batch_size=8,
         )
         t0 = time.perf_counter()
@@ -101,6 +146,73 @@ def run_networks(out: Path, prep: Path, feats: Path, names: list[str], folds: in
         train(cfg, run)
         log(f"{name} done in {time.perf_counter() - t0:.0f} s")
     return runs
+
+
+def _scores(out: Path, name: str, task: str):
+    """``(case_id, patient_id, y, scores (n, C))`` of a network run or an ML baseline."""
+    import pandas as pd
+
+    from covidct.tasks import get_task
+
+    n_cls = get_task(task).n_classes
+    if name.startswith("ml:"):
+        pred = pd.read_parquet(out / "ml" / "predictions.parquet")
+        pred = pred[(pred["task"] == task) & (pred["model"] == name[3:])]
+        return pred.assign(y=pred["y_true"])[["case_id", "y", *[f"score_{c}" for c in range(n_cls)]]
+                                             ].set_axis(["case_id", "y", *range(n_cls)], axis=1)
+    pred = pd.read_csv(out / "runs" / name / "predictions.csv", dtype={"case_id": str})
+    if f"{task}_true" not in pred:
+        return None
+    pred = pred[pred[f"{task}_true"] >= 0]
+    return pred.assign(y=pred[f"{task}_true"])[["case_id", "y", *[f"{task}_p{c}" for c in range(n_cls)]]
+                                               ].set_axis(["case_id", "y", *range(n_cls)], axis=1)
+
+
+def claims_table(out: Path, seed: int, bootstrap: int = 2000) -> str:
+    """Paired differences A - B per claim and task (same cases), verdicts; claims.md/.json."""
+    import pandas as pd
+
+    from covidct.evaluation import paired_difference, verdict
+    from covidct.tasks import get_task
+
+    folds = pd.read_csv(out / "folds.csv", dtype={"case_id": str, "patient_id": str})
+    rows = []
+    for claim, a_name, b_tmpl, tasks, metric in CLAIMS:
+        for task in tasks:
+            b_name = b_tmpl.format(task=task)
+            paths = [out / "runs" / n / "predictions.csv" for n in (a_name, b_name)
+                     if not n.startswith("ml:")]
+            if any(not p.is_file() for p in paths) or (
+                    b_name.startswith("ml:") and not (out / "ml" / "predictions.parquet").is_file()):
+                rows.append({"claim": claim, "task": task, "a": a_name, "b": b_name,
+                             "metric": metric, "verdict": "not run"})
+                continue
+            sa, sb = _scores(out, a_name, task), _scores(out, b_name, task)
+            both = sa.merge(sb, on=["case_id", "y"], suffixes=("_a", "_b")).merge(
+                folds[["case_id", "patient_id"]], on="case_id")
+            n_cls = get_task(task).n_classes
+            res = paired_difference(
+                both["y"].to_numpy(int), both[[f"{c}_a" for c in range(n_cls)]].to_numpy(),
+                both[[f"{c}_b" for c in range(n_cls)]].to_numpy(), n_classes=n_cls,
+                metric=metric, groups=both["patient_id"].to_numpy(), bootstrap=bootstrap,
+                seed=seed)
+            rows.append({"claim": claim, "task": task, "a": a_name, "b": b_name, **res,
+                         "verdict": verdict(res)})
+    (out / "claims.json").write_text(json.dumps(rows, indent=2, default=float))
+    lines = ["| claim | task | A vs B | metric | A | B | A - B [95% CI] | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["verdict"] == "not run":
+            lines.append(f"| {r['claim']} | {r['task']} | {r['a']} vs {r['b']} | {r['metric']} "
+                         "| - | - | - | not run |")
+            continue
+        lines.append(
+            f"| {r['claim']} | {r['task']} | {r['a']} vs {r['b']} | {r['metric']} | "
+            f"{r['value_a']:.3f} | {r['value_b']:.3f} | {r['difference']:+.3f} "
+            f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] | {r['verdict']} |")
+    table = "\n".join(lines) + "\n"
+    (out / "claims.md").write_text(table)
+    return table
 
 
 def main() -> None:
@@ -122,18 +234,19 @@ def main() -> None:
     (args.out / "study.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}))
     _, prep = build_cohort(args.out, args.n, args.seed)
     feats = build_features(args.out, prep)
+    folds_file = make_folds(args.out, prep, args.folds, args.seed)
     if not args.skip_ml:
         try:
-            run_ml(args.out, feats, args.folds, args.seed)
+            run_ml(args.out, feats, folds_file, args.seed)
         except ImportError as exc:
             log(f"ML baselines unavailable: {exc}")
     names = args.only or list(SETTINGS)
-    runs = run_networks(args.out, prep, feats, names, args.folds, args.epochs, args.seed)
+    runs = run_networks(args.out, prep, feats, names, folds_file, args.epochs, args.seed)
 
     from covidct.training import compare_runs
 
-    table = compare_runs(runs, args.out / "comparison")
-    print(table)
+    print(compare_runs(runs, args.out / "comparison"))
+    print(claims_table(args.out, args.seed))
 
 
 if __name__ == "__main__":

@@ -67,3 +67,16 @@ def test_extract_dataset_features_resumable(tmp_path, small_ct, scheduler):
     np.testing.assert_allclose(from_csv.loc[from_csv.status == "ok", "original_glcm_Contrast"],
                                ok["original_glcm_Contrast"])
     assert not any(c.startswith("hog_") for c in from_csv.columns)
+    # the sidecar says how the table was made, with the table's and the manifest's sha256
+    import json
+
+    from covidct.features.batch import sidecar_path
+    from covidct.provenance import sha256_file
+
+    prov = json.loads(sidecar_path(csv).read_text())["provenance"]
+    assert prov["options"]["radiomics"]["name"] == "fast"
+    assert prov["options"]["hog"] == {"enabled": False}
+    hashes = {p["path"]: p["sha256"] for p in prov["inputs"]}
+    assert hashes[str(csv)] == sha256_file(csv)
+    assert hashes[str(root / "manifest.parquet")] == sha256_file(root / "manifest.parquet")
+    assert prov["versions"]["numpy"] == np.__version__

@@ -6,6 +6,9 @@ radiomics (and HOG) for every ``ok`` case on a Dask cluster (a ``LocalCluster`` 
 processes, or a running scheduler by address) and writes one row per case: ``case_id``,
 ``patient_id``, the label columns, ``status``/``error``/``seconds``, then the features.
 Cases already ``ok`` in the output are skipped; a failing case is recorded, never fatal.
+A sidecar ``<table>.provenance.json`` records how the table was made: versions, the
+radiomics preset with its resolved parameters, HOG on/off, and the sha256 of the inputs.
+(``seconds`` is a timing, never a feature: see :func:`covidct.ml.baselines.feature_columns`.)
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import pandas as pd
 from covidct.errors import CovidCTError, InvalidInputError
 from covidct.parallel import map_cases
 
-__all__ = ["LABEL_COLUMNS", "FeatureRunSummary", "case_features", "extract_dataset_features"]
+__all__ = ["LABEL_COLUMNS", "FeatureRunSummary", "case_features", "extract_dataset_features",
+           "sidecar_path"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,29 @@ def case_features(root: str, case_id: str, preset: str, params: str | None, hog:
         record["error"] = f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=2)[-300:]}"
     record["seconds"] = round(time.perf_counter() - t0, 3)
     return record
+
+
+def sidecar_path(table: str | Path) -> Path:
+    """The provenance sidecar of a feature table: ``<table>.provenance.json``."""
+    table = Path(table)
+    return table.with_name(table.name + ".provenance.json")
+
+
+def _write_sidecar(out: Path, root: Path, resolved: Any, params: str | Path | None,
+                   hog: bool) -> None:
+    import json
+
+    from covidct.provenance import provenance
+
+    inputs = [p for p in (root / "manifest.parquet", root / "grid.json") if p.is_file()]
+    if params is not None:
+        inputs.append(Path(params))
+    record = provenance(options={"radiomics": resolved, "hog": {"enabled": hog}},
+                        inputs=[*inputs, out])
+    side = sidecar_path(out)
+    tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"provenance": record}, indent=2, default=str))
+    os.replace(tmp, side)
 
 
 def _read_existing(path: Path) -> pd.DataFrame:
@@ -132,7 +159,7 @@ def extract_dataset_features(
 
     t_start = time.perf_counter()
     root, out = Path(preprocessed_dir), Path(out_file)
-    resolve_preset(preset, params)  # fail early on a bad preset or parameter file
+    resolved = resolve_preset(preset, params)  # fail early on a bad preset or parameter file
     manifest = read_manifest(root)
     if manifest.empty or "case_id" not in manifest.columns:
         raise InvalidInputError(f"{root} is not a preprocessed folder: no manifest.parquet with case_id")
@@ -172,6 +199,7 @@ def extract_dataset_features(
               memory_limit=memory_limit)
     frame = _assemble(manifest, records)
     _write(out, frame)
+    _write_sidecar(out, root, resolved, params, hog)
     n_features = sum(1 for c in frame.columns if c not in LABEL_COLUMNS
                      and c not in ("case_id", "status", "error", "seconds"))
     return FeatureRunSummary(
