@@ -10,11 +10,11 @@ from covidct.errors import InvalidInputError
 from covidct.evaluation import classification_metrics, paired_difference, verdict
 
 
-def _scores(n=300, seed=0):
+def _scores(n=300, seed=0, extra=0.8):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
     base = y + rng.normal(0, 1.0, n)
-    a = 1 / (1 + np.exp(-(base + 0.8 * y)))  # A: B plus extra signal
+    a = 1 / (1 + np.exp(-(base + extra * y)))  # A: B plus extra signal
     b = 1 / (1 + np.exp(-(base + rng.normal(0, 0.2, n))))
     return y, a, b
 
@@ -33,8 +33,9 @@ def test_point_difference_matches_sklearn_and_verdicts():
 
 
 def test_pairing_narrows_the_interval_of_correlated_models():
-    y, a, b = _scores(seed=3)
+    y, a, b = _scores(seed=3, extra=0.3)
     res = paired_difference(y, a, b, n_classes=2, metric="auc", bootstrap=500, seed=0)
+    assert verdict(res) == "held"
     ma = classification_metrics(y, a, n_classes=2, bootstrap=500, seed=0)["metrics"]["auc"]
     mb = classification_metrics(y, b, n_classes=2, bootstrap=500, seed=0)["metrics"]["auc"]
     # the unpaired intervals overlap although the paired difference is clearly positive
