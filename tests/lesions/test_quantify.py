@@ -218,3 +218,10 @@ def test_inputs_unchanged_and_dict_round_trip(lesion_chest):
     q3 = quantify(np.round(img).astype(np.int16), lungs, SPACING, options=opts)
     q4 = quantify(np.round(img).astype(np.float32), lungs, SPACING, options=opts)
     np.testing.assert_array_equal(q3.lesion_mask, q4.lesion_mask)
+
+
+def test_distance_transform_of_a_full_mask_is_invalid_input():
+    from covidct.lesions.detect import _edt
+
+    with pytest.raises(InvalidInputError, match="at least one background voxel"):
+        _edt(np.ones((3, 4, 4), bool), (1.0, 1.0, 1.0))

@@ -47,6 +47,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
+from covidct.errors import InvalidInputError
 from covidct.lesions.options import QuantOptions
 
 __all__ = ["LESION_CONSOLIDATION", "LESION_GGO", "LESION_NONE", "detect_lesions"]
@@ -81,7 +82,10 @@ def _edt(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
     ITK's multithreaded Maurer transform on the complement (several times faster).
     """
     if mask.all():
-        raise ValueError("distance transform needs at least one background voxel")
+        raise InvalidInputError(
+            f"distance transform needs at least one background voxel; got a mask of shape "
+            f"{mask.shape} that is True everywhere"
+        )
     image = sitk.GetImageFromArray((~mask).astype(np.uint8))
     image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
     dist = sitk.SignedMaurerDistanceMap(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from covidct.errors import InvalidInputError
 from covidct.models.heads import SingleTaskNet
 from covidct.models.shift3d import Shift3D
 
@@ -67,7 +68,7 @@ class ResNet3DFeatures(nn.Module):
     ) -> None:
         super().__init__()
         if len(layers) != len(widths) or any(n < 1 for n in layers):
-            raise ValueError(f"layers {tuple(layers)} must be positive, one per width {widths}")
+            raise InvalidInputError(f"layers {tuple(layers)} must be positive, one per width {widths}")
         self.in_channels = in_channels
         self.stem = nn.Sequential(
             nn.Conv3d(in_channels, widths[0], kernel_size=5, stride=2, padding=2, bias=False),

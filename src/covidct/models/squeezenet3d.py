@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from covidct.errors import InvalidInputError
 from covidct.models.heads import SingleTaskNet
 from covidct.models.shift3d import Shift3D
 
@@ -59,7 +60,7 @@ class Fire3D(nn.Module):
     ) -> None:
         super().__init__()
         if bypass and in_channels != expand1x1 + expand3x3:
-            raise ValueError(
+            raise InvalidInputError(
                 f"Fire3D bypass needs in_channels == expand1x1 + expand3x3, "
                 f"got {in_channels} != {expand1x1 + expand3x3}"
             )
@@ -120,7 +121,7 @@ class SqueezeNet3DFeatures(nn.Module):
                 continue
             cin, sq, e1, e3, bypass = item  # type: ignore[misc]
             if cin != channels:
-                raise ValueError(f"Fire config mismatch: expected {channels} inputs, got {cin}")
+                raise InvalidInputError(f"Fire config mismatch: expected {channels} inputs, got {cin}")
             fire = Fire3D(cin, sq, e1, e3, bypass=bypass)
             layers.append(fire)
             channels = fire.out_channels
