@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,10 +19,13 @@ import numpy as np
 from covidct.errors import InvalidInputError
 from covidct.io import CTVolume, read_ct, read_mask, write_image
 from covidct.io.samples import SAMPLES, sample_path
-from covidct.lesions import LesionQuantification, quantify
+from covidct.lesions import LesionQuantification, QuantOptions, quantify
 from covidct.lungs import segment_lungs
+from covidct.lungs.options import LungOptions
 
 __all__ = [
+    "LUNG_PRESETS",
+    "lung_options",
     "resolve_input",
     "SegmentationRun",
     "QuantificationRun",
@@ -32,6 +36,25 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SAMPLE_PREFIX = "sample:"
+
+
+#: named lung-segmentation settings for ``segment``/``quantify --lung-preset``: "default"
+#: (:meth:`LungOptions.fast`), "paper" (the COVID-MTL refinement alone: 1 mm grid, -420 HU,
+#: the paper's disks and snake, without the pockets, mirror prior and cavity growth added
+#: here) and "paper-robust" (:meth:`LungOptions.paper`: the paper's settings with them).
+LUNG_PRESETS: dict[str, Callable[[], LungOptions]] = {
+    "default": LungOptions.fast,
+    "paper": lambda: replace(LungOptions.paper(), use_pockets=False, use_mirror_prior=False,
+                             use_cavity=False),
+    "paper-robust": LungOptions.paper,
+}
+
+
+def lung_options(preset: str = "default") -> LungOptions:
+    """The :class:`LungOptions` of a named preset (see :data:`LUNG_PRESETS`)."""
+    if preset not in LUNG_PRESETS:
+        raise InvalidInputError(f"unknown lung preset {preset!r}; expected one of {list(LUNG_PRESETS)}")
+    return LUNG_PRESETS[preset]()
 
 
 def resolve_input(path: str | Path) -> Path:
@@ -92,11 +115,16 @@ def segment_study(
     *,
     method: Literal["refined", "classical"] = "refined",
     series_uid: str | None = None,
+    lung_preset: str = "default",
 ) -> SegmentationRun:
-    """Read a CT, segment its lungs, and write the mask (0/1 right/2 left) on its grid."""
+    """Read a CT, segment its lungs, and write the mask (0/1 right/2 left) on its grid.
+
+    ``lung_preset`` names the segmentation settings (:data:`LUNG_PRESETS`).
+    """
+    options = lung_options(lung_preset)
     volume = read_ct(resolve_input(path), series_uid=series_uid)
     t0 = time.perf_counter()
-    lungs = segment_lungs(volume, method=method)
+    lungs = segment_lungs(volume, method=method, options=options)
     seconds = time.perf_counter() - t0
     written = write_image(lungs, volume, output) if output is not None else None
     return SegmentationRun(volume=volume, lungs=lungs, output=written, seconds=seconds)
@@ -108,11 +136,13 @@ def quantify_study(
     lungs_path: str | Path | None = None,
     out_dir: str | Path | None = None,
     series_uid: str | None = None,
+    lung_preset: str = "default",
 ) -> QuantificationRun:
-    """Read a CT, get its lungs (given mask or segmentation), quantify lesions.
+    """Read a CT, get its lungs (given mask or segmentation with ``lung_preset``), quantify.
 
     With ``out_dir``, writes ``lungs.nii.gz`` (when segmented here), ``lesions.nii.gz``
-    (0 none, 1 GGO, 2 consolidation), ``quantification.json`` and ``montage.png``.
+    (0 none, 1 GGO, 2 consolidation), ``quantification.json`` (with a ``provenance`` block:
+    versions, lung and lesion options, input sha256) and ``montage.png``.
     """
     from covidct.viz import save_montage  # matplotlib only when pictures are asked for
 
@@ -121,13 +151,17 @@ def quantify_study(
     volume = read_ct(resolve_input(path), series_uid=series_uid)
     seconds["read"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    quant_options = QuantOptions()
+    steps: dict[str, Any] = {"lesions": quant_options}
     if lungs_path is not None:
         lungs = read_mask(lungs_path, volume)
     else:
-        lungs = segment_lungs(volume)
+        lung_opts = lung_options(lung_preset)
+        lungs = segment_lungs(volume, options=lung_opts)
         seconds["segment_lungs"] = time.perf_counter() - t0
+        steps.update(lung_preset=lung_preset, lungs=lung_opts)
     t0 = time.perf_counter()
-    result = quantify(volume, lungs)
+    result = quantify(volume, lungs, options=quant_options)
     seconds["quantify"] = time.perf_counter() - t0
 
     outputs: dict[str, Path] = {}
@@ -151,5 +185,9 @@ def quantify_study(
     run = QuantificationRun(volume=volume, lungs=lungs, result=result, outputs=outputs,
                             seconds=seconds)
     if out_dir is not None:
-        outputs["json"].write_text(json.dumps(run.to_dict(), indent=2))
+        from covidct.provenance import provenance
+
+        inputs = [resolve_input(path), *([lungs_path] if lungs_path is not None else [])]
+        record = {**run.to_dict(), "provenance": provenance(options=steps, inputs=inputs)}
+        outputs["json"].write_text(json.dumps(record, indent=2, default=str))
     return run

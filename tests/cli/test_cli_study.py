@@ -72,3 +72,25 @@ def test_wrong_mask_shape_is_a_clear_error(study, tmp_path):
     assert res.exit_code == 2
     assert "Traceback" not in res.output
     assert "does not match" in res.output or "shape" in res.output
+
+
+def test_lung_preset_and_provenance_in_quantification_json(study, tmp_path):
+    from covidct.pipeline import lung_options
+    from covidct.provenance import sha256_file
+
+    _, path, _ = study
+    out = tmp_path / "q"
+    res = runner.invoke(app, ["quantify", str(path), "--lung-preset", "paper", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    vol = read_ct(path)
+    paper = lung_options("paper")
+    assert not paper.use_pockets and paper.working_inplane_mm == 1.0
+    assert np.array_equal(read_mask(out / "lungs.nii.gz", vol), segment_lungs(vol, options=paper))
+    prov = json.loads((out / "quantification.json").read_text())["provenance"]
+    assert prov["options"]["lung_preset"] == "paper"
+    assert prov["options"]["lungs"]["use_pockets"] is False
+    assert prov["options"]["lesions"]  # the QuantOptions used
+    assert prov["inputs"][0]["sha256"] == sha256_file(path)
+    bad = runner.invoke(app, ["segment", str(path), "-o", str(tmp_path / "m.nrrd"),
+                              "--lung-preset", "nope"])
+    assert bad.exit_code == 2 and "unknown lung preset" in bad.output

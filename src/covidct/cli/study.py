@@ -17,6 +17,10 @@ INPUT_HELP = (
     "CT to read: DICOM folder or .zip, NIfTI, NRRD, MHA, a folder of PNG slices, "
     "or sample:lung1 / sample:lung2."
 )
+LUNG_PRESET_HELP = (
+    "Lung segmentation settings: default, paper (the COVID-MTL refinement alone) or "
+    "paper-robust (the paper's settings with this project's additions)."
+)
 
 
 def _fmt(value: object) -> str:
@@ -59,6 +63,7 @@ def segment(
     output: Path = typer.Option(..., "-o", "--output", help="Mask file (.nii.gz, .nrrd, .mha)."),
     method: str = typer.Option("refined", help="refined (default) or classical (the baseline)."),
     series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
+    lung_preset: str = typer.Option("default", "--lung-preset", help=LUNG_PRESET_HELP),
 ) -> None:
     """Segment the lungs: write a mask (0 background, 1 right, 2 left) on the CT's grid.
 
@@ -69,7 +74,8 @@ def segment(
 
     if method not in ("refined", "classical"):
         raise InvalidInputError(f"--method must be 'refined' or 'classical'; got {method!r}")
-    run = segment_study(input, output, method=method, series_uid=series)  # type: ignore[arg-type]
+    run = segment_study(input, output, method=method, series_uid=series,  # type: ignore[arg-type]
+                        lung_preset=lung_preset)
     vols = run.lung_volumes_ml()
     console.print(
         f"lungs: right {vols['right']:.0f} ml, left {vols['left']:.0f} ml, "
@@ -92,6 +98,7 @@ def quantify(
         None, "--out", help="Folder for lesion mask, lung mask, JSON and a PNG montage."
     ),
     series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
+    lung_preset: str = typer.Option("default", "--lung-preset", help=LUNG_PRESET_HELP),
 ) -> None:
     """Quantify ground-glass opacity and consolidation in the lungs (share of lung involved).
 
@@ -99,7 +106,8 @@ def quantify(
     """
     from covidct.pipeline import quantify_study
 
-    run = quantify_study(input, lungs_path=lungs, out_dir=out, series_uid=series)
+    run = quantify_study(input, lungs_path=lungs, out_dir=out, series_uid=series,
+                         lung_preset=lung_preset)
     if as_json:
         typer.echo(json.dumps(run.to_dict(), indent=2))
         return
