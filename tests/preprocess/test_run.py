@@ -67,6 +67,15 @@ def test_preprocess_manifest_failures_resume_retry(dataset, tmp_path):
     assert set(ok.case_id) == {"case0", "case2"}
     assert (ok.stored_bytes < ok.raw_bytes).all()
     assert ok["fits"].all()
+    # the folder says how it was made: grid options, versions, the case table's sha256
+    import json
+
+    from covidct.provenance import sha256_file
+
+    prov = json.loads((out / "provenance.json").read_text())["provenance"]
+    assert prov["options"]["grid"]["crop"] == list(GRID.crop)
+    hashes = {p["path"]: p["sha256"] for p in prov["inputs"]}
+    assert hashes[str(dataset / "cases.csv")] == sha256_file(dataset / "cases.csv")
 
     # stored volumes: on the grid, blanked outside the lungs, lungs and lesions kept
     stored = load_case(out / "cases", "case0")

@@ -203,6 +203,11 @@ def preprocess_dataset(
         raise InvalidInputError(f"duplicate case ids in {dataset}: {dups}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "grid.json").write_text(json.dumps(grid_preset.to_dict(), indent=2))
+    from covidct.provenance import provenance  # the dataset's index files, not every volume
+
+    index_files = sorted(p for p in dataset.iterdir() if p.is_file()) if dataset.is_dir() else []
+    record = provenance(options={"grid": grid_preset, "layout": layout_name}, inputs=index_files)
+    (out / "provenance.json").write_text(json.dumps({"provenance": record}, indent=2, default=str))
 
     previous = read_manifest(out)
     records: dict[str, dict[str, Any]] = {}
