@@ -2,7 +2,7 @@
 
 Usage:
     .venv/bin/python benchmarks/reproduction_study.py [--out study/] [--n 180] [--folds 3]
-        [--epochs 8] [--only NAME ...] [--skip-ml]
+        [--epochs 8] [--only NAME ...] [--run-folds K ...] [--skip-ml]
 
 Steps (each skipped when its output exists, so an interrupted study resumes):
 1. simulate ``--n`` "tiny" phantom cases (iCTCF label proportions) into the plain layout;
@@ -127,7 +127,7 @@ def run_ml(out: Path, feats: Path, folds_file: Path, seed: int) -> None:
 
 
 def run_networks(out: Path, prep: Path, feats: Path, names: list[str], folds_file: Path,
-                 epochs: int, seed: int) -> list[Path]:
+                 epochs: int, seed: int, run_folds: tuple[int, ...] = ()) -> list[Path]:
     from covidct.training import load_config, train
 
     runs = []
@@ -139,7 +139,7 @@ def run_networks(out: Path, prep: Path, feats: Path, names: list[str], folds_fil
             continue
         cfg = load_config(SETTINGS[name]["preset"]).with_overrides(
             name=name, data=str(prep), features=str(feats), folds_file=str(folds_file), epochs=epochs,
-            seed=seed, batch_size=8,
+            seed=seed, batch_size=8, run_folds=run_folds,
         )
         t0 = time.perf_counter()
         log(f"training {name}")
@@ -224,6 +224,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--only", nargs="*", default=None, help="network settings to run")
+    ap.add_argument("--run-folds", nargs="*", type=int, default=[],
+                    help="train the networks on these folds only (default: all); the paired "
+                         "comparisons then use the cases of those test folds")
     ap.add_argument("--skip-ml", action="store_true")
     args = ap.parse_args()
 
@@ -241,7 +244,8 @@ def main() -> None:
         except ImportError as exc:
             log(f"ML baselines unavailable: {exc}")
     names = args.only or list(SETTINGS)
-    runs = run_networks(args.out, prep, feats, names, folds_file, args.epochs, args.seed)
+    runs = run_networks(args.out, prep, feats, names, folds_file, args.epochs, args.seed,
+                        tuple(args.run_folds))
 
     from covidct.training import compare_runs
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -58,6 +59,8 @@ class CovidCTModule(L.LightningModule):
         self.use_features = config.multitask and config.use_features and n_features > 0
         self.test_outputs: list[dict[str, Any]] = []
         self.val_history: list[float] = []
+        self.train_seen: list[int] = []
+        self.train_shards: list[list[int]] = []
 
     def forward(self, volume: Tensor, features: Tensor | None = None) -> dict[str, Tensor]:
         if self.config.multitask:
@@ -85,7 +88,24 @@ class CovidCTModule(L.LightningModule):
         return total
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        if self.current_epoch == 0:  # which training cases this process sees (its shard)
+            self.train_seen.extend(int(i) for i in batch["index"])
         return self._step(batch, "train")
+
+    def on_train_epoch_end(self) -> None:
+        if self.current_epoch == 0:
+            self.train_shards = self._gather_lists(self.train_seen)
+
+    def _gather_lists(self, values: list[int]) -> list[list[int]]:
+        """One sorted list per process (rank order) of the values each one collected."""
+        if self.trainer.world_size == 1:
+            return [sorted(values)]
+        lengths = self.all_gather(torch.tensor([len(values)], device=self.device)).view(-1)
+        width = max(int(lengths.max()), 1)
+        padded = torch.full((width,), -1, dtype=torch.long, device=self.device)
+        padded[: len(values)] = torch.tensor(values, dtype=torch.long, device=self.device)
+        rows = self.all_gather(padded).view(-1, width).cpu()
+        return [sorted(int(v) for v in row if v >= 0) for row in rows]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._step(batch, "val")
@@ -101,6 +121,22 @@ class CovidCTModule(L.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self.test_outputs = []
+
+    def on_test_epoch_end(self) -> None:
+        """Under DDP: gather every process's predictions and drop the duplicates that the
+        distributed sampler pads the shards with, so each test case counts once."""
+        if self.trainer.world_size == 1 or not self.test_outputs:
+            return
+        index = torch.cat([o["index"] for o in self.test_outputs]).to(self.device)
+        all_index = self.all_gather(index).reshape(-1).cpu()
+        probs = {}
+        for task in self.config.tasks:
+            local = torch.cat([o["probs"][task] for o in self.test_outputs]).to(self.device)
+            probs[task] = self.all_gather(local).reshape(-1, local.shape[-1]).cpu()
+        _, first = np.unique(all_index.numpy(), return_index=True)
+        keep = torch.from_numpy(first)
+        self.test_outputs = [{"index": all_index[keep],
+                              "probs": {t: p[keep] for t, p in probs.items()}}]
 
     def configure_optimizers(self) -> Any:
         cfg = self.config

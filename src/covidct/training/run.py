@@ -9,7 +9,10 @@ probabilities of every case) and, after evaluation, ``metrics.json``, ``metrics.
 
 Multi-GPU / multi-node: set ``devices`` and ``strategy: ddp`` in the config; launch one process
 per GPU with ``torchrun --nproc_per_node=4 -m covidct.cli.app train cfg.yaml`` or under SLURM
-with ``srun covidct train cfg.yaml`` (Lightning reads the SLURM environment).
+with ``srun covidct train cfg.yaml`` (Lightning reads the SLURM environment). Every process
+trains on its shard of the training cases; test predictions are gathered from all processes
+and the distributed sampler's padding duplicates dropped, so each test case counts once; only
+rank 0 writes the run folder. The same runs on CPUs (gloo), as the slow test does.
 """
 
 from __future__ import annotations
@@ -129,6 +132,9 @@ def _train_fold(
     trainer.fit(module, datamodule=dm)
     ckpt = "best" if has_val else None
     trainer.test(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
+    if not trainer.is_global_zero:  # the run folder is written once, by rank 0
+        return pd.DataFrame()
+    train_ids = dm.datasets["train"].case_ids
     state = dm.state()
     state["training"] = {
         "epochs_run": int(trainer.current_epoch),
@@ -140,6 +146,9 @@ def _train_fold(
         "tested_checkpoint": "best" if has_val else "last epoch",
         "patients": {part: int(getattr(fold, part)["patient_id"].nunique())
                      for part in ("train", "val", "test")},
+        "world_size": int(trainer.world_size),
+        "train_cases_per_process": [[train_ids[i] for i in shard]
+                                    for shard in module.train_shards],
     }
     (fold_dir / "fit_state.json").write_text(json.dumps(state, indent=2))
 
@@ -168,15 +177,19 @@ def train(
 
     Returns the run folder. Raises InvalidInputError for an unusable config or data.
     """
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
     run = Path(run_dir)
+    lead = rank_zero_only.rank == 0  # under DDP every process runs this; rank 0 writes
     run.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     cases, feature_cols = load_cohort(config)
     crop = _grid_crop(config)
     table = _assign_folds(cases, config)
-    config.save(run / "config.yaml")
-    table[["case_id", "patient_id", "fold"]].to_csv(run / "splits.csv", index=False)
-    _write_provenance(run / "provenance.json", config, table)
+    if lead:
+        config.save(run / "config.yaml")
+        table[["case_id", "patient_id", "fold"]].to_csv(run / "splits.csv", index=False)
+        _write_provenance(run / "provenance.json", config, table)
     folds = sorted(int(f) for f in table["fold"].unique() if f >= 0)
     if config.run_folds:
         folds = [f for f in folds if f in config.run_folds]
@@ -187,6 +200,8 @@ def train(
             progress(f"fold {f + 1}/{len(folds)}: training {config.name}")
         preds.append(_train_fold(config, _fold_data(table, f, config), feature_cols, crop, run,
                                  cache))
+    if rank_zero_only.rank != 0:
+        return run
     predictions = pd.concat(preds, ignore_index=True)
     predictions.to_csv(run / "predictions.csv", index=False)
     (run / "timing.json").write_text(json.dumps({"seconds": time.perf_counter() - t0}))
