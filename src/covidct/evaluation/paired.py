@@ -77,8 +77,8 @@ def paired_difference(
     point = pa[metric] - pb[metric]
     p = min(1.0, 2.0 * min(np.mean(diff <= 0), np.mean(diff >= 0))) if diff.size else np.nan
     return {"metric": metric, "value_a": pa[metric], "value_b": pb[metric], "difference": float(point),
-            "ci_low": float(lo), "ci_high": float(hi), "ci": float(ci), "n": int(len(y)),
-            "n_patients": int(len(np.unique(g))) if g is not None else int(len(y)),
+            "ci_low": float(lo), "ci_high": float(hi), "ci": float(ci), "n": len(y),
+            "n_patients": len(np.unique(g)) if g is not None else len(y),
             "n_boot": int(diff.size), "p_two_sided": float(p),
             "resampling": "patients" if g is not None else "cases", "seed": int(seed)}
 
