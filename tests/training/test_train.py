@@ -151,3 +151,19 @@ def test_loader_workers_draw_different_augmentations(cohort):
     assert not np.array_equal(first[0], first[1])
     # and the whole sequence is reproducible from the seed
     assert all(np.array_equal(a, b) for a, b in zip(first, batches()))
+
+
+def test_train_cli_folds_file_errors_are_one_line(cohort, tmp_path):
+    from typer.testing import CliRunner
+
+    from covidct.cli.app import app
+
+    runner = CliRunner()
+    base = ["train", "shiftnet3d-ct", "--data", str(cohort), "-o", str(tmp_path / "run"),
+            "--set", "crop=[12, 16, 16]"]
+    res = runner.invoke(app, [*base, "--folds-file", str(tmp_path / "none.csv")])
+    assert res.exit_code == 2 and "folds file" in res.output and "Traceback" not in res.output
+    partial = tmp_path / "partial.csv"
+    pd.DataFrame({"case_id": ["c00"], "patient_id": ["P0"], "fold": [0]}).to_csv(partial)
+    res = runner.invoke(app, [*base, "--folds-file", str(partial)])
+    assert res.exit_code == 2 and "have no fold" in res.output

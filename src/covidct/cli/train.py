@@ -25,6 +25,9 @@ def train(
     features: Optional[Path] = typer.Option(None, help="Features table (3D presets)."),
     epochs: Optional[int] = typer.Option(None, help="Epochs (overrides the config)."),
     folds: Optional[int] = typer.Option(None, help="k of patient-level CV; 0 = fixed split."),
+    folds_file: Optional[Path] = typer.Option(
+        None, "--folds-file", help="Saved fold file (case_id, patient_id, fold) to use instead "
+        "of making folds: the same folds for every model of a study."),
     seed: Optional[int] = typer.Option(None, help="Seed (overrides the config)."),
     set_: list[str] = typer.Option(
         [], "--set", metavar="FIELD=VALUE", help="Any other config field (YAML value); repeatable."
@@ -46,7 +49,8 @@ def train(
         raise InvalidInputError("give a preset or config and -o/--out (or --list to see presets)")
     overrides = {k: v for k, v in {"data": str(data) if data else None,
                                    "features": str(features) if features else None,
-                                   "epochs": epochs, "folds": folds, "seed": seed}.items()
+                                   "epochs": epochs, "folds": folds, "seed": seed,
+                                   "folds_file": str(folds_file) if folds_file else None}.items()
                  if v is not None}
     overrides.update(_parse_sets(set_))
     family = load_family(family_of(config))
