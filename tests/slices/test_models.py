@@ -61,3 +61,16 @@ def test_bad_weights_and_arch_are_refused(tmp_path):
         build_slice_model("resnet18", 2, weights=wrong)
     with pytest.raises(InvalidInputError):
         build_slice_model("alexnet", 2)
+
+
+def test_train_list_rows_of_the_slice_family():
+    from covidct.slices.config import PRESETS, preset_rows
+
+    rows = {r.name: r for r in preset_rows()}
+    assert set(rows) == set(PRESETS) and len(rows) == 2 * len(ARCHS)
+    # resnet18: 11,689,512 parameters with its 1000-class head (512 x 1000 + 1000)
+    assert rows["slices-resnet18"].parameters == 11_689_512 - 513_000 + 1_026
+    assert rows["slices-vgg19_bn-cpu"].family == "slices"
+    cfg = PRESETS["slices-vgg19_bn"]
+    assert (cfg.batch_size, cfg.accumulate, cfg.lr, cfg.momentum, cfg.epochs) == (8, 8, 0.01, 0.9, 60)
+    assert (cfg.ema_factor, cfg.patience, cfg.lr_factor, cfg.transform) == (0.2, 5, 0.1, "tutorial")
