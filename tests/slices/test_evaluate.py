@@ -70,6 +70,11 @@ def test_three_classes_macro_auc_matches_sklearn(tmp_path):
     assert res["slices"]["metrics"]["auc"]["value"] == pytest.approx(expected)
     assert res["slices"]["metrics"]["accuracy"]["value"] == pytest.approx(
         skm.accuracy_score(preds["true"], scores.argmax(axis=1)))
+    covid = (preds["true"] == 2).astype(int)
+    vs_rest = res["covid_vs_rest"]["slices"]["metrics"]
+    assert vs_rest["auc"]["value"] == pytest.approx(skm.roc_auc_score(covid, scores[:, 2]))
+    assert vs_rest["sensitivity"]["value"] == pytest.approx(skm.recall_score(covid, scores[:, 2] >= 0.5))
+    assert "COVID-19 vs rest" in (run / "metrics.md").read_text()
 
 
 def test_unfinished_run_is_refused(tmp_path):

@@ -42,6 +42,13 @@ def patient_scores(preds: pd.DataFrame, n_classes: int, how: str) -> pd.DataFram
     return pd.concat([true, probs], axis=1).reset_index()
 
 
+def _covid_vs_rest(df: pd.DataFrame, n_classes: int) -> pd.DataFrame:
+    """Binary view: true = the COVID (last) class, p1 = its probability."""
+    p = df[f"p{n_classes - 1}"]
+    return pd.DataFrame({"patient_id": df["patient_id"], "true": (df["true"] == n_classes - 1).astype(int),
+                         "p0": 1.0 - p, "p1": p})
+
+
 def _metrics(df: pd.DataFrame, n_classes: int, names: list[str], n_boot: int, seed: int) -> dict[str, Any]:
     scores = df[[f"p{c}" for c in range(n_classes)]].to_numpy()
     return classification_metrics(df["true"].to_numpy(int), scores if n_classes > 2 else scores[:, 1],
@@ -76,6 +83,12 @@ def evaluate_slice_run(run_dir: str | Path, *, bootstrap: int | None = None) -> 
         pat = patient_scores(preds, k, how)
         results["patients"][how] = _metrics(pat, k, names, n_boot, seed)
         per_patient.append(pat.rename(columns={f"p{c}": f"{how}_p{c}" for c in range(k)}))
+    if k > 2:  # sensitivity / specificity of the COVID class against the others
+        vs_rest = {"slices": _metrics(_covid_vs_rest(preds, k), 2, ["other", names[-1]], n_boot, seed)}
+        for how in AGGREGATES:
+            pat = _covid_vs_rest(patient_scores(preds, k, how), k)
+            vs_rest[f"patients ({how})"] = _metrics(pat, 2, ["other", names[-1]], n_boot, seed)
+        results["covid_vs_rest"] = vs_rest
     merged = per_patient[0].merge(per_patient[1].drop(columns="true"), on="patient_id")
     merged.to_csv(run / "patients.csv", index=False)
     scores = preds[[f"p{c}" for c in range(k)]].to_numpy()
@@ -95,6 +108,8 @@ def evaluate_slice_run(run_dir: str | Path, *, bootstrap: int | None = None) -> 
              "95 % CIs by patient bootstrap; slice images are 8-bit grey levels (not HU).", "",
              "| level | n | accuracy | sensitivity | specificity | AUC |", "|---|---|---|---|---|---|",
              _row("slices", results["slices"]),
-             *(_row(f"patients ({how})", results["patients"][how]) for how in AGGREGATES)]
+             *(_row(f"patients ({how})", results["patients"][how]) for how in AGGREGATES),
+             *(_row(f"{level}, {names[-1]} vs rest", m)
+               for level, m in results.get("covid_vs_rest", {}).items())]
     (run / "metrics.md").write_text("\n".join(lines) + "\n")
     return results
