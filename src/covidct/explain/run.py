@@ -201,11 +201,12 @@ def explain(model: str | Path, target: str | Path, out: str | Path, *,
     model, target = Path(model), Path(target)
     if not model.exists():
         raise InvalidInputError(f"model {model} does not exist")
-    is_run = model.is_dir() and (model / "predictions.csv").is_file()
+    slice_model = is_slice_model(model)
+    is_run = slice_model and model.is_dir() and (model / "predictions.csv").is_file()
     if is_run and (str(target) == "test" or target.resolve() == model.resolve()):
         return explain_slice_run(model, out, options=options)
     if not target.exists():
         raise InvalidInputError(f"input {target} does not exist")
-    if is_slice_model(model):
+    if slice_model:
         return explain_images(model, target, out, options=options)
     return explain_volume(model, target, out, options=options)
