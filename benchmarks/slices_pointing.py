@@ -5,7 +5,8 @@ Usage:
   .venv/bin/python benchmarks/slices_pointing.py --slice-run RUN --size small -n 30 --out DIR
   .venv/bin/python benchmarks/slices_pointing.py --volume-run RUN --size tiny -n 30 --out DIR
 
-Cases are simulated with seeds ``--seed0 ... --seed0 + n - 1`` (diagnosis covid), seeds that
+Slices are made as the ``--layout`` writer makes them (UCSD: whole slice, square pixels;
+COVIDx-CT: 512 px, cropped to the body box). Cases are simulated with seeds ``--seed0 ... --seed0 + n - 1`` (diagnosis covid), seeds that
 the training exports did not use (held-out patients). Slice model: ``--slices`` evenly spaced
 lung slices per case, made exactly as the UCSD writer makes them (square pixels, lung window,
 8-bit), lesion and lung masks resampled alike (nearest), the CAM of the COVID class on the
@@ -26,13 +27,32 @@ import numpy as np
 import pandas as pd
 from skimage.transform import resize
 
-from covidct.datasets._common import hu_to_uint8, lung_slice_indices, resample_slice_to_square
+from covidct.datasets._common import (
+    body_box,
+    hu_to_uint8,
+    lung_slice_indices,
+    resample_slice_to_square,
+)
+from covidct.datasets.covidx import SLICE_SIZE
 from covidct.errors import InvalidInputError
 from covidct.explain import lesion_pointing, pointing_summary, slice_heatmaps, volume_heatmap
 from covidct.phantom import simulate_case
 
 
-def _slice_records(run: Path, cases, per_case: int) -> list[dict]:
+def _export(vol, masks, z: int, layout: str):
+    """One slice and its masks as the layout's writer makes them (8-bit image, bool masks)."""
+    sp = (vol.spacing[1], vol.spacing[2])
+    size = SLICE_SIZE if layout == "covidx-ct" else max(vol.shape[1], vol.shape[2])
+    hu = resample_slice_to_square(vol.array[z], sp, size=size, order=1, fill=-2000.0)
+    out = [resample_slice_to_square(m[z], sp, size=size, order=0) > 0 for m in masks]
+    image = hu_to_uint8(hu)
+    if layout == "covidx-ct":  # the body-box crop of the split files
+        xmin, ymin, xmax, ymax = body_box(hu)
+        image, out = image[ymin:ymax, xmin:xmax], [m[ymin:ymax, xmin:xmax] for m in out]
+    return image, out
+
+
+def _slice_records(run: Path, cases, per_case: int, layout: str) -> list[dict]:
     from covidct.slices.model_file import load_slice_model
 
     model = load_slice_model(run)
@@ -42,13 +62,10 @@ def _slice_records(run: Path, cases, per_case: int) -> list[dict]:
         vol = case.volume
         lung_z = lung_slice_indices(case.lungs)
         picks = np.unique(np.linspace(0, len(lung_z) - 1, per_case + 2)[1:-1].round().astype(int))
-        size = max(vol.shape[1], vol.shape[2])
-        sp = (vol.spacing[1], vol.spacing[2])
         for k in picks:
             z = lung_z[int(k)]
-            image = hu_to_uint8(resample_slice_to_square(vol.array[z], sp, size=size, order=1, fill=-2000.0))
-            masks = [resample_slice_to_square(m[z], sp, size=size, order=0) for m in (case.lesions, case.lungs)]
-            lesions, lungs = (resize(m > 0, (side, side), order=0, anti_aliasing=False) for m in masks)
+            image, masks = _export(vol, (case.lesions, case.lungs), z, layout)
+            lesions, lungs = (resize(m, (side, side), order=0, anti_aliasing=False) for m in masks)
             if not (lesions & lungs).any():
                 continue
             heat, _ = slice_heatmaps(model, [image], targets=[model.positive_class])
@@ -88,12 +105,14 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=30, help="held-out simulated COVID cases")
     parser.add_argument("--seed0", type=int, default=100000)
     parser.add_argument("--slices", type=int, default=4, help="slices per case (slice model)")
+    parser.add_argument("--layout", default="ucsd", choices=["ucsd", "covidx-ct"],
+                        help="export the slice model was trained on (how slices are made)")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     cases = [simulate_case(args.seed0 + i, diagnosis="covid", size=args.size) for i in range(args.n)]
     if args.slice_run:
-        name, rows = "slices", _slice_records(args.slice_run, cases, args.slices)
+        name, rows = "slices", _slice_records(args.slice_run, cases, args.slices, args.layout)
     else:
         name, rows = "volume", _volume_records(args.volume_run, cases)
     records = pd.DataFrame(rows)
