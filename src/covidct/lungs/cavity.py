@@ -336,6 +336,20 @@ def cavity_fill(
     return out
 
 
+def _big_parts(mask: np.ndarray, min_px: int, radius_px: int) -> np.ndarray:
+    """Parts of a 2D ``mask`` of at least ``min_px`` pixels once opened by a disk of
+    ``radius_px`` (thin bridges cut), grown back into the mask by the same radius."""
+    disk = ndi.iterate_structure(ndi.generate_binary_structure(2, 1), radius_px)
+    opened = ndi.binary_opening(mask, structure=disk)
+    lab, n = ndi.label(opened, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return np.zeros_like(mask)
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    big = np.isin(lab, np.nonzero(sizes >= min_px)[0])
+    return ndi.binary_dilation(big, structure=disk, mask=mask) if big.any() else big
+
+
 def carve_domes(
     labels: np.ndarray,
     hu: np.ndarray,
@@ -369,6 +383,8 @@ def carve_domes(
     zs = zs if superior_is_high else zs[::-1]  # feet first
     below_step = -1 if superior_is_high else 1
     min_px = max(1, int(opts.dome_min_area_mm2 / (spacing[1] * spacing[2])))
+    max_px = max(min_px, int(opts.dome_wall_area_mm2 / (spacing[1] * spacing[2])))
+    bridge_px = max(1, round(opts.dome_bridge_mm / min(spacing[1], spacing[2])))
     removed = 0
     for z in zs:
         zb = z + below_step
@@ -388,8 +404,13 @@ def carve_domes(
         sizes = np.bincount(lab.ravel())
         hit = set(np.unique(lab[near_wall & (lab > 0)]).tolist())
         drop = [i for i in range(1, n + 1) if sizes[i] >= min_px and i not in hit]
-        if drop:
-            rm = np.isin(lab, drop)
+        rm = np.isin(lab, drop)
+        if not diseased:
+            # in clear lungs a part wider than any basal lesion is an organ dome even
+            # where it reaches the ribs (the spleen top ringed by lung on lung2); thin
+            # bridges along the lung floor (to a pleural tumour) are opened first
+            rm |= _big_parts(cand & ~rm, max_px, bridge_px)
+        if rm.any():
             out[z][rm] = 0
             removed += int(rm.sum())
     log.debug("dome carving: %d voxels removed", removed)
