@@ -106,11 +106,14 @@ def lesion_shares(
     return (ggo[0], ggo[1]), (dense[0], dense[1])
 
 
-def diseased_lungs(labels: np.ndarray, hu: np.ndarray, opts: LungOptions) -> list[int]:
+def diseased_lungs(
+    labels: np.ndarray, hu: np.ndarray, opts: LungOptions,
+    *, shares: tuple[tuple[float, float], tuple[float, float]] | None = None,
+) -> list[int]:
     """The lung labels (1 right, 2 left) holding at least ``cavity_min_ggo_share`` of ground
     glass, ``cavity_min_dense_share`` of dense tissue (white lung) or
-    ``cavity_min_lesion_share`` of both; see :func:`lesion_shares`."""
-    return _diseased(*lesion_shares(labels, hu, opts), opts)
+    ``cavity_min_lesion_share`` of both; ``shares``: :func:`lesion_shares` when already known."""
+    return _diseased(*(shares or lesion_shares(labels, hu, opts)), opts)
 
 
 def _diseased(ggo: tuple[float, float], dense: tuple[float, float], opts: LungOptions) -> list[int]:
@@ -188,6 +191,9 @@ def cavity_fill(
     opts: LungOptions,
     midline_x: float | None = None,
     superior_is_high: bool = True,
+    *,
+    smooth: np.ndarray | None = None,
+    shares: tuple[tuple[float, float], tuple[float, float]] | None = None,
 ) -> np.ndarray:
     """Grow uint8 lung labels (1 right, 2 left; working grid) into dense lung in the cavity.
 
@@ -198,11 +204,13 @@ def cavity_fill(
         spacing: ``(sz, sy, sx)`` mm of the working grid.
         midline_x: x index of the body midline (the lungs do not cross it); None: no limit.
         superior_is_high: True when the head lies at high z index.
+        smooth: the in-plane 3 x 3 median of ``hu`` when already computed.
+        shares: :func:`lesion_shares` of ``labels`` when already computed.
     Returns:
         new labels (a copy).
     """
     out = labels.copy()
-    ggo, dense = lesion_shares(labels, hu, opts)
+    ggo, dense = shares or lesion_shares(labels, hu, opts)
     diseased = _diseased(ggo, dense, opts)
     if not diseased:
         log.debug("cavity step skipped: clear lungs (shares %s)", (ggo, dense))
@@ -212,7 +220,8 @@ def cavity_fill(
     sick = [k for k, g, d in zip((1, 2), ggo, dense)
             if k in diseased or g + d >= opts.cavity_grow_share]
     sy = spacing[1]
-    smooth = ndi.median_filter(hu, size=(1, 3, 3))
+    if smooth is None:
+        smooth = ndi.median_filter(hu, size=(1, 3, 3))
     slab = rib_slab(smooth, spacing, opts)
     fat_range = (smooth > opts.cavity_fat_hu[0]) & (smooth < opts.cavity_fat_hu[1])
     dense_tissue = smooth >= opts.cavity_dense_max_hu
@@ -358,6 +367,8 @@ def carve_domes(
     opts: LungOptions,
     superior_is_high: bool = True,
     diseased: bool | None = None,
+    *,
+    smooth: np.ndarray | None = None,
 ) -> np.ndarray:
     """Remove organ domes (liver, stomach, spleen tops) that the refinement put into the lung.
 
@@ -369,9 +380,11 @@ def carve_domes(
     :func:`cavity_fill`) dense lung over the diaphragm may be consolidation: only dense
     parts enclosed by aerated lung in the slice are removed there.
 
-    Returns new labels (a copy).
+    ``smooth``: the in-plane 3 x 3 median of ``hu`` when already computed. Returns new
+    labels (a copy).
     """
-    smooth = ndi.median_filter(hu, size=(1, 3, 3))
+    if smooth is None:
+        smooth = ndi.median_filter(hu, size=(1, 3, 3))
     slab = rib_slab(smooth, spacing, opts)
     dense3 = smooth > opts.dome_min_hu
     out = labels.copy()

@@ -27,6 +27,9 @@ class LungOptions:
         working_slice_mm: slice spacing of the working grid (thin slices are merged up to it).
         min_lung_ml: a connected air region smaller than this is not lung (gas in the bowel,
             the oesophagus...); also the least total volume for "lungs found".
+        min_view_ml: the least lung volume (both lungs, after refinement) of a scan with
+            lungs in view; below it the scan is refused (an abdominal CT shows the lung
+            recesses and bowel gas at its top edge: 220 mL on the real one).
         airway_hu: the lumen threshold used to track the trachea and main bronchi.
         airway_dilation_mm: the tracked airway is grown by this much before removal (its wall).
         airway_max_area_mm2: an airway cross-section larger than this has joined the lung.
@@ -109,6 +112,7 @@ class LungOptions:
     working_inplane_mm: float = 1.25
     working_slice_mm: float = 2.5
     min_lung_ml: float = 30.0
+    min_view_ml: float = 300.0
     airway_hu: float = -900.0
     airway_dilation_mm: float = 2.0
     airway_max_area_mm2: float = 1000.0
@@ -158,7 +162,7 @@ class LungOptions:
             value = getattr(self, name)
             if not value > 0:
                 raise InvalidInputError(f"LungOptions.{name} must be > 0 mm; got {value}")
-        for name in ("min_lung_ml", "airway_dilation_mm", "final_erode_mm", "airway_max_area_mm2"):
+        for name in ("min_lung_ml", "min_view_ml", "airway_dilation_mm", "final_erode_mm", "airway_max_area_mm2"):
             if getattr(self, name) < 0:
                 raise InvalidInputError(f"LungOptions.{name} must be >= 0; got {getattr(self, name)}")
         if not -1000.0 < self.threshold_hu < 0.0:
