@@ -20,7 +20,6 @@ import SimpleITK as sitk
 from PIL import Image, UnidentifiedImageError
 
 from covidct.errors import GeometryMismatchError, InvalidInputError
-from covidct.io.dicom import is_dicom_file, read_dicom_series
 from covidct.io.volume import CTVolume
 
 __all__ = ["RASTER_SUFFIXES", "VOLUME_FORMATS", "read_ct", "read_mask"]
@@ -55,6 +54,13 @@ def _volume_format(path: Path) -> str | None:
 
 def _is_raster(path: Path) -> bool:
     return path.suffix.lower() in RASTER_SUFFIXES
+
+
+def _is_dicom(path: Path) -> bool:
+    """True when ``path`` is a DICOM Part 10 file (pydicom is imported only for those)."""
+    from covidct.io.dicom import is_dicom_file
+
+    return is_dicom_file(path)
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -176,8 +182,10 @@ def _read_files(files: Sequence[Path], source: Path, series_uid: str | None) -> 
     missing = [f for f in files if not f.is_file()]
     if missing:
         raise InvalidInputError(f"CT file {missing[0]} does not exist (or is not a file)")
-    dicom = [f for f in files if is_dicom_file(f)]
+    dicom = [f for f in files if _is_dicom(f)]
     if dicom:
+        from covidct.io.dicom import read_dicom_series  # pydicom only for DICOM input
+
         return read_dicom_series(dicom, source=source, series_uid=series_uid)
     volumes = [f for f in files if _volume_format(f)]
     if len(volumes) == 1:
@@ -250,7 +258,9 @@ def read_ct(path: str | Path | Sequence[str | Path], *, series_uid: str | None =
         raise InvalidInputError(
             f"{path} is a single 2D image; a CT volume needs a stack of slices (pass a folder)"
         )
-    if is_dicom_file(path):
+    if _is_dicom(path):
+        from covidct.io.dicom import read_dicom_series
+
         return read_dicom_series([path], source=path, series_uid=series_uid)
     raise InvalidInputError(
         f"{path} is not a CT image: expected a DICOM file/folder, .zip, .nii(.gz), .nrrd, "
