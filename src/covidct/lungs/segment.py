@@ -16,7 +16,9 @@ Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.options.Lung
    prior), then (``use_cavity``) the thoracic-cavity growth and organ-dome carving of
    :mod:`covidct.lungs.cavity` for bilateral subpleural disease; in clear lungs, the
    outer rim voxels that are mostly not lung (partial volume) are trimmed;
-7. labels brought back to the input grid.
+7. lungs in view: less than ``min_view_ml`` of lung in all (an abdominal CT that shows the
+   posterior lung recesses and bowel gas at its top edge) raises ``NoLungsFoundError``;
+8. labels brought back to the input grid (resampled on the box around them only).
 """
 
 from __future__ import annotations
