@@ -346,8 +346,8 @@ def cavity_fill(
 
 
 def _big_parts(mask: np.ndarray, min_px: int, radius_px: int) -> np.ndarray:
-    """Parts of a 2D ``mask`` of at least ``min_px`` pixels once opened by a disk of
-    ``radius_px`` (thin bridges cut), grown back into the mask by the same radius."""
+    """Parts of a 2D ``mask`` of at least ``min_px`` pixels once opened by a diamond
+    (city-block ball) of ``radius_px`` (thin bridges cut), grown back into the mask by it."""
     disk = ndi.iterate_structure(ndi.generate_binary_structure(2, 1), radius_px)
     opened = ndi.binary_opening(mask, structure=disk)
     lab, n = ndi.label(opened, structure=np.ones((3, 3), bool))
@@ -378,7 +378,10 @@ def carve_domes(
     reach the rib line (a subpleural consolidation of the costophrenic recess does), are
     not lung. In diseased lungs (``diseased``; default: the ground-glass gate of
     :func:`cavity_fill`) dense lung over the diaphragm may be consolidation: only dense
-    parts enclosed by aerated lung in the slice are removed there.
+    parts enclosed by aerated lung in the slice are removed there; in clear lungs, a part
+    of at least ``dome_wall_area_mm2`` (after bridges thinner than twice ``dome_bridge_mm``
+    are opened away) is removed even where it reaches the rib line (the spleen top ringed
+    by the left lung of the real lung2 CT; a basal pleural tumour in one slice is smaller).
 
     ``smooth``: the in-plane 3 x 3 median of ``hu`` when already computed. Returns new
     labels (a copy).
