@@ -46,8 +46,11 @@ clear lung took mediastinal fat and heart wall).
    ``_MAX_HOLE_MM2``, not bone, not airway: vessels, consolidation denser than
    ``cavity_dense_max_hu``) is lung.
 
-Unsupervised, rule-based, spacing-aware (all sizes in mm). Slices without a visible cage
-(fewer than ``_MIN_BONE_PX`` bone pixels in the slab) are left unchanged.
+Unsupervised and rule-based. The options are in mm, mm² and mL; a few structural sizes
+are still working-grid pixels (1.25 mm by default, the input's pixel when coarser): the
+interior erosion of :func:`lesion_shares` (2), the fat-layer thickness (3), the rib wall
+(1 + 2) and the dome carving's wall reach (3), and ``_MIN_BONE_PX``. Slices without a
+visible cage (fewer than ``_MIN_BONE_PX`` bone pixels in the slab) are left unchanged.
 """
 
 from __future__ import annotations
