@@ -49,7 +49,7 @@ def bases(path: Path) -> None:
     zs = np.nonzero(full.any(axis=(1, 2)))[0]
     up = volume.direction[8] > 0  # superior at high z: the bases are the low slices
     for mm in (60.0, 80.0):
-        n = int(round(mm / volume.spacing[0]))
+        n = round(mm / volume.spacing[0])
         keep = slice(0, int(zs.min()) + n) if up else slice(int(zs.max()) + 1 - n, volume.shape[0])
         cut = dataclasses.replace(volume, array=np.ascontiguousarray(volume.array[keep]))
         try:
