@@ -29,8 +29,8 @@ def _entry_problem(info: zipfile.ZipInfo, max_ratio: float) -> str | None:
         return "is an absolute path"
     if ".." in parts:
         return "climbs out of the folder with '..'"
-    mode = info.external_attr >> 16
-    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip stores no file type
+    if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
         return "is a link or special file"
     if info.file_size > max_ratio * max(info.compress_size, 1) and info.file_size > _CHUNK:
         return f"expands {info.file_size / max(info.compress_size, 1):.0f}-fold (zip bomb?)"
