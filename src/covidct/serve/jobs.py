@@ -103,7 +103,12 @@ class JobPool:
                 self._fail(study_id, f"internal error while running the analysis: {exc}")
 
     def _fail(self, study_id: str, message: str) -> None:
+        """Mark a study failed; server paths in the message become the user's file name."""
         try:
+            record = self.store.get(study_id)
+            folder = self.store.folder(study_id)
+            for inner in (folder / "upload" / record["input"], folder / "input", folder):
+                message = message.replace(str(inner), record["filename"])
             self.store.update(study_id, status="failed", error=message, step="failed")
         except StudyNotFoundError:
             pass
