@@ -76,17 +76,22 @@ class _Studies:
             layers[layer] = read_ct(path).array if layer == "heatmap" else read_mask(path, ct)
         return StudyVolumes(ct=ct, layers=layers)
 
-    def view(self, study_id: str, *, full: bool) -> dict[str, Any]:
-        record = self.store.get(study_id)
+    def view(self, record: dict[str, Any], *, full: bool) -> dict[str, Any]:
+        """What the API shows of a study record (with numbers and links when done)."""
+        study_id = record["id"]
         out = {k: record[k] for k in ("id", "status", "filename", "size_bytes", "created",
                                       "updated", "error")}
+        out["analysis_s"] = record.get("analysis_s")
         out["queue_position"] = self.pool.queue_position(study_id)
         out["step"] = record["progress"][-1]["step"] if record["progress"] else None
         if full:
             out["progress"] = record["progress"]
             out["options"] = record["options"]
         if record["status"] == "done":
-            results = read_results(self.store.folder(study_id) / "out")
+            try:
+                results = read_results(self.store.folder(study_id) / "out")
+            except FileNotFoundError:  # deleted while we read it
+                raise StudyNotFoundError(f"study {study_id} was just deleted") from None
             summary = key_numbers(results.numbers)
             out["lesion_fraction"] = next(
                 r["value"] for r in summary["key"] if r["key"] == "lesion_fraction")
@@ -160,14 +165,20 @@ def create_app(data_dir: str | Path, options: ServeOptions | None = None) -> Fas
     @app.get("/api/studies")
     def list_studies() -> list[dict[str, Any]]:
         """Every study, newest first: id, file name, status, queue position, share involved."""
-        return [studies.view(r["id"], full=False) for r in studies.store.all()]
+        rows = []
+        for record in studies.store.all():
+            try:
+                rows.append(studies.view(record, full=False))
+            except StudyNotFoundError:  # deleted while the list was made
+                continue
+        return rows
 
     @app.get("/api/studies/{study_id}")
     def get_study(study_id: str) -> dict[str, Any]:
         """One study: ``status`` (queued, running, done, failed), ``progress`` steps,
         ``queue_position``, ``error`` (the reader's message when failed), and when done the
         ``numbers`` (key numbers, per lung, zones) and ``links`` to the result files."""
-        return studies.view(study_id, full=True)
+        return studies.view(studies.store.get(study_id), full=True)
 
     @app.post("/api/studies/{study_id}/retry", response_model=StudyCreated)
     def retry_study(study_id: str) -> StudyCreated:

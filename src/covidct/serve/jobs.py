@@ -141,7 +141,7 @@ class JobPool:
             self._fail(study_id, str(exc))
             return
         os.replace(partial, folder / "out")
-        self.store.update(study_id, status="done", seconds=round(time.monotonic() - t0, 1),
+        self.store.update(study_id, status="done", analysis_s=round(time.monotonic() - t0, 1),
                           step=f"analysis finished in {time.monotonic() - t0:.1f} s")
 
     def _prepare_input(self, study_id: str, folder: Path, upload: Path) -> Path:

@@ -103,7 +103,10 @@ class StudyStore:
     def get(self, study_id: str) -> dict[str, Any]:
         """The record of one study."""
         with self._lock:
-            return json.loads((self.folder(study_id) / "study.json").read_text())
+            try:
+                return json.loads((self.folder(study_id) / "study.json").read_text())
+            except FileNotFoundError:  # deleted between the check and the read
+                raise StudyNotFoundError(f"no study {study_id!r}") from None
 
     def all(self) -> list[dict[str, Any]]:
         """Every study's record, newest first (unreadable folders are skipped and logged)."""
