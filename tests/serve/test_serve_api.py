@@ -80,6 +80,9 @@ def test_upload_refusals_create_no_study(served):
     assert r.status_code == 400 and "'file'" in r.json()["detail"]
     r = client.post("/api/studies", content=b"abc", headers={"content-type": "application/zip"})
     assert r.status_code == 400
+    r = client.post("/api/studies", content=b"garbage\r\n--xx\r\n",
+                    headers={"content-type": "multipart/form-data; boundary=xx"})
+    assert r.status_code == 400 and "malformed" in r.json()["detail"]
     r = client.post("/api/studies", files={"file": ("empty.nii.gz", b"")})
     assert r.status_code == 400 and "empty" in r.json()["detail"]
     assert sorted(p.name for p in (data / "studies").iterdir()) == before

@@ -91,7 +91,7 @@ def test_upload_follow_view_and_numbers(live_server, small_ct, page, tmp_path):
     sid = page.url.rstrip("/").split("/")[-1]
     out = data / "studies" / sid / "out"
     ct = read_ct(small_ct)
-    nz, ny, nx = ct.shape
+    nz, _, nx = ct.shape
     assert _label(page) == f"slice {nz // 2 + 1} / {nz}"
     assert page.evaluate("document.getElementById('slice-img').naturalWidth") == nx
 

@@ -7,7 +7,6 @@ import asyncio
 import io
 import stat
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -29,7 +29,7 @@ from covidct.serve.jobs import JobPool
 from covidct.serve.options import ServeOptions
 from covidct.serve.render import LAYERS, WINDOWS, StudyVolumes, VolumeCache, render_slice
 from covidct.serve.store import StudyNotFoundError, StudyStore
-from covidct.serve.upload import ACCEPTED_SUFFIXES, UploadRejected, receive_upload
+from covidct.serve.upload import ACCEPTED_SUFFIXES, receive_upload
 
 __all__ = ["create_app"]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from covidct.errors import InvalidInputError
 
-__all__ = ["ServeOptions", "SERVE_PRESETS", "get_serve_preset"]
+__all__ = ["SERVE_PRESETS", "ServeOptions", "get_serve_preset"]
 
 GB = 1024**3
 MB = 1024**2

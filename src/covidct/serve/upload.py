@@ -11,13 +11,19 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from covidct.errors import InvalidInputError
 
-__all__ = ["ACCEPTED_SUFFIXES", "UploadRejected", "StoredUpload", "input_suffix",
-           "receive_upload"]
+__all__ = [
+    "ACCEPTED_SUFFIXES",
+    "StoredUpload",
+    "UploadRejected",
+    "input_suffix",
+    "receive_upload",
+]
 
 #: suffixes of uploads the analysis can read (a zip holds a DICOM series or a CT folder).
 ACCEPTED_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".mha", ".zip")
@@ -97,7 +103,7 @@ class _Sink:
         self.filename = filename.decode("utf-8", "replace")
         suffix = input_suffix(self.filename)
         self.path = self.dest_dir / f"input{suffix}"
-        self.out = open(self.path, "xb")
+        self.out = open(self.path, "xb")  # noqa: SIM115 -- closed in on_part_end / close
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         n = end - start
@@ -147,6 +153,8 @@ async def receive_upload(request: Request, dest_dir: Path, *, max_bytes: int) ->
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
+    except FormParserError as exc:
+        raise UploadRejected(f"the multipart form is malformed: {exc}") from None
     finally:
         sink.close()
     if sink.stored is None:
