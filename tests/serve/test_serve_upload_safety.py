@@ -32,20 +32,21 @@ def _multipart_chunks(payload: bytes, chunk: int, filename: str = "big.nii.gz") 
     return [body[i:i + chunk] for i in range(0, len(body), chunk)]
 
 
-def _request(chunks: list[bytes], consumed: list[int], content_length: int | None = None):
+def _request(chunks: list[bytes], consumed: list[int], content_length: int | None = None,
+             receive=None):
     headers = [(b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]
     if content_length is not None:
         headers.append((b"content-length", str(content_length).encode()))
     pending = list(chunks)
 
-    async def receive():
+    async def _receive():
         consumed.append(1)
         body = pending.pop(0)
         return {"type": "http.request", "body": body, "more_body": bool(pending)}
 
     scope = {"type": "http", "method": "POST", "path": "/api/studies", "headers": headers,
              "query_string": b""}
-    return Request(scope, receive)
+    return Request(scope, receive or _receive)
 
 
 def test_size_limit_is_enforced_while_streaming(tmp_path):
@@ -66,6 +67,19 @@ def test_declared_length_over_the_limit_is_refused_before_reading(tmp_path):
         asyncio.run(receive_upload(_request(chunks, consumed, content_length=300_200), tmp_path,
                                    max_bytes=100_000))
     assert info.value.status_code == 413 and consumed == [] and list(tmp_path.iterdir()) == []
+
+
+def test_client_disconnect_mid_upload_is_a_clean_refusal(tmp_path):
+    sent = _multipart_chunks(b"\1" * 50_000, 10_000)[:3]
+
+    async def receive():
+        if sent:
+            return {"type": "http.request", "body": sent.pop(0), "more_body": True}
+        return {"type": "http.disconnect"}
+
+    request = _request([], [], receive=receive)
+    with pytest.raises(UploadRejected, match="disconnected"):
+        asyncio.run(receive_upload(request, tmp_path, max_bytes=100_000))
 
 
 def test_upload_within_the_limit_is_stored_byte_exact(tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from covidct.errors import InvalidInputError
 
@@ -155,6 +155,8 @@ async def receive_upload(request: Request, dest_dir: Path, *, max_bytes: int) ->
         parser.finalize()
     except FormParserError as exc:
         raise UploadRejected(f"the multipart form is malformed: {exc}") from None
+    except ClientDisconnect:
+        raise UploadRejected("the client disconnected before the upload was complete") from None
     finally:
         sink.close()
     if sink.stored is None:
