@@ -9,6 +9,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from covidct.provenance import sha256_file
 from covidct.serve import ServeOptions, create_app
 from covidct.serve.store import StudyStore
 
@@ -30,6 +31,12 @@ def test_finished_study_reports_the_numbers_of_its_numbers_file(served):
     assert done["numbers"]["zones"] == on_disk["zones"]
     assert done["numbers"]["lungs"]["right"] == on_disk["right"]
     assert done["layers"] == ["lesions", "lungs"]
+    record = json.loads((served["data"] / "studies" / done["id"] / "study.json").read_text())
+    upload_file = served["data"] / "studies" / done["id"] / "upload" / "input.nii.gz"
+    assert record["provenance"]["inputs"][0]["sha256"] == sha256_file(upload_file)
+    assert record["provenance"]["options"]["serve"]["workers"] == 2
+    assert str(upload_file) in record["analysis_command"]
+    assert str(upload_file.parents[1] / "out.partial") in record["analysis_command"]
     # every linked file is served with the bytes the analysis wrote
     for name, url in done["links"].items():
         response = client.get(url)

@@ -19,6 +19,7 @@ from collections import deque
 from pathlib import Path
 
 from covidct.errors import CovidCTError
+from covidct.provenance import provenance
 from covidct.serve.analysis import analysis_command, error_line, progress_line, read_results
 from covidct.serve.archive import extract_zip
 from covidct.serve.options import ServeOptions
@@ -114,9 +115,11 @@ class JobPool:
             pass
 
     def _run(self, study_id: str) -> None:
-        record = self.store.update(study_id, status="running", error=None, step="started")
+        record = self.store.get(study_id)
         folder = self.store.folder(study_id)
         upload = folder / "upload" / record["input"]
+        self.store.update(study_id, status="running", error=None, step="started",
+                          provenance=provenance(options={"serve": self.options}, inputs=[upload]))
         try:
             source = self._prepare_input(study_id, folder, upload)
         except CovidCTError as exc:
@@ -159,6 +162,7 @@ class JobPool:
         """Run the analysis; record stdout steps; returns (exit code, stderr text), or
         (None, message) when it was cancelled or timed out."""
         argv = analysis_command(source, out)
+        self.store.update(study_id, analysis_command=argv)
         log_path = out.parent / "analysis.stderr.txt"
         env = dict(os.environ, PYTHONUNBUFFERED="1")  # progress lines arrive as printed
         with self._cond:
