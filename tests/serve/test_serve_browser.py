@@ -75,6 +75,8 @@ def _not_blank(png: bytes, min_colours: int) -> np.ndarray:
 
 def test_upload_follow_view_and_numbers(live_server, small_ct, page, tmp_path):
     base, data = live_server
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     page.goto(f"{base}/upload")
     page.set_input_files("#file", str(small_ct))
     page.click("#send")
@@ -173,6 +175,13 @@ def test_upload_follow_view_and_numbers(live_server, small_ct, page, tmp_path):
     row.wait_for()
     assert row.locator("td.status").inner_text() == "done"
     assert row.locator("td.num").inner_text() == _fmt(numbers["lesion_fraction"], "fraction")
+    listing = tmp_path / "serve-list.png"
+    page.screenshot(path=str(listing))
+    _not_blank(listing.read_bytes(), min_colours=20)
+    _keep(listing)
+    # everything came from the app itself (works offline: no CDN)
+    assert requested and all(url.startswith(base + "/") for url in requested), (
+        sorted({u for u in requested if not u.startswith(base + "/")}))
 
 
 def test_failed_upload_shows_the_readers_message(live_server, page, tmp_path):

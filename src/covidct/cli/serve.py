@@ -26,7 +26,7 @@ def serve(
     max_upload_gb: float = typer.Option(0.0, "--max-upload-gb",
                                         help="Upload size limit in GB (0: the preset's, 2 GB)."),
 ) -> None:
-    """Serve the web app: study list, upload page, viewer, and the JSON API (/docs).
+    """Serve the web app: study list, upload page, viewer, and the JSON API (/openapi.json).
 
     Example: covidct serve --data studies/ --port 8000   (then open http://127.0.0.1:8000)
     """

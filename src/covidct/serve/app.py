@@ -115,7 +115,9 @@ def create_app(data_dir: str | Path, options: ServeOptions | None = None) -> Fas
         yield
         studies.pool.shutdown()
 
+    # no /docs or /redoc: FastAPI loads their scripts from a CDN; the schema is /openapi.json
     app = FastAPI(title="covidct serve", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
                   description="Upload a chest CT study, follow its analysis, look at it.")
     app.state.studies = studies
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
