@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,16 +63,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def live_server(tmp_path) -> Iterator[tuple[str, Path]]:
-    """A real uvicorn server on 127.0.0.1 (in a thread) over a fresh data folder."""
+@contextmanager
+def running_server(data: Path, options: ServeOptions) -> Iterator[str]:
+    """A real uvicorn server on 127.0.0.1 (in a thread) over ``data``; yields its base URL."""
     import uvicorn
 
-    data = tmp_path / "data"
-    app = create_app(data, ServeOptions(workers=1))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           limit_concurrency=200))
+    server = uvicorn.Server(uvicorn.Config(create_app(data, options), host="127.0.0.1",
+                                           port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     t_end = time.monotonic() + 30
@@ -79,6 +78,16 @@ def live_server(tmp_path) -> Iterator[tuple[str, Path]]:
         if time.monotonic() > t_end:
             raise RuntimeError("uvicorn did not start within 30 s")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", data
-    server.should_exit = True
-    thread.join(timeout=30)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def live_server(tmp_path) -> Iterator[tuple[str, Path]]:
+    """A real uvicorn server on loopback over a fresh data folder: (base URL, data folder)."""
+    data = tmp_path / "data"
+    with running_server(data, ServeOptions(workers=1)) as base:
+        yield base, data

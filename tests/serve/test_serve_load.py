@@ -8,6 +8,10 @@ import time
 
 import httpx
 
+from covidct.serve import ServeOptions
+
+from .conftest import running_server
+
 N_UPLOADS = 8
 TIME_BOUND_S = 60.0
 
@@ -57,3 +61,21 @@ def test_concurrent_uploads_and_polls(live_server, tiny_ct):
             assert client.delete(f"/api/studies/{sid}").status_code == 204
         assert client.get("/api/studies").json() == []
     print(f"\n{N_UPLOADS} uploads + {len(polls)} polls on loopback in {seconds:.2f} s")
+
+
+def test_oversized_upload_over_http_is_413_and_stores_nothing(tmp_path):
+    """Over a real connection, 20 MB streamed against a 100 kB limit: 413, nothing kept."""
+    def body():
+        yield (b'--bb\r\nContent-Disposition: form-data; name="file"; filename="a.nii.gz"'
+               b"\r\n\r\n")
+        for _ in range(2000):
+            yield b"\0" * 10_000
+        yield b"\r\n--bb--\r\n"
+
+    data = tmp_path / "data"
+    with running_server(data, ServeOptions(max_upload_bytes=100_000)) as base:
+        r = httpx.post(f"{base}/api/studies", content=body(), timeout=60,
+                       headers={"content-type": "multipart/form-data; boundary=bb"})
+        assert r.status_code == 413 and "limit of 100000 bytes" in r.json()["detail"]
+        assert httpx.get(f"{base}/api/studies").json() == []
+    assert [p for p in data.rglob("*") if p.is_file()] == []
