@@ -173,7 +173,7 @@ def _heatmap(model: Any, prepared: Any, ct: CTVolume, task: str) -> tuple[np.nda
     try:
         from covidct.explain import volume_heatmap
     except ImportError:
-        return None, "heat map: not available in this installation"
+        return None, "Grad-CAM (covidct.explain) is not part of this installation"
     heat = np.asarray(volume_heatmap(model, prepared, ct, task=task), dtype=np.float32)
     if heat.shape != ct.shape:
         raise InvalidInputError(f"heat map shape {heat.shape} is not the CT's {ct.shape}")

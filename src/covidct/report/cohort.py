@@ -10,6 +10,7 @@ resumes: finished cases (status ok, report present) are skipped, failed ones too
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -59,7 +60,10 @@ def analyze_case(row: dict[str, Any], root: str, out: str, options: AnalyzeOptio
             raise InvalidInputError(f"case {cid}: no image path in the case table")
         path = Path(str(image))
         path = path if path.is_absolute() else Path(root) / path
-        files = analyze_to_folder(path, Path(out) / "cases" / cid, options=options, name=cid)
+        case_dir = Path(out) / "cases" / cid
+        if case_dir.is_dir() and not (case_dir / "report.json").is_file():
+            shutil.rmtree(case_dir)  # our own case folder, left without its report: redo it
+        files = analyze_to_folder(path, case_dir, options=options, name=cid)
         s = files.record["summary"]
         rec.update(status="ok", report=str(files.html.relative_to(Path(out))),
                    **{k: s[k] for k in ("lesion_fraction", "ggo_fraction", "consolidation_fraction",
