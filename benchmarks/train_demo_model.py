@@ -140,7 +140,7 @@ def main() -> None:
         "grid": GRID,
         "crop": list(model.crop),
         "seed": args.seed,
-        "data": {"simulator": "covidct.phantom.simulate_cohort", "n_cases": int(len(splits)),
+        "data": {"simulator": "covidct.phantom.simulate_cohort", "n_cases": len(splits),
                  "n_patients": int(splits["patient_id"].nunique()),
                  "n_test_patients": int(splits.loc[splits["fold"] == 0, "patient_id"].nunique()),
                  "split": "patient-level stratified 70/30 (the paper's); last epoch kept"},
@@ -151,8 +151,7 @@ def main() -> None:
                         f"by patient bootstrap ({cfg.bootstrap} replicates)",
         "metrics_training_run": _metrics_summary(run_metrics),
         "weights_dtype": "float16 (cast to float32 when loaded)",
-        "reproduce": "python benchmarks/train_demo_model.py --n {} --epochs {} --seed {}".format(
-            args.n, args.epochs, args.seed),
+        "reproduce": f"python benchmarks/train_demo_model.py --n {args.n} --epochs {args.epochs} --seed {args.seed}",
         "versions": package_versions(("covidct", "torch", "lightning", "numpy")),
     }
     path = save_volume_model(model, path, card=card)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -24,13 +23,13 @@ def analyze(
     out: Path = typer.Option(..., "-o", "--out", help="Report folder (new, empty, or a previous report)."),
     preset: str = typer.Option("default", help="Settings preset: default (demo model when "
                                                "installed) or fast (no 3D model)."),
-    model: Optional[str] = typer.Option(None, "--model", help="3D model (.pt with card, or a "
+    model: str | None = typer.Option(None, "--model", help="3D model (.pt with card, or a "
                                         "training run); 'demo' = the shipped demo model; '' = none."),
-    lesion_model: Optional[Path] = typer.Option(None, "--lesion-model",
+    lesion_model: Path | None = typer.Option(None, "--lesion-model",
                                                 help="Mask R-CNN lesion model (needs covidct.detection)."),
     dicom_seg: bool = typer.Option(False, "--dicom-seg", help="Also write a DICOM SEG (DICOM input)."),
     no_heatmap: bool = typer.Option(False, "--no-heatmap", help="Skip the 3D Grad-CAM."),
-    series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
+    series: str | None = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
     cohort: bool = typer.Option(False, "--cohort", help="STUDY is a dataset: analyse every case."),
     workers: int = typer.Option(1, help="Dask worker processes (--cohort)."),
     retry_failed: bool = typer.Option(False, help="Analyse failed cases again (--cohort)."),

@@ -20,7 +20,7 @@ from typer.core import TyperGroup
 
 from covidct import __version__
 
-__all__ = ["app", "main", "LAZY_COMMANDS"]
+__all__ = ["LAZY_COMMANDS", "app", "main"]
 
 #: command name -> ("module:object", one-line summary), in registration order.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {}

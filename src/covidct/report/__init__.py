@@ -14,8 +14,19 @@ from covidct.report.record import RESEARCH_USE, build_record, report_schema, val
 from covidct.report.write import ReportFiles, analyze_to_folder, external_references, write_report
 
 __all__ = [
-    "ANALYZE_PRESETS", "AnalyzeOptions", "RESEARCH_USE", "ReportFiles", "StepRecord",
-    "StudyAnalysis", "analyze_study", "analyze_to_folder", "build_record",
-    "external_references", "get_analyze_preset", "lesion_profile", "report_schema",
-    "validate_record", "write_report",
+    "ANALYZE_PRESETS",
+    "RESEARCH_USE",
+    "AnalyzeOptions",
+    "ReportFiles",
+    "StepRecord",
+    "StudyAnalysis",
+    "analyze_study",
+    "analyze_to_folder",
+    "build_record",
+    "external_references",
+    "get_analyze_preset",
+    "lesion_profile",
+    "report_schema",
+    "validate_record",
+    "write_report",
 ]

@@ -26,7 +26,7 @@ from covidct.pipeline import resolve_input
 from covidct.report.models import resolve_model
 from covidct.report.options import AnalyzeOptions
 
-__all__ = ["StepRecord", "StudyAnalysis", "analyze_study", "study_warnings", "lesion_profile"]
+__all__ = ["StepRecord", "StudyAnalysis", "analyze_study", "lesion_profile", "study_warnings"]
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import pandas as pd
 from covidct.errors import CovidCTError, InvalidInputError
 from covidct.report.options import AnalyzeOptions
 
-__all__ = ["CohortSummary", "analyze_cohort", "analyze_case", "SUMMARY_NAME"]
+__all__ = ["SUMMARY_NAME", "CohortSummary", "analyze_case", "analyze_cohort"]
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def analyze_case(row: dict[str, Any], root: str, out: str, options: AnalyzeOptio
                                         "lung_volume_ml", "ct_category", "covid_ct_probability")})
     except CovidCTError as exc:
         rec["error"] = str(exc)
-    except Exception as exc:  # a broken file can raise anything from a reader; keep going
+    except Exception as exc:  # noqa: BLE001 - a broken file can raise anything; keep going
         rec["error"] = f"{type(exc).__name__}: {exc}"
         log.debug("case %s failed:\n%s", cid, traceback.format_exc())
     rec["seconds"] = round(time.perf_counter() - t0, 3)

@@ -90,8 +90,8 @@ def source_datasets(source: str | Path, ct: CTVolume) -> list[Dataset]:
 def _descriptions() -> list[object]:
     from highdicom import AlgorithmIdentificationSequence
     from highdicom.seg import SegmentAlgorithmTypeValues, SegmentDescription
-    from pydicom.sr.coding import Code
     from pydicom.sr.codedict import codes
+    from pydicom.sr.coding import Code
 
     algorithm = AlgorithmIdentificationSequence(
         name="covidct analyze", version=__version__,

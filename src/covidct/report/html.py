@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["render_html", "data_uri", "TASK_NAMES"]
+__all__ = ["TASK_NAMES", "data_uri", "render_html"]
 
 #: task -> what it means, for the reader.
 TASK_NAMES = {

@@ -9,7 +9,7 @@ from typing import Any
 
 from covidct.report.options import DEMO_MODEL
 
-__all__ = ["DEMO_MODEL_FILE", "demo_model_path", "resolve_model", "model_summary"]
+__all__ = ["DEMO_MODEL_FILE", "demo_model_path", "model_summary", "resolve_model"]
 
 #: file name of the demo model inside ``covidct/data/models`` (card: ``<stem>.card.json``).
 DEMO_MODEL_FILE = "covid-mtl-demo.pt"

@@ -10,7 +10,7 @@ from covidct.lesions.options import QuantOptions
 from covidct.lungs.options import LungOptions
 from covidct.provenance import options_dict
 
-__all__ = ["AnalyzeOptions", "ANALYZE_PRESETS", "get_analyze_preset"]
+__all__ = ["ANALYZE_PRESETS", "AnalyzeOptions", "get_analyze_preset"]
 
 #: model value meaning "the demo model shipped in the package, when installed".
 DEMO_MODEL = "demo"

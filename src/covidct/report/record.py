@@ -19,7 +19,7 @@ from covidct.provenance import options_dict, provenance
 from covidct.report.analysis import StudyAnalysis, lesion_profile
 from covidct.report.models import model_summary
 
-__all__ = ["SCHEMA_ID", "RESEARCH_USE", "build_record", "validate_record", "report_schema"]
+__all__ = ["RESEARCH_USE", "SCHEMA_ID", "build_record", "report_schema", "validate_record"]
 
 SCHEMA_ID = "covidct-report/1"
 RESEARCH_USE = "Research use only, not for diagnosis."

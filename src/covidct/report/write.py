@@ -24,7 +24,7 @@ from covidct.report.analysis import StudyAnalysis, lesion_profile
 from covidct.report.html import render_html
 from covidct.report.record import build_record, validate_record
 
-__all__ = ["ReportFiles", "write_report", "external_references", "check_out_dir"]
+__all__ = ["ReportFiles", "check_out_dir", "external_references", "write_report"]
 
 log = logging.getLogger(__name__)
 

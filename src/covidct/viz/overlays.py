@@ -20,7 +20,7 @@ from matplotlib.patches import Patch
 
 from covidct.errors import GeometryMismatchError, InvalidInputError
 
-__all__ = ["montage_slices", "save_montage", "save_overlay_slice", "save_coronal", "coronal_view"]
+__all__ = ["coronal_view", "montage_slices", "save_coronal", "save_montage", "save_overlay_slice"]
 
 logger = logging.getLogger(__name__)
 
