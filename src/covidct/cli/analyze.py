@@ -36,8 +36,9 @@ def analyze(
 ) -> None:
     """Analyse a CT study (or a dataset with --cohort) into a readable report.
 
-    Writes report.html (self-contained), report.json, lungs.nii.gz, lesions.nii.gz and, with
-    --dicom-seg, segmentation.dcm. Example: covidct analyze scans/patient1/ -o reports/p1 --dicom-seg
+    Writes report.html (self-contained), report.json, the masks and, with --dicom-seg, a DICOM SEG.
+
+    Example: covidct analyze scans/patient1/ -o reports/p1 --dicom-seg
     """
     from covidct.report import get_analyze_preset
 
@@ -85,6 +86,7 @@ def demo(
     """Analyse a simulated COVID-19 study and the real samples with the demo model.
 
     No network needed; the real sample CTs are used when they are on this machine.
+
     Example: covidct demo -o covidct-demo
     """
     from covidct.report.demo import run_demo
