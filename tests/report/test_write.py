@@ -76,3 +76,31 @@ def test_lesion_model_numbers_when_detection_exists(sim_nifti, sim_analysis, tmp
     for key in ("lesion_fraction", "ggo_volume_ml", "consolidation_fraction", "ct_category"):
         assert a[key] == b[key]
     assert a["zones"] == b["zones"]
+
+
+@pytest.mark.skipif(__import__("covidct.report.models", fromlist=["x"]).demo_model_path() is None,
+                    reason="demo model not installed")
+def test_heatmap_step_when_explain_exists(sim_nifti, tmp_path, monkeypatch):
+    """With covidct.explain present, its map goes into the report, the NIfTI and the page."""
+    from covidct.io import read_ct
+
+    seen = {}
+
+    def volume_heatmap(model, prepared, ct, *, task="ct", target=None):
+        seen.update(task=task, shape=tuple(prepared.tensor.shape))
+        z = np.linspace(0.0, 1.0, ct.shape[0], dtype=np.float32)
+        return np.broadcast_to(z[:, None, None], ct.shape).copy()
+
+    fake = types.ModuleType("covidct.explain")
+    fake.volume_heatmap = volume_heatmap
+    monkeypatch.setitem(sys.modules, "covidct.explain", fake)
+    files = write_report(analyze_study(sim_nifti), tmp_path / "out")
+    assert seen["task"] == "ct" and seen["shape"][:2] == (1, 1)
+    assert files.record["heatmap"]["status"] == "done"
+    assert files.record["heatmap"]["max"] == pytest.approx(1.0)
+    ct = read_ct(sim_nifti)
+    heat = read_ct(files.files["heatmap"]).array
+    assert heat.shape == ct.shape
+    np.testing.assert_allclose(heat[:, 0, 0], np.linspace(0.0, 1.0, ct.shape[0]), atol=1e-6)
+    assert files.files["image_montage_heat"].is_file()
+    assert files.html.read_text().count("data:image/png;base64,") == 4
