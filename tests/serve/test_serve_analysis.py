@@ -37,23 +37,25 @@ def test_progress_and_error_lines():
 
 
 def test_read_results_of_both_layouts(served, tmp_path):
-    """quantify's folder as it is; then the same with analyze's report.json, report.html and
-    a heat map: report.json wins, report.html is linked, the heat map becomes a layer."""
+    """analyze's folder as it is (report.json, report.html, masks); then quantify's layout
+    (quantification.json, no report page) gives the same key numbers."""
     src = served["data"] / "studies" / served["done"]["id"] / "out"
     out = shutil.copytree(src, tmp_path / "out")
     first = read_results(out)
-    assert first.numbers_file.name == "quantification.json" and first.report_html is None
-    assert {k: p.name for k, p in first.masks.items()} == {"lungs": "lungs.nii.gz",
-                                                          "lesions": "lesions.nii.gz"}
-    numbers = json.loads((out / "quantification.json").read_text())
-    (out / "report.json").write_text(json.dumps({"quantification": numbers, "version": 1}))
-    (out / "report.html").write_text("<html><body>report</body></html>")
-    lesions = read_ct(out / "lesions.nii.gz")
-    write_image(lesions.array.astype(np.float32) / 2, lesions, out / "heatmap.nii.gz")
-    second = read_results(out)
-    assert second.numbers_file.name == "report.json" and second.report_html == out / "report.html"
+    assert first.numbers_file.name == "report.json" and first.report_html == out / "report.html"
+    assert {"lungs", "lesions"} <= set(first.masks)
+    assert first.masks["lungs"].name == "lungs.nii.gz"
+    quant = first.numbers["lesions"]["quantification"]
+    legacy = shutil.copytree(src, tmp_path / "legacy")
+    (legacy / "report.json").unlink()
+    (legacy / "report.html").unlink()
+    (legacy / "quantification.json").write_text(json.dumps(quant))
+    lesions = read_ct(legacy / "lesions.nii.gz")
+    write_image(lesions.array.astype(np.float32) / 2, lesions, legacy / "heatmap.nii.gz")
+    second = read_results(legacy)
+    assert second.numbers_file.name == "quantification.json" and second.report_html is None
     assert set(second.masks) == {"lungs", "lesions", "heatmap"}
-    assert key_numbers(second.numbers) == key_numbers(numbers)
+    assert key_numbers(second.numbers) == key_numbers(first.numbers)
     (out / "report.json").write_text("[1, 2]")
     with pytest.raises(InvalidInputError, match="no JSON object"):
         read_results(out)

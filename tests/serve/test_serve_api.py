@@ -22,15 +22,17 @@ def test_finished_study_reports_the_numbers_of_its_numbers_file(served):
     steps = [p["step"] for p in done["progress"]]
     assert steps[:3] == ["uploaded", "started", "analysis started"]
     assert steps[-1].startswith("analysis finished in")
-    on_disk = json.loads(
-        (served["data"] / "studies" / done["id"] / "out" / done["numbers_file"]).read_text())
+    out = served["data"] / "studies" / done["id"] / "out"
+    assert done["numbers_file"] == "report.json"
+    on_disk = json.loads((out / "report.json").read_text())["lesions"]["quantification"]
     shown = {row["key"]: row["value"] for row in done["numbers"]["key"]}
     for key in ("lung_volume_ml", "lesion_volume_ml", "lesion_fraction", "ggo_fraction",
                 "consolidation_fraction", "ct_category"):
         assert shown[key] == on_disk[key]
     assert done["numbers"]["zones"] == on_disk["zones"]
     assert done["numbers"]["lungs"]["right"] == on_disk["right"]
-    assert done["layers"] == ["lesions", "lungs"]
+    expected_layers = {"lesions", "lungs"} | ({"heatmap"} if (out / "heatmap.nii.gz").is_file() else set())
+    assert set(done["layers"]) == expected_layers
     record = json.loads((served["data"] / "studies" / done["id"] / "study.json").read_text())
     upload_file = served["data"] / "studies" / done["id"] / "upload" / "input.nii.gz"
     assert record["provenance"]["inputs"][0]["sha256"] == sha256_file(upload_file)
@@ -54,7 +56,7 @@ def test_non_ct_upload_fails_with_the_readers_one_line_message(served):
     assert not (served["data"] / "studies" / failed["id"] / "out.partial").exists()
     # results of a failed study are refused cleanly, never a server error
     assert client.get(f"/api/studies/{failed['id']}/slices/0.png").status_code == 409
-    assert client.get(f"/api/studies/{failed['id']}/files/quantification.json").status_code == 409
+    assert client.get(f"/api/studies/{failed['id']}/files/report.json").status_code == 409
 
 
 def test_list_shows_both_studies_with_status(served):

@@ -128,7 +128,8 @@ def test_upload_follow_view_and_numbers(live_server, small_ct, page, tmp_path):
     assert "overlay=&" in page.get_attribute("#slice-img", "src")
     plain = shot()
     assert plain != with_overlays
-    assert page.is_disabled("#ov-heatmap")  # this analysis writes no heat map
+    has_heat = (out / "heatmap.nii.gz").is_file()
+    assert page.is_disabled("#ov-heatmap") != has_heat  # enabled only when a heat map exists
     page.click("#win-mediastinum")
     assert "window=mediastinum" in page.get_attribute("#slice-img", "src")
     assert shot() != plain
@@ -140,7 +141,8 @@ def test_upload_follow_view_and_numbers(live_server, small_ct, page, tmp_path):
     assert "opacity=0.6" in page.get_attribute("#slice-img", "src")
 
     # the numbers shown are the analysis file's
-    numbers = json.loads((out / "quantification.json").read_text())
+    report = json.loads((out / "report.json").read_text())
+    numbers = report["lesions"]["quantification"]
     cells = page.locator("#numbers td[data-key]")
     assert cells.count() == 6
     for i in range(cells.count()):
@@ -156,10 +158,13 @@ def test_upload_follow_view_and_numbers(live_server, small_ct, page, tmp_path):
         cell = page.locator(f"td[data-key='{side}.lesion_fraction']")
         assert cell.inner_text() == _fmt(numbers[side]["lesion_fraction"], "fraction")
     links = page.locator("#links a[data-file]").evaluate_all("as => as.map(a => a.dataset.file)")
-    assert set(links) == {"quantification.json", "lungs.nii.gz", "lesions.nii.gz", "montage.png"}
-    href = page.locator("a[data-file='quantification.json']").get_attribute("href")
+    assert set(links) == {p.name for p in out.iterdir() if p.is_file()} - {"report.html"}
+    assert {"report.json", "lungs.nii.gz", "lesions.nii.gz"} <= set(links)
+    report_page = page.request.get(base + page.get_attribute("#link-report", "href"))
+    assert report_page.ok and report_page.body() == (out / "report.html").read_bytes()
+    href = page.locator("a[data-file='report.json']").get_attribute("href")
     served_json = page.request.get(base + href).json()
-    assert served_json == numbers
+    assert served_json == report
 
     page.wait_for_function("() => document.getElementById('slice-img').complete")
     screenshot = tmp_path / "serve-viewer.png"

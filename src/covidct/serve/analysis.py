@@ -1,8 +1,7 @@
 """The analysis a study runs, and how its output folder is read back.
 
-This is the one place that knows the command: switching from ``covidct quantify`` to
-``covidct analyze`` changes :func:`analysis_command` only; the rest of the app finds the
-numbers file, the masks and ``report.html`` by looking in the output folder.
+This is the one place that knows the command (``covidct analyze``); the rest of the app finds
+the numbers file (report.json), the masks and ``report.html`` by looking in the output folder.
 """
 
 from __future__ import annotations
@@ -34,15 +33,15 @@ LAYER_PREFIXES: dict[str, tuple[str, ...]] = {
 }
 
 
-def analysis_command(input_path: Path, out_dir: Path) -> list[str]:
+def analysis_command(input_path: Path, out_dir: Path, *, preset: str = "default") -> list[str]:
     """argv of the analysis of one study: read ``input_path``, write into ``out_dir``.
 
     Runs the ``covidct`` CLI of this interpreter in a subprocess (crash and memory isolation,
     killable). Its stdout lines are the progress; on bad input it exits with code 2 and one
     ``error: ...`` line on stderr.
     """
-    return [sys.executable, "-m", "covidct.cli.app", "quantify", str(input_path),
-            "--out", str(out_dir), "--json"]
+    return [sys.executable, "-m", "covidct.cli.app", "analyze", str(input_path),
+            "-o", str(out_dir), "--preset", preset]
 
 
 def progress_line(line: str) -> str | None:
@@ -126,9 +125,14 @@ KEY_NUMBERS: tuple[tuple[str, str, str], ...] = (
 def key_numbers(numbers: dict[str, Any]) -> dict[str, Any]:
     """The viewer's summary of a numbers file: key numbers, per-lung numbers and zone table.
 
-    Reads the quantification keys at the top level or under ``"quantification"``.
+    Reads the quantification of a report.json (``lesions.quantification``), or the keys at the
+    top level or under ``"quantification"`` (``covidct quantify --json``).
     """
-    q = numbers.get("quantification", numbers)
+    lesions = numbers.get("lesions")
+    if isinstance(lesions, dict) and isinstance(lesions.get("quantification"), dict):
+        q = lesions["quantification"]
+    else:
+        q = numbers.get("quantification", numbers)
     if not isinstance(q, dict) or "lesion_fraction" not in q:
         raise InvalidInputError("the numbers file holds no lesion quantification")
     return {

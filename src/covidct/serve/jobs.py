@@ -161,7 +161,7 @@ class JobPool:
     def _run_command(self, study_id: str, source: Path, out: Path) -> tuple[int | None, str]:
         """Run the analysis; record stdout steps; returns (exit code, stderr text), or
         (None, message) when it was cancelled or timed out."""
-        argv = analysis_command(source, out)
+        argv = analysis_command(source, out, preset=self.options.analyze_preset)
         self.store.update(study_id, analysis_command=argv)
         log_path = out.parent / "analysis.stderr.txt"
         env = dict(os.environ, PYTHONUNBUFFERED="1")  # progress lines arrive as printed

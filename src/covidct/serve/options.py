@@ -24,6 +24,8 @@ class ServeOptions:
         workers: analyses run at once; further studies wait in a queue.
         job_timeout_s: an analysis still running after this many seconds is killed (failed).
         volume_cache: studies whose CT and masks are kept in memory for the viewer.
+        analyze_preset: the ``covidct analyze`` preset each study runs ("default": with the
+            demo 3D model and its heat map when installed; "fast": lungs and lesions only).
     """
 
     max_upload_bytes: int = 2 * GB
@@ -33,6 +35,7 @@ class ServeOptions:
     workers: int = 1
     job_timeout_s: float = 3600.0
     volume_cache: int = 4
+    analyze_preset: str = "default"
 
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_zip_entries", "max_unzipped_bytes", "workers",
