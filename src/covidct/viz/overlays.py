@@ -164,11 +164,23 @@ def _legend(fig: Figure, lungs: np.ndarray | None, lesions: np.ndarray | None) -
         )
 
 
+def _verify_png(tmp: Path) -> None:
+    from PIL import Image
+
+    with Image.open(tmp) as img:
+        img.load()  # a truncated PNG fails here
+
+
 def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from covidct.io.atomic import atomic_write
+
     FigureCanvasAgg(fig)
-    fig.savefig(path, format="png", dpi=dpi, facecolor="black")
+    path = atomic_write(
+        path,
+        lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, facecolor="black"),
+        verify=_verify_png,
+        what="picture",
+    )
     logger.info("wrote %s", path)
     return path
 
@@ -183,6 +195,7 @@ def save_montage(
     n_slices: int = 12,
     window_hu: tuple[float, float] = (-1350.0, 150.0),
     title: str | None = None,
+    warnings: tuple[str, ...] = (),
     dpi: int = 100,
 ) -> Path:
     """Save a PNG grid of evenly spaced axial slices with lung and lesion overlays.
@@ -198,12 +211,15 @@ def save_montage(
         n_slices: number of panels (fewer if the lungs span fewer slices).
         window_hu: grey-level window ``(low, high)`` in HU (default: lung window).
         title: optional figure title.
+        warnings: lines shown in orange under the title (why the numbers may be off).
         dpi: resolution of the PNG.
 
     Returns:
         The path written.
     """
     image, sp = _check(image_hu, spacing, lungs, lesions, window_hu)
+    if warnings:
+        title = "\n".join([title or "", *(f"WARNING: {w}" for w in warnings)]).lstrip("\n")
     slices = montage_slices(image.shape, lungs, n_slices)
     crop = _crop(image.shape, sp, lungs)
     ncols = min(len(slices), 4 if len(slices) > 6 else 3)
@@ -211,7 +227,7 @@ def save_montage(
     h_mm = (crop[0].stop - crop[0].start) * sp[1]
     w_mm = (crop[1].stop - crop[1].start) * sp[2]
     panel_h = _PANEL_INCH * h_mm / w_mm
-    top = 0.45 if title else 0.1
+    top = 0.45 + 0.25 * len(warnings) if title else 0.1
     fig = Figure(figsize=(ncols * _PANEL_INCH, nrows * panel_h + top + 0.4), facecolor="black")
     fig.subplots_adjust(
         left=0.005,
@@ -225,7 +241,8 @@ def save_montage(
         ax = fig.add_subplot(nrows, ncols, i + 1)
         _draw(ax, image, k, crop, sp, lungs, lesions, window_hu)
     if title:
-        fig.suptitle(title, color="white", fontsize=12)
+        fig.suptitle(title, color="orange" if warnings else "white",
+                     fontsize=12 if not warnings else 9)
     _legend(fig, lungs, lesions)
     return _save(fig, path, dpi)
 
