@@ -114,6 +114,36 @@ def segment_study(
     return SegmentationRun(volume=volume, lungs=lungs, output=written, seconds=seconds)
 
 
+def _write_outputs(run: QuantificationRun, out: Path, *, segmented: bool) -> None:
+    """Masks, montage and JSON of a quantification; on any failure none of them is left."""
+    from covidct.viz import save_montage  # matplotlib only when pictures are asked for
+
+    volume, result, outputs = run.volume, run.result, run.outputs
+    written: list[Path] = []
+    try:
+        if segmented:
+            outputs["lungs"] = write_image(run.lungs, volume, out / "lungs.nii.gz")
+            written.append(outputs["lungs"])
+        outputs["lesions"] = write_image(result.lesion_mask, volume, out / "lesions.nii.gz")
+        written.append(outputs["lesions"])
+        outputs["montage"] = save_montage(
+            volume.array,
+            out / "montage.png",
+            spacing=volume.spacing,
+            lungs=run.lungs,
+            lesions=result.lesion_mask,
+            title=f"{Path(str(volume.metadata.get('source_path', 'CT'))).name}: "
+            f"{100 * result.lesion_fraction:.1f}% of lung involved ({result.ct_category})",
+            warnings=result.warnings,
+        )
+        written.append(outputs["montage"])
+        write_json(run.to_dict(), outputs["json"], what="quantification")
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
 def quantify_study(
     path: str | Path,
     *,
@@ -128,8 +158,6 @@ def quantify_study(
     them may be one of the inputs. The result's ``warnings`` (coarse pixels, thick slices)
     go into the JSON and the montage title.
     """
-    from covidct.viz import save_montage  # matplotlib only when pictures are asked for
-
     source = resolve_input(path)
     if out_dir is not None:
         for name in OUTPUT_NAMES:
@@ -150,25 +178,9 @@ def quantify_study(
 
     outputs: dict[str, Path] = {}
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        if lungs_path is None:
-            outputs["lungs"] = write_image(lungs, volume, out / "lungs.nii.gz")
-        outputs["lesions"] = write_image(result.lesion_mask, volume, out / "lesions.nii.gz")
-        outputs["montage"] = save_montage(
-            volume.array,
-            out / "montage.png",
-            spacing=volume.spacing,
-            lungs=lungs,
-            lesions=result.lesion_mask,
-            title=f"{Path(str(volume.metadata.get('source_path', 'CT'))).name}: "
-            f"{100 * result.lesion_fraction:.1f}% of lung involved ({result.ct_category})",
-            warnings=result.warnings,
-        )
-    if out_dir is not None:
         outputs["json"] = Path(out_dir) / "quantification.json"
     run = QuantificationRun(volume=volume, lungs=lungs, result=result, outputs=outputs,
                             seconds=seconds)
     if out_dir is not None:
-        write_json(run.to_dict(), outputs["json"], what="quantification")
+        _write_outputs(run, Path(out_dir), segmented=lungs_path is None)
     return run

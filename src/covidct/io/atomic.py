@@ -57,11 +57,6 @@ def check_output(
         InvalidInputError: naming the output, the input it would change, and what to do.
     """
     out = Path(output)
-    if suffixes is not None and not out.name.lower().endswith(tuple(s.lower() for s in suffixes)):
-        raise InvalidInputError(
-            f"{what} {out}: the ending must match the format written ({', '.join(suffixes)}); "
-            f"got {''.join(out.suffixes) or 'no ending'}"
-        )
     out_res = out.resolve()
     for inp in inputs:
         if inp is None:
@@ -82,6 +77,11 @@ def check_output(
                 f"refusing to write {what} into {out}: it contains the input {src}; "
                 "choose another folder"
             )
+    if suffixes is not None and not out.name.lower().endswith(tuple(s.lower() for s in suffixes)):
+        raise InvalidInputError(
+            f"{what} {out}: the ending must match the format written ({', '.join(suffixes)}); "
+            f"got {''.join(out.suffixes) or 'no ending'}"
+        )
     return out
 
 

@@ -1,7 +1,7 @@
 """Checks that a file's voxels are all there and make sense before anyone measures them.
 
-ITK's NIfTI reader fills a truncated ``.nii``/``.nii.gz`` with zeros and reads a slice
-spacing (``pixdim``) of 0 as 1 mm, without a word; its other readers fail with messages
+ITK's NIfTI reader fills a truncated ``.nii``/``.nii.gz`` with zeros, reads NaN and
+infinite voxels as 0 and a slice spacing (``pixdim``) of 0 as 1 mm, without a word; its other readers fail with messages
 that name neither the problem nor the remedy. This module checks NIfTI headers and data
 length itself, rejects non-finite voxels, and turns ITK's messages into the project's own.
 """
@@ -19,7 +19,7 @@ from nibabel.nifti2 import Nifti2Header
 
 from covidct.errors import InvalidInputError
 
-__all__ = ["check_finite", "check_nifti_file", "explain_itk_error"]
+__all__ = ["check_finite", "check_nifti_file", "check_nifti_finite", "explain_itk_error"]
 
 _CHUNK = 1 << 22  # 4 MiB per read when counting decompressed bytes
 
@@ -124,6 +124,16 @@ def check_nifti_file(path: str | Path) -> None:
             f"{path} is truncated: its header promises {expected} bytes, the file holds "
             f"{actual} ({share:.1f}% of the voxel data); get a complete copy of the file"
         )
+
+
+def check_nifti_finite(path: str | Path) -> None:
+    """Refuse a float NIfTI holding NaN or infinite voxels (ITK reads them as 0, silently)."""
+    import nibabel as nib
+
+    img = nib.load(str(path))
+    if np.dtype(img.get_data_dtype()).kind != "f":
+        return
+    check_finite(np.asanyarray(img.dataobj), path)
 
 
 def check_finite(array: np.ndarray, path: str | Path) -> None:

@@ -21,7 +21,12 @@ from PIL import Image, UnidentifiedImageError
 
 from covidct.errors import GeometryMismatchError, InvalidInputError
 from covidct.io.dicom import is_dicom_file, read_dicom_series
-from covidct.io.integrity import check_finite, check_nifti_file, explain_itk_error
+from covidct.io.integrity import (
+    check_finite,
+    check_nifti_file,
+    check_nifti_finite,
+    explain_itk_error,
+)
 from covidct.io.volume import CTVolume
 
 __all__ = [
@@ -108,6 +113,9 @@ def _read_sitk(path: Path) -> sitk.Image:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
         raise InvalidInputError(explain_itk_error(exc, path)) from exc
+    if _volume_format(path) == "nifti" and image.GetPixelID() in (sitk.sitkFloat32,
+                                                                  sitk.sitkFloat64):
+        check_nifti_finite(path)  # ITK reads NaN and inf as 0
     if image.GetDimension() == 4 and image.GetSize()[3] == 1:
         image = image[:, :, :, 0]
     if image.GetDimension() == 2:
@@ -226,27 +234,27 @@ def _check_zip_size(zf: zipfile.ZipFile, path: Path) -> None:
     total = sum(e.file_size for e in entries)
     if total > ZIP_MAX_BYTES:
         raise InvalidInputError(
-            f"zip archive {path} would unpack to {total / 1024**3:.1f} GiB (it holds "
-            f"{path.stat().st_size / 1024**2:.1f} MiB); at most {ZIP_MAX_BYTES / 1024**3:.0f} "
-            "GiB are unpacked: unpack it yourself and pass the folder of the series"
+            f"zip archive {path} would unpack to {total / 1024**2:.1f} MiB (it holds "
+            f"{path.stat().st_size / 1024**2:.1f} MiB); at most {ZIP_MAX_BYTES / 1024**2:.0f} "
+            "MiB are unpacked: unpack it yourself and pass the folder of the series"
         )
 
 
 def _read_zip(path: Path, series_uid: str | None) -> CTVolume:
     try:
-        with tempfile.TemporaryDirectory(prefix="covidct-zip-") as tmp:
-            with zipfile.ZipFile(path) as zf:
-                _check_zip_size(zf, path)
-                bad = zf.testzip()
-                if bad is not None:
-                    raise InvalidInputError(f"corrupt member {bad} in zip archive {path}")
+        with zipfile.ZipFile(path) as zf:
+            _check_zip_size(zf, path)  # before anything is unpacked
+            bad = zf.testzip()
+            if bad is not None:
+                raise InvalidInputError(f"corrupt member {bad} in zip archive {path}")
+            with tempfile.TemporaryDirectory(prefix="covidct-zip-") as tmp:
                 zf.extractall(tmp)  # zipfile drops absolute paths and '..' components
-            files = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
-            try:
-                return _read_files(files, path, series_uid)  # arrays in memory: safe to delete
-            except InvalidInputError as exc:  # name the zip's entries, not the scratch folder
-                text = str(exc).replace(f"{tmp}/", f"{path}:").replace(tmp, str(path))
-                raise type(exc)(text) from exc
+                files = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
+                try:
+                    return _read_files(files, path, series_uid)  # arrays are in memory
+                except InvalidInputError as exc:  # name the zip's entries, not the scratch
+                    text = str(exc).replace(f"{tmp}/", f"{path}:").replace(tmp, str(path))
+                    raise type(exc)(text) from exc
     except zipfile.BadZipFile as exc:
         raise InvalidInputError(f"{path} is not a valid zip archive: {exc}") from exc
 
