@@ -55,7 +55,11 @@ def info(
 
     Example: covidct dataset info data/ictcf
     """
-    summary = summarize_case_table(read_dataset(path, layout))
+    from covidct.datasets.table import check_patient_labels
+
+    table = read_dataset(path, layout)
+    check_patient_labels(table)
+    summary = summarize_case_table(table)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -89,7 +93,11 @@ def split(
     """
     strat: str | list[str] | None
     strat = None if stratify == "none" else "auto" if stratify == "auto" else stratify.split(",")
-    folded = patient_folds(read_dataset(path, layout), folds, seed=seed, stratify=strat)
+    from covidct.datasets.table import check_patient_labels
+
+    cases = read_dataset(path, layout)
+    check_patient_labels(cases)
+    folded = patient_folds(cases, folds, seed=seed, stratify=strat)
     written = save_folds(folded, output)
     cols = folded.attrs["folds"]["stratify"]
     key = folded[cols].astype(str).agg("|".join, axis=1) if cols else None

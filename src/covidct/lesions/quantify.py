@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 #: in-plane pixel (mm) up to which the detector is validated (docs/validation.md); on
 #: coarser grids vessels two or three pixels thick pass as lesion.
 VALIDATED_PIXEL_MM = 2.0
-#: slice spacing (mm) up to which the detector is validated; thicker slices average lesion
-#: and vessels together (lung1 resampled to 20 mm slices reads about twice its share).
+#: slice spacing (mm) up to which the detector is validated (phantoms at 3 mm, the real CTs
+#: at 5 mm); thicker slices mix lesion, vessels and lung edge (benchmarks/robustness_numbers.py).
 VALIDATED_SLICE_MM = 5.0
 #: a CT in HU has air (lungs, outside the body) far below this; no voxel under it means the
 #: values are not HU (grey levels, unrescaled stored values).
@@ -156,8 +156,8 @@ def _slice_warnings(sp: tuple[float, float, float]) -> tuple[str, ...]:
         )
     if sp[0] > VALIDATED_SLICE_MM:
         out.append(
-            f"{sp[0]:.1f} mm slices: validated up to {VALIDATED_SLICE_MM:.1f} mm; thick slices "
-            "blend vessels into lesion (lung1 at 20 mm reads about twice its share)"
+            f"{sp[0]:.1f} mm slices: validated up to {VALIDATED_SLICE_MM:.1f} mm; thicker slices "
+            "mix lesion, vessels and lung edge (partial volume), so shares drift"
         )
     return tuple(out)
 
