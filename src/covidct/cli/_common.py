@@ -66,6 +66,57 @@ def series_note(metadata: Any) -> str | None:
     )
 
 
+#: Third-party loggers that speak at INFO level (cluster start-up, GPU lines, per-feature
+#: chatter): shown only with ``-v``.
+NOISY_LOGGERS = ("distributed", "dask", "lightning", "lightning.pytorch", "lightning.fabric",
+                 "pytorch_lightning", "radiomics")
+
+
+def setup_logging(verbose: bool) -> None:
+    """Root logging at INFO with ``-v``, else WARNING; third-party INFO chatter only with -v.
+
+    Also sets ``DASK_LOGGING__DISTRIBUTED`` so Dask worker processes started from here
+    follow the same level.
+    """
+    import os
+
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    os.environ["DASK_LOGGING__DISTRIBUTED"] = "info" if verbose else "warning"
+
+
+def lift_verbose(argv: Sequence[str]) -> list[str]:
+    """Move ``-v``/``--verbose`` given after a subcommand to the front, where the root
+    option lives (``covidct preprocess a b -v`` works like ``covidct -v preprocess a b``)."""
+    args = list(argv)
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in ("-v", "--verbose")]
+    rest = [a for a in args[:end] if a not in ("-v", "--verbose")]
+    return ["-v"] * bool(flags) + rest + args[end:]
+
+
+def hide_flag_types(command: Any) -> Any:
+    """Blank the type column (``<bool>``) of on/off flags in the help of every subcommand."""
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            param.metavar = ""
+    original = getattr(command, "get_help_option", None)
+    if original is not None:  # --help is made per call, not listed in params
+
+        def get_help_option(ctx: Any, _original: Any = original) -> Any:
+            option = _original(ctx)
+            if option is not None:
+                option.metavar = ""
+            return option
+
+        command.get_help_option = get_help_option
+    for sub in getattr(command, "commands", {}).values():
+        hide_flag_types(sub)
+    return command
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -87,7 +138,8 @@ def handle_errors(func: F) -> F:
             raise typer.Exit(EXIT_INPUT_ERROR) from None
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted[/]: finished files are complete and "
-                              "kept, nothing half-written is left; rerun to go on", highlight=False)
+                              "kept, nothing half-written is left; rerun to go on", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:
             if previous is not None:
