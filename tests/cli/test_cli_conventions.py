@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from covidct.cli._common import NOISY_LOGGERS, handle_errors, lift_verbose, setup_logging
 from covidct.cli.app import app
 
+
 def test_lift_verbose():
     assert lift_verbose(["preprocess", "a", "b", "-v"]) == ["-v", "preprocess", "a", "b"]
     assert lift_verbose(["-v", "info", "x", "--verbose"]) == ["-v", "info", "x"]

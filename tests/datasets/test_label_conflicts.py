@@ -12,7 +12,7 @@ from covidct.cli.app import app
 from covidct.datasets import write_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "preprocess"))
-from test_run import _case  # noqa: E402
+from test_run import _case
 
 
 def test_conflicting_labels_refused_in_info_and_split(tmp_path):
