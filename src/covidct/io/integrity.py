@@ -9,7 +9,12 @@ length itself, rejects non-finite voxels, and turns ITK's messages into the proj
 from __future__ import annotations
 
 import gzip
+import logging
+import os
+import tempfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,7 +24,13 @@ from nibabel.nifti2 import Nifti2Header
 
 from covidct.errors import InvalidInputError
 
-__all__ = ["check_finite", "check_nifti_file", "check_nifti_finite", "explain_itk_error"]
+__all__ = [
+    "check_finite",
+    "check_nifti_file",
+    "check_nifti_finite",
+    "explain_itk_error",
+    "native_stderr_to_log",
+]
 
 _CHUNK = 1 << 22  # 4 MiB per read when counting decompressed bytes
 
@@ -71,22 +82,47 @@ class _BytesReader:
 
 
 def _data_length(path: Path) -> int:
-    """Bytes in the file once decompressed; a damaged gzip stream is an error."""
+    """Bytes in the file once decompressed: short when the gzip stream stops early; a
+    corrupt stream (bad data or CRC) is an error."""
     if not path.name.lower().endswith(".gz"):
         return path.stat().st_size
-    total = 0
+    total, inflater = 0, zlib.decompressobj(wbits=31)
     try:
-        with gzip.open(path, "rb") as fh:
+        with open(path, "rb") as fh:
             while chunk := fh.read(_CHUNK):
-                total += len(chunk)
-    except EOFError:
-        return total  # the stream ends early: truncated (reported by the caller)
-    except (OSError, zlib.error) as exc:
+                while chunk:
+                    total += len(inflater.decompress(chunk))
+                    chunk = b""
+                    if inflater.eof and inflater.unused_data:  # another gzip member
+                        chunk, inflater = inflater.unused_data, zlib.decompressobj(wbits=31)
+    except zlib.error as exc:
         raise InvalidInputError(
             f"{path} is damaged: the gzip stream is corrupt after {total} bytes ({exc}); "
             "get a complete copy of the file"
         ) from exc
     return total
+
+
+@contextmanager
+def native_stderr_to_log(logger: logging.Logger) -> Iterator[None]:
+    """Catch what C++ code (ITK's MetaIO, NRRD readers) prints straight to file descriptor 2
+    and log it at DEBUG level instead, so the console gets only covidct's one-line error."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable fd 2 (some embedded interpreters)
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace").strip()
+            if text:
+                logger.debug("native library output: %s", text)
 
 
 def check_nifti_file(path: str | Path) -> None:

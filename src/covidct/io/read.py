@@ -26,6 +26,7 @@ from covidct.io.integrity import (
     check_nifti_file,
     check_nifti_finite,
     explain_itk_error,
+    native_stderr_to_log,
 )
 from covidct.io.volume import CTVolume
 
@@ -110,7 +111,8 @@ def _read_sitk(path: Path) -> sitk.Image:
     if _volume_format(path) == "nifti":
         check_nifti_file(path)  # ITK reads truncation as zeros and pixdim 0 as 1 mm
     try:
-        image = sitk.ReadImage(str(path))
+        with native_stderr_to_log(logger):
+            image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
         raise InvalidInputError(explain_itk_error(exc, path)) from exc
     if _volume_format(path) == "nifti" and image.GetPixelID() in (sitk.sitkFloat32,

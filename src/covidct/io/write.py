@@ -20,7 +20,7 @@ import SimpleITK as sitk
 
 from covidct.errors import InvalidInputError, OutputError
 from covidct.io.atomic import atomic_write, check_output
-from covidct.io.integrity import check_nifti_file, explain_itk_error
+from covidct.io.integrity import check_nifti_file, explain_itk_error, native_stderr_to_log
 from covidct.io.volume import CTVolume, check_same_grid
 
 __all__ = ["WRITE_SUFFIXES", "write_image", "write_volume"]
@@ -88,7 +88,8 @@ def _verify(written: Path, expected: np.ndarray, path: Path) -> None:
     try:
         if written.name.lower().endswith((".nii", ".nii.gz")):
             check_nifti_file(written)  # ITK would read a truncated NIfTI as zeros
-        back = sitk.GetArrayFromImage(sitk.ReadImage(str(written)))
+        with native_stderr_to_log(logger):
+            back = sitk.GetArrayFromImage(sitk.ReadImage(str(written)))
     except (RuntimeError, InvalidInputError) as exc:
         reason = explain_itk_error(exc, path) if isinstance(exc, RuntimeError) else str(exc)
         raise OutputError(f"{path} was not written completely: {reason}") from exc
