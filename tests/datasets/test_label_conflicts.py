@@ -32,3 +32,12 @@ def test_conflicting_labels_refused_in_info_and_split(tmp_path):
     # consistent labels: accepted
     write_dataset([a, c], tmp_path / "ok", "plain")
     assert runner.invoke(app, ["dataset", "info", str(tmp_path / "ok")]).exit_code == 0
+
+
+def test_split_may_not_replace_a_dataset_file(tmp_path):
+    write_dataset([_case(0), _case(1), _case(2)], tmp_path / "data", "plain")
+    before = (tmp_path / "data" / "cases.csv").read_bytes()
+    res = CliRunner().invoke(app, ["dataset", "split", str(tmp_path / "data"), "-k", "2",
+                                   "-o", str(tmp_path / "data" / "cases.csv")])
+    assert res.exit_code == 2 and "is the input" in res.stderr, res.output
+    assert (tmp_path / "data" / "cases.csv").read_bytes() == before
