@@ -62,6 +62,9 @@ def features(
             from covidct.ml.run import read_feature_table
 
             write_table(to_paper(read_feature_table(out)), out, what="feature table")
+        if summary.spacing_mm_xyz is not None:
+            console.print(f"radiomics at the stored grid's spacing {summary.spacing_mm_xyz} mm "
+                          "(x, y, z); --preset-spacing resamples to the preset's", highlight=False)
         console.print(f"{summary.n_ok} ok, {summary.n_failed} failed of {summary.n_cases} cases "
                       f"({summary.n_skipped} done before) in {summary.seconds:.1f} s -> {out}")
         return

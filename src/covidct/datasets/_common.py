@@ -168,8 +168,15 @@ def write_png(array: np.ndarray, path: Path) -> None:
     arr = np.asarray(array)
     if arr.ndim != 2 or arr.dtype != np.uint8:
         raise InvalidInputError(f"PNG slice {path} must be 2D uint8; got {arr.shape} {arr.dtype}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path, compress_level=1)  # lossless; fast
+    from covidct.io.atomic import atomic_write
+
+    def verify(tmp: Path) -> None:
+        with Image.open(tmp) as img:
+            if not np.array_equal(np.asarray(img), arr):
+                raise InvalidInputError(f"PNG slice {path} reads back different")
+
+    atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG", compress_level=1),
+                 verify=verify, what="PNG slice")  # lossless; fast
 
 
 def read_png(path: str | Path) -> np.ndarray:

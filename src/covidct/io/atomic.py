@@ -25,6 +25,7 @@ __all__ = [
     "table_format",
     "write_json",
     "write_table",
+    "write_text",
 ]
 
 #: Table formats :func:`write_table` writes, by file name ending.
@@ -98,6 +99,7 @@ def atomic_write(
     *,
     verify: Callable[[Path], None] | None = None,
     what: str = "file",
+    allow_empty: bool = False,
 ) -> Path:
     """Write ``path`` through ``write(tmp)``, check ``tmp`` (size > 0, ``verify``), rename.
 
@@ -106,6 +108,7 @@ def atomic_write(
         write: writes the whole content to the path it is given.
         verify: reads the temporary file back and raises when it is incomplete or wrong.
         what: a short noun for messages ("mask", "feature table").
+        allow_empty: accept a 0-byte result (an empty list file).
 
     Raises:
         OutputError: the write or the check failed; neither the temporary file nor a
@@ -120,7 +123,7 @@ def atomic_write(
     try:
         write(tmp)
         size = tmp.stat().st_size if tmp.exists() else -1
-        if size <= 0:
+        if size < 0 or (size == 0 and not allow_empty):
             raise OutputError(
                 f"cannot write {what} {path}: {'nothing' if size < 0 else '0 bytes'} written "
                 "(disk full or a file-size limit?)"
@@ -142,16 +145,24 @@ def atomic_write(
     return path
 
 
-def write_json(data: Any, path: str | Path, *, what: str = "JSON file") -> Path:
-    """Write ``data`` as indented JSON (checked: it parses back equal); returns the path."""
-    text = json.dumps(data, indent=2, default=str) + "\n"
+def write_text(text: str, path: str | Path, *, what: str = "text file") -> Path:
+    """Write UTF-8 ``text`` (checked: it reads back equal); returns the path. An empty
+    text gives an empty file."""
 
     def verify(tmp: Path) -> None:
         if tmp.read_text(encoding="utf-8") != text:
             raise OutputError(f"cannot write {what} {path}: the file reads back different")
 
+    if not text:
+        return atomic_write(path, lambda tmp: tmp.write_bytes(b""),
+                            what=what, allow_empty=True)
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"),
                         verify=verify, what=what)
+
+
+def write_json(data: Any, path: str | Path, *, what: str = "JSON file") -> Path:
+    """Write ``data`` as indented JSON (checked: it reads back equal); returns the path."""
+    return write_text(json.dumps(data, indent=2, default=str) + "\n", path, what=what)
 
 
 def table_format(path: str | Path) -> str:
