@@ -27,51 +27,44 @@ def _limited() -> None:  # runs in the child before exec
     resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, LIMIT))
 
 
-def _run_limited(code: str, cwd: Path) -> subprocess.CompletedProcess:
+def _run_limited(code: str, cwd: Path, args: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": SRC, "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], cwd=cwd, env=env,
                           preexec_fn=_limited, capture_output=True, text=True, timeout=300, check=False)
 
 
-@pytest.mark.parametrize("name", ["m.nii.gz", "m.nii", "m.nrrd", "m.mha", "m.mhd"])
-def test_image_write_past_size_limit_fails_and_leaves_nothing(tmp_path, name):
-    out = tmp_path / "out"
-    out.mkdir()
-    res = _run_limited(f"""
-        import numpy as np
+FORMATS = ["m.nii.gz", "m.nii", "m.nrrd", "m.mha", "m.mhd", "t.parquet", "t.csv", "t.json"]
+
+
+def test_writes_past_size_limit_fail_and_leave_nothing(tmp_path):
+    """Every image format, Parquet, CSV and JSON, in one child process under the limit."""
+    res = _run_limited("""
+        import numpy as np, pandas as pd, sys
+        from pathlib import Path
         from covidct.errors import OutputError
         from covidct.io import CTVolume, write_image
+        from covidct.io.atomic import write_json, write_table
         rng = np.random.default_rng(0)
         vol = CTVolume(rng.integers(-1000, 1000, (12, 40, 40)).astype(np.int16), (2.5, .8, .8))
-        try:
-            write_image(vol.array, vol, {str(out / name)!r})
-        except OutputError as exc:
-            print("OutputError:", exc)
-        else:
-            print("written")
-    """, tmp_path)
-    assert res.stdout.startswith("OutputError:"), res.stdout + res.stderr
-    assert list(out.iterdir()) == []  # no target, no temporary file
-
-
-@pytest.mark.parametrize("kind", ["parquet", "csv", "json"])
-def test_table_and_json_write_past_size_limit(tmp_path, kind):
-    res = _run_limited(f"""
-        import numpy as np, pandas as pd
-        from covidct.errors import OutputError
-        from covidct.io.atomic import write_json, write_table
-        frame = pd.DataFrame(np.random.default_rng(0).normal(size=(400, 20)))
-        frame.columns = [f"c{{i}}" for i in range(20)]
-        try:
-            if {kind!r} == "json":
-                write_json(frame.to_dict(), "t.json")
+        frame = pd.DataFrame(rng.normal(size=(400, 20)), columns=[f"c{i}" for i in range(20)])
+        for name in sys.argv[1:]:
+            out = Path(name.split(".")[0] + "-" + name.split(".", 1)[1].replace(".", "-"))
+            out.mkdir()
+            target = out / name
+            try:
+                if name.endswith(".json"):
+                    write_json(frame.to_dict(), target)
+                elif name.startswith("t."):
+                    write_table(frame, target)
+                else:
+                    write_image(vol.array, vol, target)
+            except OutputError as exc:
+                print(name, "OutputError", sorted(p.name for p in out.iterdir()))
             else:
-                write_table(frame, "t.{kind}")
-        except OutputError as exc:
-            print("OutputError:", exc)
-    """, tmp_path)
-    assert res.stdout.startswith("OutputError:"), res.stdout + res.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+                print(name, "written")
+    """, tmp_path, FORMATS)
+    lines = res.stdout.splitlines()
+    assert lines == [f"{name} OutputError []" for name in FORMATS], res.stdout + res.stderr
 
 
 def test_quantify_cli_past_size_limit_exit_2_one_line(tmp_path):
@@ -122,3 +115,16 @@ def test_check_output_spellings(tmp_path):
     assert check_output(tmp_path / "b.csv", [src], suffixes=(".csv",)) == tmp_path / "b.csv"
     with pytest.raises(InvalidInputError, match="ending must match"):
         check_output(tmp_path / "b.xlsx", [src], suffixes=(".parquet", ".csv"))
+
+
+@pytest.mark.slow
+def test_phantom_cli_past_size_limit_exit_2_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": SRC, "PYTHONDONTWRITEBYTECODE": "1"}
+    res = subprocess.run(
+        [sys.executable, "-m", "covidct.cli.app", "phantom", str(tmp_path / "ph"), "-n", "1",
+         "--size", "tiny"],
+        env=env, preexec_fn=_limited, capture_output=True, text=True, timeout=300, check=False)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert len(lines) == 1 and "was not written completely: it is truncated" in lines[0], lines
+    assert [p for p in (tmp_path / "ph").rglob("*") if p.is_file()] == []

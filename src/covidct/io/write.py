@@ -92,6 +92,7 @@ def _verify(written: Path, expected: np.ndarray, path: Path) -> None:
             back = sitk.GetArrayFromImage(sitk.ReadImage(str(written)))
     except (RuntimeError, InvalidInputError) as exc:
         reason = explain_itk_error(exc, path) if isinstance(exc, RuntimeError) else str(exc)
+        reason = reason.replace(str(written), "it").replace(f"cannot read {path}: ", "")
         raise OutputError(f"{path} was not written completely: {reason}") from exc
     same = np.array_equal(back, expected, equal_nan=expected.dtype.kind == "f")
     if back.shape != expected.shape or not same:
