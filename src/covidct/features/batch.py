@@ -205,11 +205,15 @@ def extract_dataset_features(
         if progress is not None:
             progress(done, total, rec)
 
-    map_cases(case_features, todo, lambda cid: (str(root), cid, preset, params_arg, hog, spacing),
-              name="features", on_result=handle, workers=workers, scheduler=scheduler,
-              memory_limit=memory_limit)
-    frame = _assemble(manifest, records)
-    _write(out, frame)
+    try:
+        map_cases(case_features, todo,
+                  lambda cid: (str(root), cid, preset, params_arg, hog, spacing),
+                  name="features", on_result=handle, workers=workers, scheduler=scheduler,
+                  memory_limit=memory_limit)
+    finally:  # also on Ctrl-C / SIGTERM: every finished case is kept for the rerun
+        frame = _assemble(manifest, records)
+        if records:
+            _write(out, frame)
     n_features = sum(1 for c in frame.columns if c not in LABEL_COLUMNS
                      and c not in ("case_id", "status", "error", "seconds"))
     return FeatureRunSummary(
