@@ -222,6 +222,21 @@ def _truncated_dicom(tmp: Path) -> list[str]:
     return ["info", str(folder)]
 
 
+def _dicom_zero_pixel_spacing(tmp: Path) -> list[str]:
+    import pydicom
+
+    from covidct.io import write_dicom_series
+
+    folder = tmp / "dicom"
+    write_dicom_series(chest()[0], folder)
+    for path in folder.glob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.PixelSpacing = [0, 0]
+        ds.save_as(path)
+    return ["info", str(folder)]
+
+
+
 #: Every hostile input the suite tries, in the order of docs/robustness.md.
 HOSTILE: tuple[Hostile, ...] = (
     Hostile("trunc-nii-gz", "`.nii.gz` cut in half", _truncated("ct.nii.gz"), "truncated"),
@@ -242,6 +257,8 @@ HOSTILE: tuple[Hostile, ...] = (
             "voxel size"),
     Hostile("nrrd-zero-spacing", "NRRD with a zero space direction", _nrrd_zero_spacing,
             "0 mm"),
+    Hostile("dicom-zero-pixel", "DICOM series with PixelSpacing 0\\0",
+            _dicom_zero_pixel_spacing, "PixelSpacing [0.0, 0.0]"),
     Hostile("zip-entry-truncated", "zip holding a truncated `.nii.gz`", _zip_with_truncated,
             "study.zip:patient1/scan.nii.gz"),
     Hostile("zip-entries", "zip of 20,001 entries", _zip_many_entries, "20001 entries"),
@@ -263,3 +280,4 @@ HOSTILE: tuple[Hostile, ...] = (
     Hostile("quantify-into-dicom", "`quantify dicom/ --out dicom/results`",
             _quantify_into_dicom_folder, "inside the input folder"),
 )
+
