@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -218,11 +219,14 @@ def save_montage(
         The path written.
     """
     image, sp = _check(image_hu, spacing, lungs, lesions, window_hu)
-    if warnings:
-        title = "\n".join([title or "", *(f"WARNING: {w}" for w in warnings)]).lstrip("\n")
     slices = montage_slices(image.shape, lungs, n_slices)
     crop = _crop(image.shape, sp, lungs)
     ncols = min(len(slices), 4 if len(slices) > 6 else 3)
+    if warnings:  # wrapped to the figure's width (about 13 characters per inch at 9 pt)
+        lines = [ln for w in warnings
+                 for ln in textwrap.wrap(f"WARNING: {w}", int(13 * ncols * _PANEL_INCH))]
+        title = "\n".join([title or "", *lines]).lstrip("\n")
+        warnings = tuple(lines)
     nrows = math.ceil(len(slices) / ncols)
     h_mm = (crop[0].stop - crop[0].start) * sp[1]
     w_mm = (crop[1].stop - crop[1].start) * sp[2]
