@@ -17,6 +17,7 @@ import numpy as np
 from covidct.errors import InvalidInputError
 from covidct.io import CTVolume, read_ct, read_mask, write_image
 from covidct.io.atomic import check_output, write_json
+from covidct.io.write import WRITE_SUFFIXES
 from covidct.io.samples import SAMPLES, sample_path
 from covidct.lesions import LesionQuantification, quantify
 from covidct.lungs import segment_lungs
@@ -104,8 +105,8 @@ def segment_study(
         InvalidInputError: also when ``output`` is the input (by any spelling) or lies in it.
     """
     source = resolve_input(path)
-    if output is not None:
-        check_output(output, [source], what="mask")
+    if output is not None:  # before the (slow) segmentation
+        check_output(output, [source], suffixes=WRITE_SUFFIXES, what="mask")
     volume = read_ct(source, series_uid=series_uid)
     t0 = time.perf_counter()
     lungs = segment_lungs(volume, method=method)

@@ -170,6 +170,10 @@ def _segment_over_input(tmp: Path) -> list[str]:
     return ["segment", str(path), "-o", str(path)]
 
 
+def _segment_to_text(tmp: Path) -> list[str]:
+    return ["segment", str(_write(tmp, "a.nii.gz")), "-o", str(tmp / "lungs.txt")]
+
+
 def _quantify_over_mask(tmp: Path) -> list[str]:
     vol, lungs = chest()
     out = tmp / "res"
@@ -275,6 +279,8 @@ HOSTILE: tuple[Hostile, ...] = (
             "ending must match"),
     Hostile("segment-over-input", "`segment a.nii.gz -o a.nii.gz`", _segment_over_input,
             "is the input"),
+    Hostile("segment-to-txt", "`segment a.nii.gz -o lungs.txt` (refused before segmenting)",
+            _segment_to_text, "ending must match"),
     Hostile("quantify-over-mask", "`quantify --lungs res/lungs.nii.gz --out res`",
             _quantify_over_mask, "is the input"),
     Hostile("quantify-into-dicom", "`quantify dicom/ --out dicom/results`",
