@@ -156,7 +156,8 @@ def extract_dataset_features(
         memory_limit: memory per local worker.
         preset_spacing: resample to the preset's voxel size even when the stored grid is
             coarser (by default, features of stored cases are computed at the grid's
-            spacing: resampling a 6 mm grid to 1 mm adds nothing and takes a minute a case).
+            spacing: resampling a 6 mm grid to 1 mm adds nothing and takes a minute a case;
+            with ``params``, the parameter file's settings apply as given).
         progress: called after each case as ``progress(done, total, record)``.
     """
     from covidct.features.presets import resolve_preset
@@ -168,7 +169,8 @@ def extract_dataset_features(
     check_output(out, [root / n for n in ("manifest.parquet", "manifest.csv", "grid.json", "cases")],
                  suffixes=(".parquet", ".csv"), what="feature table")
     resolve_preset(preset, params)  # fail early on a bad preset or parameter file
-    spacing = None if preset_spacing else _grid_spacing(root, preset, params)
+    # a parameter file's own resampling is the user's explicit choice: kept as it is
+    spacing = None if preset_spacing or params is not None else _grid_spacing(root, preset, None)
     if spacing is not None:
         log.info("radiomics at the stored grid's spacing %s mm (x, y, z)", spacing)
     manifest = read_manifest(root)
