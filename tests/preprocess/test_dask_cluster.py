@@ -44,27 +44,29 @@ def cluster(tmp_path):
     env = {**os.environ, "PYTHONPATH": SRC, "DASK_LOGGING__DISTRIBUTED": "warning"}
     logs = tmp_path / "dask-logs"
     logs.mkdir()
-    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-dashboard"], env=env,
-                              stdout=open(logs / "scheduler.log", "w"), stderr=subprocess.STDOUT)]
-    time.sleep(2)
-    for i in range(2):
-        procs.append(subprocess.Popen(
-            [DASK, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-nanny",
-             "--memory-limit", "2GiB", "--no-dashboard"], env=env,
-            stdout=open(logs / f"worker{i}.log", "w"), stderr=subprocess.STDOUT))
-    try:
-        _wait_for_workers(address, 2)
-        yield address, procs
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    with (open(logs / "scheduler.log", "w") as slog, open(logs / "worker0.log", "w") as w0,
+          open(logs / "worker1.log", "w") as w1):
+        procs = [subprocess.Popen(
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            env=env, stdout=slog, stderr=subprocess.STDOUT)]
+        time.sleep(2)
+        for log in (w0, w1):
+            procs.append(subprocess.Popen(
+                [DASK, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-nanny",
+                 "--memory-limit", "2GiB", "--no-dashboard"], env=env, stdout=log,
+                stderr=subprocess.STDOUT))
+        try:
+            _wait_for_workers(address, 2)
+            yield address, procs
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.terminate()
+            for p in procs:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
 
 
 @pytest.mark.slow
