@@ -12,7 +12,6 @@ asked for, so ``covidct --help`` and ``--version`` start in a fraction of a seco
 from __future__ import annotations
 
 import importlib
-import logging
 
 import click
 import typer
@@ -92,10 +91,9 @@ def _root(
     ),
 ) -> None:
     """COVID-19 analysis of chest CT."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    from covidct.cli._common import setup_logging
+
+    setup_logging(verbose)
 
 
 def _command(name: str, target: str, summary: str) -> None:
@@ -125,8 +123,13 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (``-v`` may follow the subcommand; flags show no type)."""
+    import sys
+
+    from covidct.cli._common import hide_flag_types, lift_verbose
+
+    command = hide_flag_types(typer.main.get_command(app))
+    command.main(args=lift_verbose(sys.argv[1:]), prog_name="covidct")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -178,11 +179,23 @@ def _legend(
         )
 
 
+def _verify_png(tmp: Path) -> None:
+    from PIL import Image
+
+    with Image.open(tmp) as img:
+        img.load()  # a truncated PNG fails here
+
+
 def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from covidct.io.atomic import atomic_write
+
     FigureCanvasAgg(fig)
-    fig.savefig(path, format="png", dpi=dpi, facecolor="black")
+    path = atomic_write(
+        path,
+        lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, facecolor="black"),
+        verify=_verify_png,
+        what="picture",
+    )
     logger.info("wrote %s", path)
     return path
 
@@ -197,6 +210,7 @@ def save_montage(
     n_slices: int = 12,
     window_hu: tuple[float, float] = (-1350.0, 150.0),
     title: str | None = None,
+    warnings: tuple[str, ...] = (),
     dpi: int = 100,
     heatmap: np.ndarray | None = None,
 ) -> Path:
@@ -213,6 +227,7 @@ def save_montage(
         n_slices: number of panels (fewer if the lungs span fewer slices).
         window_hu: grey-level window ``(low, high)`` in HU (default: lung window).
         title: optional figure title.
+        warnings: lines shown in orange under the title (why the numbers may be off).
         dpi: resolution of the PNG.
         heatmap: optional ``(z, y, x)`` float map in [0, 1] (e.g. Grad-CAM), drawn where
             it is at least :data:`HEAT_FLOOR`.
@@ -224,11 +239,16 @@ def save_montage(
     slices = montage_slices(image.shape, lungs, n_slices)
     crop = _crop(image.shape, sp, lungs)
     ncols = min(len(slices), 4 if len(slices) > 6 else 3)
+    if warnings:  # wrapped to the figure's width (about 13 characters per inch at 9 pt)
+        lines = [ln for w in warnings
+                 for ln in textwrap.wrap(f"WARNING: {w}", int(13 * ncols * _PANEL_INCH))]
+        title = "\n".join([title or "", *lines]).lstrip("\n")
+        warnings = tuple(lines)
     nrows = math.ceil(len(slices) / ncols)
     h_mm = (crop[0].stop - crop[0].start) * sp[1]
     w_mm = (crop[1].stop - crop[1].start) * sp[2]
     panel_h = _PANEL_INCH * h_mm / w_mm
-    top = 0.45 if title else 0.1
+    top = 0.45 + 0.25 * len(warnings) if title else 0.1
     fig = Figure(figsize=(ncols * _PANEL_INCH, nrows * panel_h + top + 0.4), facecolor="black")
     fig.subplots_adjust(
         left=0.005,
@@ -242,7 +262,8 @@ def save_montage(
         ax = fig.add_subplot(nrows, ncols, i + 1)
         _draw(ax, image, k, crop, sp, lungs, lesions, window_hu, heatmap)
     if title:
-        fig.suptitle(title, color="white", fontsize=12)
+        fig.suptitle(title, color="orange" if warnings else "white",
+                     fontsize=12 if not warnings else 9)
     _legend(fig, lungs, lesions, heatmap is not None)
     return _save(fig, path, dpi)
 
