@@ -37,7 +37,9 @@ def load_command(name: str) -> click.Command:
         single.command(name)(obj)
         command = typer.main.get_command(single)
     command.name = name
-    return command
+    from covidct.cli._common import hide_flag_types
+
+    return hide_flag_types(command)
 
 
 class _Placeholder(click.Command):
