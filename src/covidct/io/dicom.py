@@ -188,6 +188,11 @@ def _geometry(
             + "; ".join(f"{r}x{c} in {p}" for (r, c), p in by_size.items())
         )
     pix = np.asarray(first.header.PixelSpacing, dtype=float)
+    if pix.shape != (2,) or not np.all(np.isfinite(pix) & (pix > 0)):
+        raise InvalidInputError(
+            f"DICOM file {first.path} has PixelSpacing {pix.tolist()}: a pixel size must be "
+            "two positive numbers (mm); fix the header with the true spacing"
+        )
     for s in group[1:]:
         if not np.allclose(np.asarray(s.header.PixelSpacing, dtype=float), pix, atol=1e-4):
             raise InvalidInputError(
