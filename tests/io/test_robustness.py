@@ -35,7 +35,7 @@ def test_hostile_input_one_line_exit_2(case: Hostile, tmp_path: Path) -> None:
 
 
 def test_robustness_doc_lists_every_case() -> None:
-    keys = set(re.findall(r"^\| `([a-z0-9-]+)` \|", DOC.read_text(), flags=re.MULTILINE))
+    keys = set(re.findall(r"^\| `([a-z0-9-]+)` \|", DOC.read_text(encoding="utf-8"), flags=re.MULTILINE))
     assert {h.key for h in HOSTILE} <= keys
 
 
