@@ -63,7 +63,6 @@ def test_abdomen_dicom_no_lungs(abdomen_dir, tmp_path):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.xfail(reason="needs the no-lungs refusal of issue 15", strict=False)
 def test_abdomen_nifti_no_lungs(abdomen_dir, tmp_path):
     out = tmp_path / "abd"
     res = runner.invoke(app, ["analyze", str(abdomen_dir / "abdomen_ct.nii.gz"), "-o", str(out),
