@@ -22,7 +22,8 @@ def test_start_up_imports_no_heavy_module(args):
     code = ("import sys\nfrom covidct.cli.app import app\n"
             f"try:\n    app({args!r})\nexcept SystemExit:\n    pass\n"
             "print('LOADED', sorted(m for m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         encoding="utf-8")
     loaded = set(out.stdout.split("LOADED", 1)[1].strip(" []\n").replace("'", "").split(", "))
     assert not [m for m in HEAVY if m in loaded]
     if args == ["--help"]:

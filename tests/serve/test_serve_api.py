@@ -49,7 +49,7 @@ def test_finished_study_reports_the_numbers_of_its_numbers_file(served):
 def test_non_ct_upload_fails_with_the_readers_one_line_message(served):
     failed, client = served["failed"], served["client"]
     assert failed["status"] == "failed"
-    assert "cannot read image file notes.nii.gz" in failed["error"]
+    assert "notes.nii.gz is damaged" in failed["error"]
     assert str(served["data"]) not in failed["error"]  # no server paths shown to users
     assert "\n" not in failed["error"] and "Traceback" not in failed["error"]
     assert not (served["data"] / "studies" / failed["id"] / "out").exists()
