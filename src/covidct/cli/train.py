@@ -68,9 +68,15 @@ def _parse_sets(items: list[str]) -> dict[str, object]:
         if not sep or not key.strip():
             raise InvalidInputError(f"--set takes FIELD=VALUE, got {item!r}")
         try:
-            out[key.strip()] = yaml.safe_load(value)
+            parsed = yaml.safe_load(value)
         except yaml.YAMLError as exc:
             raise InvalidInputError(f"--set {key}: cannot parse {value!r}: {exc}") from exc
+        if isinstance(parsed, str):  # YAML 1.1 reads "1e-3" as text
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        out[key.strip()] = parsed
     return out
 
 

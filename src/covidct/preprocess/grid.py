@@ -19,7 +19,7 @@ import SimpleITK as sitk
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.io import CTVolume, check_same_grid
 
-__all__ = ["GridPreset", "GRID_PRESETS", "get_grid", "GridCase", "resample", "to_grid", "from_grid"]
+__all__ = ["GRID_PRESETS", "GridCase", "GridPreset", "from_grid", "get_grid", "resample", "to_grid"]
 
 
 @dataclass(frozen=True)
