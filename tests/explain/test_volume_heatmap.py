@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from covidct.cli.app import app
 from covidct.errors import InvalidInputError
 from covidct.explain import volume_heatmap
-from covidct.inference import VolumeModel, prepare_volume, save_volume_model
+from covidct.inference import VolumeModel, predict_volume, prepare_volume, save_volume_model
 from covidct.io import CTVolume
 from covidct.io.write import write_image
 from covidct.preprocess.grid import get_grid
@@ -84,6 +84,18 @@ def test_heat_lands_on_the_cube_and_follows_a_known_shift(model):
         centres.append(got)
     moved = centres[1] - centres[0]
     np.testing.assert_allclose(moved, (shift * np.array(SPACING))[::-1], atol=3.0)  # (x, y, z) mm
+
+
+def test_the_model_stays_in_eval_mode_with_the_same_answer(model):
+    ct, lungs = _ct((14, 30, 24))
+    prepared = prepare_volume(model, ct, lungs)
+    model.module.eval()
+    before = predict_volume(model, prepared)
+    volume_heatmap(model, prepared, ct, task="ct")
+    assert not any(m.training for m in model.module.modules())
+    after = predict_volume(model, prepared)
+    for task in before:
+        np.testing.assert_allclose(after[task], before[task], atol=1e-6)
 
 
 def test_unknown_task_is_refused(model):

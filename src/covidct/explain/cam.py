@@ -115,7 +115,9 @@ def volume_heatmap(model, prepared, ct: CTVolume, *, task: str = "ct", target: i
 
     if task not in model.tasks:
         raise InvalidInputError(f"task {task!r} is not an output of this model; it has {list(model.tasks)}")
-    wrapper = _TaskLogits(model.module, task)
+    # a new Module starts in training mode: match the model's, or cam_maps would leave the
+    # model in training mode (dropout, Shift3D and batch statistics on) when it restores it
+    wrapper = _TaskLogits(model.module, task).train(model.module.training)
     device = next(model.module.parameters()).device
     maps, _ = cam_maps(wrapper, last_conv3d(model.network), prepared.tensor.to(device),
                        targets=None if target is None else [target], method=method)
