@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from covidct.cli._common import console, handle_errors
+from covidct.cli._common import console, err_console, handle_errors, series_note
 
 __all__ = ["info", "segment", "quantify"]
 
@@ -47,7 +47,10 @@ def info(
     from covidct.io import describe, read_ct
     from covidct.pipeline import resolve_input
 
-    summary = describe(read_ct(resolve_input(input), series_uid=series))
+    volume = read_ct(resolve_input(input), series_uid=series)
+    summary = describe(volume)
+    if note := series_note(volume.metadata):
+        err_console.print(note, highlight=False)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
@@ -60,7 +63,9 @@ def info(
 @handle_errors
 def segment(
     input: str = typer.Argument(..., help=INPUT_HELP),
-    output: Path = typer.Option(..., "-o", "--output", help="Mask file (.nii.gz, .nrrd, .mha)."),
+    output: Path = typer.Option(
+        ..., "-o", "--out", "--output", help="Mask file (.nii.gz, .nii, .nrrd, .mha)."
+    ),
     method: str = typer.Option("refined", help="refined (default) or classical (the baseline)."),
     series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
     lung_preset: str = typer.Option("default", "--lung-preset", help=LUNG_PRESET_HELP),
@@ -77,6 +82,8 @@ def segment(
     run = segment_study(input, output, method=method, series_uid=series,  # type: ignore[arg-type]
                         lung_preset=lung_preset)
     vols = run.lung_volumes_ml()
+    if note := series_note(run.volume.metadata):
+        err_console.print(note, highlight=False)
     console.print(
         f"lungs: right {vols['right']:.0f} ml, left {vols['left']:.0f} ml, "
         f"total {vols['total']:.0f} ml ({run.seconds:.1f} s) -> {run.output}"
@@ -95,7 +102,7 @@ def quantify(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     out: Optional[Path] = typer.Option(
-        None, "--out", help="Folder for lesion mask, lung mask, JSON and a PNG montage."
+        None, "-o", "--out", help="Folder for lesion mask, lung mask, JSON and a PNG montage."
     ),
     series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
     lung_preset: str = typer.Option("default", "--lung-preset", help=LUNG_PRESET_HELP),
@@ -108,6 +115,8 @@ def quantify(
 
     run = quantify_study(input, lungs_path=lungs, out_dir=out, series_uid=series,
                          lung_preset=lung_preset)
+    if note := series_note(run.volume.metadata):
+        err_console.print(note, highlight=False)
     if as_json:
         typer.echo(json.dumps(run.to_dict(), indent=2))
         return
@@ -133,5 +142,7 @@ def quantify(
         zones.add_row(side, *(_pct(parts[z]) for z in ("upper", "middle", "lower")))
     console.print(zones)
     console.print(f"CT category (MosMed): [bold]{r.ct_category}[/]")
+    for text in r.warnings:
+        console.print(f"[bold yellow]WARNING[/]: {text}", highlight=False)
     for key, path in run.outputs.items():
         console.print(f"{key}: {path}")

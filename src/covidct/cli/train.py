@@ -29,6 +29,9 @@ def train(
         None, "--folds-file", help="Saved fold file (case_id, patient_id, fold) to use instead "
         "of making folds: the same folds for every model of a study."),
     seed: Optional[int] = typer.Option(None, help="Seed (overrides the config)."),
+    weights: Optional[str] = typer.Option(
+        None, help="Slice presets: imagenet (local torch cache only), PATH or none."
+    ),
     set_: list[str] = typer.Option(
         [], "--set", metavar="FIELD=VALUE", help="Any other config field (YAML value); repeatable."
     ),
@@ -50,7 +53,8 @@ def train(
     overrides = {k: v for k, v in {"data": str(data) if data else None,
                                    "features": str(features) if features else None,
                                    "epochs": epochs, "folds": folds, "seed": seed,
-                                   "folds_file": str(folds_file) if folds_file else None}.items()
+                                   "folds_file": str(folds_file) if folds_file else None,
+                                   "weights": weights}.items()
                  if v is not None}
     overrides.update(_parse_sets(set_))
     family = load_family(family_of(config))
@@ -68,9 +72,15 @@ def _parse_sets(items: list[str]) -> dict[str, object]:
         if not sep or not key.strip():
             raise InvalidInputError(f"--set takes FIELD=VALUE, got {item!r}")
         try:
-            out[key.strip()] = yaml.safe_load(value)
+            parsed = yaml.safe_load(value)
         except yaml.YAMLError as exc:
             raise InvalidInputError(f"--set {key}: cannot parse {value!r}: {exc}") from exc
+        if isinstance(parsed, str):  # YAML 1.1 reads "1e-3" as text
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        out[key.strip()] = parsed
     return out
 
 
