@@ -98,8 +98,7 @@ def sidecar_path(table: str | Path) -> Path:
 
 def _write_sidecar(out: Path, root: Path, resolved: Any, params: str | Path | None,
                    hog: bool, spacing: tuple[float, ...] | None) -> None:
-    import json
-
+    from covidct.io.atomic import write_json
     from covidct.provenance import provenance
 
     inputs = [p for p in (root / "manifest.parquet", root / "grid.json") if p.is_file()]
@@ -108,10 +107,7 @@ def _write_sidecar(out: Path, root: Path, resolved: Any, params: str | Path | No
     record = provenance(options={"radiomics": resolved, "hog": {"enabled": hog},
                                  "resampled_spacing_mm_xyz": spacing},
                         inputs=[*inputs, out])
-    side = sidecar_path(out)
-    tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"provenance": record}, indent=2, default=str))
-    os.replace(tmp, side)
+    write_json({"provenance": record}, sidecar_path(out), what="feature provenance")
 
 
 def _read_existing(path: Path) -> pd.DataFrame:
