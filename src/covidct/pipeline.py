@@ -108,8 +108,12 @@ def quantify_study(
     lungs_path: str | Path | None = None,
     out_dir: str | Path | None = None,
     series_uid: str | None = None,
+    lesion_model: str | Path | None = None,
 ) -> QuantificationRun:
     """Read a CT, get its lungs (given mask or segmentation), quantify lesions.
+
+    ``lesion_model`` (a Mask R-CNN ``model.pt`` or run folder) replaces the HU lesion method
+    with :func:`covidct.detection.volume.segment_lesions_model`.
 
     With ``out_dir``, writes ``lungs.nii.gz`` (when segmented here), ``lesions.nii.gz``
     (0 none, 1 GGO, 2 consolidation), ``quantification.json`` and ``montage.png``.
@@ -127,7 +131,12 @@ def quantify_study(
         lungs = segment_lungs(volume)
         seconds["segment_lungs"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    result = quantify(volume, lungs)
+    lesion_mask = None
+    if lesion_model is not None:
+        from covidct.detection.volume import segment_lesions_model
+
+        lesion_mask = segment_lesions_model(volume, lungs, lesion_model)
+    result = quantify(volume, lungs, lesion_mask=lesion_mask)
     seconds["quantify"] = time.perf_counter() - t0
 
     outputs: dict[str, Path] = {}

@@ -43,7 +43,7 @@ def _root(
 
 
 def _register() -> None:
-    from covidct.cli import datasets, features, ml, preprocess, samples, study, train
+    from covidct.cli import datasets, detection, features, ml, preprocess, samples, study, train
 
     app.command("info")(study.info)
     app.command("segment")(study.segment)
@@ -57,6 +57,7 @@ def _register() -> None:
     app.command("train")(train.train)
     app.command("evaluate")(train.evaluate)
     app.command("compare")(train.compare)
+    app.command("predict-lesions")(detection.predict_lesions)
 
 
 _register()

@@ -92,6 +92,9 @@ def quantify(
         None, "--out", help="Folder for lesion mask, lung mask, JSON and a PNG montage."
     ),
     series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
+    lesion_model: Optional[Path] = typer.Option(
+        None, "--lesion-model", help="Mask R-CNN model.pt (or run folder) instead of the HU method."
+    ),
 ) -> None:
     """Quantify ground-glass opacity and consolidation in the lungs (share of lung involved).
 
@@ -99,7 +102,8 @@ def quantify(
     """
     from covidct.pipeline import quantify_study
 
-    run = quantify_study(input, lungs_path=lungs, out_dir=out, series_uid=series)
+    run = quantify_study(input, lungs_path=lungs, out_dir=out, series_uid=series,
+                         lesion_model=lesion_model)
     if as_json:
         typer.echo(json.dumps(run.to_dict(), indent=2))
         return
