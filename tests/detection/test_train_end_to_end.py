@@ -99,3 +99,22 @@ def test_predict_lesions_cli_writes_figures(seg_run, tmp_path):
     bad = CliRunner().invoke(app, ["predict-lesions", str(tmp_path / "absent.pt"), str(root), "-o",
                                    str(tmp_path / "x")])
     assert bad.exit_code == 2 and "does not exist" in bad.output
+
+
+def test_ct_mask_net_trains_on_the_segmentation_model(seg_run, tmp_path):
+    from .conftest import write_class_slices
+
+    run, _ = seg_run
+    data = write_class_slices(tmp_path / "covidx")
+    cfg = PRESETS["ct-mask-net"].with_overrides(
+        name="tiny-clf", data=str(data), segmentation=str(run), roi_batch_size=16, s_features=32,
+        lr=3e-3, epochs=4, batch_size=4, min_size=64, max_size=64, bootstrap=20)
+    out = train_detection(cfg, tmp_path / "clf")
+    result = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert set(result) == {"slice", "patient_mean", "patient_max"}
+    assert result["slice"]["n"] == 12 and result["patient_mean"]["n"] == 3
+    assert np.asarray(result["slice"]["confusion_matrix"]).sum() == 12
+    assert result["slice"]["metrics"]["accuracy"]["value"] > 0.5  # chance: 1/3
+    assert (out / "confusion_slice.png").is_file() and (out / "predictions.csv").is_file()
+    model, meta = load_model_file(out)
+    assert meta["format"] == "covidct-ctmasknet/1" and model.s[0].in_features == 80

@@ -43,7 +43,12 @@ def info(
     from covidct.io import describe, read_ct
     from covidct.pipeline import resolve_input
 
-    summary = describe(read_ct(resolve_input(input), series_uid=series))
+    from covidct.io.slice2d import describe_slice, is_single_slice, read_slice
+
+    if is_single_slice(input):  # one DICOM slice or PNG/JPG: a 2D image, described as such
+        summary = describe_slice(read_slice(input))
+    else:
+        summary = describe(read_ct(resolve_input(input), series_uid=series))
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
