@@ -39,8 +39,8 @@ def write_blob_slices(root: Path, *, patients: int = 8, slices: int = 6, size: i
 
 def write_class_slices(root: Path, *, per_class: int = 3, slices: int = 4, size: int = 64,
                        seed: int = 1) -> Path:
-    """COVIDx-CT layout: control = no blobs, pneumonia = round dense blobs, COVID = square
-    faint blobs; patients split train / val / test in their split files."""
+    """COVIDx-CT layout: control = no blobs, pneumonia = one round dense blob, COVID = three
+    square faint blobs; patients split train / val / test in their split files."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size]
     lines: dict[str, list[str]] = {"train": [], "val": [], "test": []}
@@ -49,7 +49,7 @@ def write_class_slices(root: Path, *, per_class: int = 3, slices: int = 4, size:
             split = "test" if p == 0 else "val" if p == 1 else "train"
             for s in range(slices):
                 image = rng.normal(50, 8, (size, size))
-                for _ in range(2 if cls else 0):
+                for _ in range((0, 1, 3)[cls]):
                     h = int(rng.integers(12, 20))
                     y, x = (int(v) for v in rng.integers(2, size - h - 2, 2))
                     if cls == 2:

@@ -10,10 +10,11 @@ from covidct.detection.classifier import CTMaskNet, CTMaskNetOptions, ctmasknet_
 from covidct.detection.model import MaskRCNNOptions, build_maskrcnn
 
 
-@pytest.fixture()
-def net() -> CTMaskNet:
+@pytest.fixture(params=["frozen-stats", "batch"])
+def net(request) -> CTMaskNet:
     torch.manual_seed(0)
-    det = build_maskrcnn(MaskRCNNOptions(backbone="resnet18", truncation=2, min_size=64, max_size=64))
+    det = build_maskrcnn(MaskRCNNOptions(backbone="resnet18", truncation=2, min_size=64, max_size=64,
+                                         norm=request.param))
     for m in det.modules():  # non-trivial running statistics, to see that they do not move
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.1, 0.1)

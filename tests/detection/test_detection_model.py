@@ -113,3 +113,31 @@ def test_bad_options_raise():
     with pytest.raises(InvalidInputError):
         MaskRCNNOptions(mask_type="lungs")
     assert num_classes("merge") == 2 and num_classes("both") == 3 and num_classes("ggo") == 2
+
+
+def _step(model: nn.Module) -> None:
+    image = torch.zeros(3, 64, 64)
+    image[:, 20:40, 20:40] = 1.0
+    masks = torch.zeros(1, 64, 64, dtype=torch.uint8)
+    masks[0, 20:40, 20:40] = 1
+    target = {"boxes": torch.tensor([[20.0, 20.0, 40.0, 40.0]]), "labels": torch.tensor([1]),
+              "masks": masks}
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
+    model.train()
+    loss = sum(model([image], [target]).values())
+    loss.backward()
+    opt.step()
+
+
+@pytest.mark.parametrize(("norm", "frozen"), [("frozen-stats", True), ("batch", False)])
+def test_training_step_and_batch_norm_statistics(norm, frozen):
+    torch.manual_seed(0)
+    model = build_maskrcnn(MaskRCNNOptions(truncation=2, min_size=64, max_size=64, norm=norm,
+                                           box_batch_size=32))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    _step(model)
+    after = model.state_dict()
+    stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
+    assert stats
+    assert all(torch.equal(before[k], after[k]) for k in stats) is frozen
+    assert not torch.equal(before["backbone.body.bn1.weight"], after["backbone.body.bn1.weight"])

@@ -4,8 +4,8 @@ Presets (the seed's settings; ``--set`` overrides any field):
 
 * ``maskrcnn-r18-t1``, ``maskrcnn-r34-t1``, ``maskrcnn-r50``: lesion segmentation on a CNCB
   layout folder, Adam lr 1e-5, weight decay 1e-3, batch 1, 100 epochs, 512 px slices;
-* ``maskrcnn-r18-t1-cpu``: the same model on 256 px slices, lr 1e-4, 8 epochs, 120 training
-  slices, a scaled-down run that finishes in minutes on a CPU;
+* ``maskrcnn-r18-t1-cpu``: the same model trained from scratch on 256 px slices, lr 1e-3,
+  5 epochs of 60 training slices, 64 sampled RoIs per image: a scaled-down run for a CPU;
 * ``ct-mask-net``: the classifier (module S, K = 128 RoIs, s = 512) on a COVIDx-CT folder from
   a segmentation run (``segmentation``), Adam lr 1e-5, wd 1e-3, batch 8, 50 epochs;
 * ``ct-mask-net-cpu``: the same with K = 32 and lr 1e-3 on 256 px slices, 6 epochs.
@@ -41,6 +41,8 @@ class DetectionTrainConfig:
         segmentation: segmentation run folder or ``model.pt`` the classifier starts from.
         backbone, truncation, mask_type, pretrained, min_size, max_size: see
             :class:`~covidct.detection.model.MaskRCNNOptions`.
+        norm: backbone batch norm, "frozen-stats" (ImageNet start) or "batch" (from scratch).
+        box_batch_size: RoIs sampled per image for the box / mask losses (the seed: 256).
         roi_batch_size, s_features: module S (classification).
         epochs, batch_size, lr, weight_decay: Adam training.
         val_size, test_size: patient shares of the split when the data has none.
@@ -60,6 +62,8 @@ class DetectionTrainConfig:
     pretrained: str = "imagenet"
     min_size: int = 512
     max_size: int = 1024
+    norm: str = "frozen-stats"
+    box_batch_size: int = 256
     roi_batch_size: int = 128
     s_features: int = 512
     epochs: int = 100
@@ -88,7 +92,8 @@ class DetectionTrainConfig:
         """The Mask R-CNN options of this run."""
         return MaskRCNNOptions(backbone=self.backbone, truncation=int(self.truncation),
                                mask_type=self.mask_type, pretrained=str(self.pretrained),
-                               min_size=int(self.min_size), max_size=int(self.max_size))
+                               min_size=int(self.min_size), max_size=int(self.max_size),
+                               box_batch_size=int(self.box_batch_size), norm=self.norm)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, as written to YAML."""
@@ -117,8 +122,9 @@ def _presets() -> dict[str, DetectionTrainConfig]:
         "maskrcnn-r34-t1": replace(r18, name="maskrcnn-r34-t1", backbone="resnet34"),
         "maskrcnn-r50": replace(r18, name="maskrcnn-r50", backbone="resnet50", truncation=0),
         "maskrcnn-r18-t1-cpu": replace(
-            r18, name="maskrcnn-r18-t1-cpu", min_size=256, max_size=256, lr=1e-4, epochs=8,
-            batch_size=2, max_train_slices=120, pretrained="none", bootstrap=100,
+            r18, name="maskrcnn-r18-t1-cpu", min_size=256, max_size=256, lr=1e-3, epochs=5,
+            batch_size=2, max_train_slices=60, box_batch_size=64, pretrained="none", norm="batch",
+            bootstrap=100,
         ),
         "ct-mask-net": clf,
         "ct-mask-net-cpu": replace(

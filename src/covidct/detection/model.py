@@ -13,9 +13,10 @@ Backbones:
 * ``resnet50`` (truncation 0 only): layers 1-4 into a 4-level FPN plus torchvision's
   max-pooled level (5 maps); one anchor size per map (2, 4, 8, 16, 32), every aspect ratio.
 
-Batch norm in the backbone is :class:`StatsFrozenBatchNorm2d`: its affine weights train, its
-running statistics never change (the seed's classifier relies on this; batch size 1 gives no
-usable batch statistics either). Images are (3, H, W) float tensors in 0..1 (a grey CT slice
+Batch norm in the backbone is :class:`StatsFrozenBatchNorm2d` by default: its affine weights
+train, its running statistics never change (the seed's classifier relies on this; batch size
+1 gives no usable batch statistics either); ``norm="batch"`` learns them, for training from
+scratch. Images are (3, H, W) float tensors in 0..1 (a grey CT slice
 repeated on three channels), normalised with the ImageNet mean/std inside the model.
 """
 
@@ -79,6 +80,9 @@ class MaskRCNNOptions:
         box_score_thresh: minimum score of a detection (negative = keep all).
         detections_per_img: detections kept per image.
         representation_size: width of the box head MLP.
+        norm: backbone batch norm: "frozen-stats" (:class:`StatsFrozenBatchNorm2d`, for
+            ImageNet-initialised backbones, as the seed) or "batch" (statistics learnt during
+            training, for training from scratch; a classifier freezes them in any case).
         mask_layers: channels of each mask-head convolution (the light head: one of 128;
             torchvision's standard head, which the seed's full ResNet50 model keeps, is
             (256, 256, 256, 256)); the mask predictor takes the last one.
@@ -104,6 +108,7 @@ class MaskRCNNOptions:
     detections_per_img: int = 100
     representation_size: int = 128
     mask_layers: tuple[int, ...] = (128,)
+    norm: str = "frozen-stats"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "anchor_sizes", tuple(int(s) for s in self.anchor_sizes))
@@ -120,6 +125,8 @@ class MaskRCNNOptions:
             )
         if self.mask_type not in MASK_TYPES:
             raise InvalidInputError(f"mask_type must be one of {sorted(MASK_TYPES)}; got {self.mask_type!r}")
+        if self.norm not in ("frozen-stats", "batch"):
+            raise InvalidInputError(f"norm must be 'frozen-stats' or 'batch'; got {self.norm!r}")
         if self.backbone == "resnet50" and len(self.anchor_sizes) != 5:
             raise InvalidInputError("resnet50 + FPN has 5 feature maps: give 5 anchor sizes")
 
@@ -177,7 +184,8 @@ class _MultiLevelFPNBackbone(nn.Module):
 
 
 def _backbone(options: MaskRCNNOptions) -> nn.Module:
-    body = _RESNETS[options.backbone](weights=None, norm_layer=StatsFrozenBatchNorm2d)
+    norm = StatsFrozenBatchNorm2d if options.norm == "frozen-stats" else nn.BatchNorm2d
+    body = _RESNETS[options.backbone](weights=None, norm_layer=norm)
     load_imagenet_weights(body, options.backbone, options.pretrained)
     if options.backbone == "resnet50":
         return _MultiLevelFPNBackbone(body)
