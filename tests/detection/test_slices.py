@@ -7,7 +7,12 @@ import pytest
 
 from covidct.datasets._common import write_png
 from covidct.datasets.cncb import read_cncb_seg
-from covidct.detection.slices import LesionSliceDataset, class_mask, image_tensor, instances_from_mask
+from covidct.detection.slices import (
+    LesionSliceDataset,
+    class_mask,
+    image_tensor,
+    instances_from_mask,
+)
 from covidct.errors import InvalidInputError
 
 

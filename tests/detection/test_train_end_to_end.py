@@ -16,10 +16,11 @@ from covidct.detection.training import train_detection
 
 from .conftest import write_blob_slices
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
-TINY = dict(min_size=64, max_size=64, lr=2e-3, batch_size=2, pretrained="none", bootstrap=20,
-            val_size=0.15, test_size=0.25, max_train_slices=0, norm="batch", box_batch_size=64)
+TINY = {"min_size": 64, "max_size": 64, "lr": 2e-3, "batch_size": 2, "pretrained": "none",
+        "bootstrap": 20, "val_size": 0.15, "test_size": 0.25, "max_train_slices": 0,
+        "norm": "batch", "box_batch_size": 64}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def seg_run(tmp_path_factory):
     return run, root
 
 
-EPOCHS = 7
+EPOCHS = 6
 
 
 def test_segmentation_learns_above_floor(seg_run):

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from covidct.datasets._common import resample_slice_to_square
-from covidct.detection.volume import LesionModelOptions, _class_map, slice_back_to_grid, segment_lesions_model
+from covidct.detection.volume import (
+    LesionModelOptions,
+    _class_map,
+    segment_lesions_model,
+    slice_back_to_grid,
+)
 from covidct.errors import GeometryMismatchError, InvalidInputError
 from covidct.io.volume import CTVolume
 

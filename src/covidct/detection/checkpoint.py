@@ -20,7 +20,7 @@ from covidct.detection.classifier import CTMaskNet, CTMaskNetOptions
 from covidct.detection.model import MaskRCNNOptions, build_maskrcnn, class_names
 from covidct.errors import InvalidInputError
 
-__all__ = ["LESION_FORMAT", "CLASSIFIER_FORMAT", "load_model_file", "save_model_file"]
+__all__ = ["CLASSIFIER_FORMAT", "LESION_FORMAT", "load_model_file", "save_model_file"]
 
 LESION_FORMAT = "covidct-maskrcnn/1"
 CLASSIFIER_FORMAT = "covidct-ctmasknet/1"
@@ -62,7 +62,7 @@ def load_model_file(path: str | Path, *, device: str | torch.device = "cpu") -> 
     path = _resolve(path)
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unreadable file is an input error
+    except Exception as exc:
         raise InvalidInputError(f"cannot read model file {path}: {exc}") from exc
     if not isinstance(blob, dict) or blob.get("format") not in (LESION_FORMAT, CLASSIFIER_FORMAT):
         raise InvalidInputError(f"{path} is not a covidct Mask R-CNN model file")

@@ -219,6 +219,6 @@ def detection_metrics(
     return {
         "coco": {t: block(("coco", t), v) for t, v in point["coco"].items()},
         "per_image": block(("per_image",), point["per_image"]),
-        "n_images": len(gts), "n_patients": int(len(ids)), "bootstrap": int(bootstrap),
+        "n_images": len(gts), "n_patients": len(ids), "bootstrap": int(bootstrap),
         "ci": ci, "seed": int(seed), "score_threshold_per_image": score_threshold,
     }

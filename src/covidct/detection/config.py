@@ -8,7 +8,8 @@ Presets (the seed's settings; ``--set`` overrides any field):
   5 epochs of 60 training slices, 64 sampled RoIs per image: a scaled-down run for a CPU;
 * ``ct-mask-net``: the classifier (module S, K = 128 RoIs, s = 512) on a COVIDx-CT folder from
   a segmentation run (``segmentation``), Adam lr 1e-5, wd 1e-3, batch 8, 50 epochs;
-* ``ct-mask-net-cpu``: the same with K = 32 and lr 1e-3 on 256 px slices, 6 epochs.
+* ``ct-mask-net-cpu``: the same with K = 32, s = 128, lr 1e-3 on 256 px slices, 4 epochs of
+  120 training slices.
 
 Splits are by patient: the COVIDx-CT split files when the data has them, otherwise
 ``val_size`` / ``test_size`` shares of patients (:func:`covidct.datasets.split_patients`).
@@ -25,7 +26,7 @@ import yaml
 from covidct.detection.model import MaskRCNNOptions
 from covidct.errors import InvalidInputError
 
-__all__ = ["DetectionTrainConfig", "PRESETS", "load_detection_config"]
+__all__ = ["PRESETS", "DetectionTrainConfig", "load_detection_config"]
 
 TASKS = ("segmentation", "classification")
 
@@ -47,6 +48,8 @@ class DetectionTrainConfig:
         epochs, batch_size, lr, weight_decay: Adam training.
         val_size, test_size: patient shares of the split when the data has none.
         max_train_slices: train on at most this many slices (drawn with ``seed``; 0 = all).
+        max_val_slices: validate (model selection) on at most this many slices (0 = all);
+            the test split is always evaluated whole.
         eval_score_threshold: score threshold of the seed's per-image mAP.
         precision: "auto" = 16-mixed on CUDA, 32-true on CPU; or any Lightning precision.
         accelerator, devices, num_workers, seed, bootstrap: as in the volume family.
@@ -73,6 +76,7 @@ class DetectionTrainConfig:
     val_size: float = 0.15
     test_size: float = 0.2
     max_train_slices: int = 0
+    max_val_slices: int = 0
     eval_score_threshold: float = 0.75
     precision: str = "auto"
     accelerator: str = "auto"
@@ -123,13 +127,13 @@ def _presets() -> dict[str, DetectionTrainConfig]:
         "maskrcnn-r50": replace(r18, name="maskrcnn-r50", backbone="resnet50", truncation=0),
         "maskrcnn-r18-t1-cpu": replace(
             r18, name="maskrcnn-r18-t1-cpu", min_size=256, max_size=256, lr=1e-3, epochs=5,
-            batch_size=2, max_train_slices=60, box_batch_size=64, pretrained="none", norm="batch",
+            batch_size=2, max_train_slices=60, max_val_slices=40, box_batch_size=64, pretrained="none", norm="batch",
             bootstrap=100,
         ),
         "ct-mask-net": clf,
         "ct-mask-net-cpu": replace(
-            clf, name="ct-mask-net-cpu", roi_batch_size=32, s_features=128, lr=1e-3, epochs=6,
-            min_size=256, max_size=256, max_train_slices=240, bootstrap=200,
+            clf, name="ct-mask-net-cpu", roi_batch_size=32, s_features=128, lr=1e-3, epochs=4,
+            min_size=256, max_size=256, max_train_slices=120, max_val_slices=48, bootstrap=200,
         ),
     }
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 from torchvision.models import resnet18, resnet34, resnet50
 from torchvision.models._utils import IntermediateLayerGetter

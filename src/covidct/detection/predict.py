@@ -61,9 +61,9 @@ def _true_class(name: str) -> int | None:
 
 
 def _ct_slices(input_path: str, model_path: str, out: Path, max_slices: int) -> list[tuple[str, np.ndarray, None]]:
+    from covidct.detection.volume import segment_lesions_model
     from covidct.io import read_ct, write_image
     from covidct.lungs import segment_lungs
-    from covidct.detection.volume import segment_lesions_model
 
     volume = read_ct(input_path)
     lungs = segment_lungs(volume)

@@ -34,9 +34,9 @@ from covidct.detection.model import class_names
 from covidct.errors import InvalidInputError
 
 __all__ = [
+    "MIN_COMPONENT_PIXELS",
     "ClassSliceDataset",
     "LesionSliceDataset",
-    "MIN_COMPONENT_PIXELS",
     "class_mask",
     "collate_detection",
     "image_tensor",

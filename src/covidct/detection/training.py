@@ -76,10 +76,10 @@ def _split(table: pd.DataFrame, cfg: DetectionTrainConfig) -> pd.DataFrame:
     return split_patients(table, val_size=cfg.val_size, test_size=cfg.test_size, seed=cfg.seed)
 
 
-def _limit(train: pd.DataFrame, cfg: DetectionTrainConfig) -> pd.DataFrame:
-    if cfg.max_train_slices and len(train) > cfg.max_train_slices:
-        return train.sample(n=cfg.max_train_slices, random_state=cfg.seed).sort_index()
-    return train
+def _limit(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    if n and len(table) > n:
+        return table.sample(n=n, random_state=seed).sort_index()
+    return table
 
 
 def _loaders(cfg: DetectionTrainConfig, parts: dict[str, pd.DataFrame]) -> dict[str, Any]:
@@ -126,7 +126,7 @@ def _build(cfg: DetectionTrainConfig) -> tuple[Any, Any]:
                                          weight_decay=cfg.weight_decay)
     if not cfg.segmentation:
         raise InvalidInputError("ct-mask-net needs a segmentation run: --set segmentation=RUN_DIR")
-    detector, meta = load_model_file(cfg.segmentation)
+    detector, _ = load_model_file(cfg.segmentation)
     if hasattr(detector, "s"):
         raise InvalidInputError(f"{cfg.segmentation} is a classifier, not a segmentation model")
     detector.transform.min_size = (cfg.min_size,)
@@ -169,7 +169,8 @@ def train_detection(cfg: DetectionTrainConfig, run_dir: str | Path, *,
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     table = _split(_read_table(cfg), cfg)
     parts = {s: table[table["split"] == s] for s in ("train", "val", "test")}
-    parts["train"] = _limit(parts["train"], cfg)
+    parts["train"] = _limit(parts["train"], cfg.max_train_slices, cfg.seed)
+    parts["val"] = _limit(parts["val"], cfg.max_val_slices, cfg.seed)
     if parts["train"].empty or parts["test"].empty:
         raise InvalidInputError(f"the split of {cfg.data} leaves no training or no test patients")
     cfg.save(run / "config.yaml")

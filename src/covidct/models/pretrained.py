@@ -46,7 +46,7 @@ def cached_imagenet_file(arch: str) -> Path:
 def _state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the caller's input error
+    except Exception as exc:
         raise InvalidInputError(f"cannot read weights file {path}: {exc}") from exc
     for key in ("state_dict", "model"):
         if isinstance(raw, dict) and isinstance(raw.get(key), dict):
