@@ -49,7 +49,9 @@ class DetectionTrainConfig:
         val_size, test_size: patient shares of the split when the data has none.
         max_train_slices: train on at most this many slices (drawn with ``seed``; 0 = all).
         max_val_slices: validate (model selection) on at most this many slices (0 = all);
-            the test split is always evaluated whole.
+            the test split is evaluated whole unless ``max_test_slices`` is set.
+        max_test_slices: evaluate on a random subset of this many slices of the held-out
+            test patients (0 = all; for CPU-limited runs, stated with the results).
         eval_score_threshold: score threshold of the seed's per-image mAP.
         precision: "auto" = 16-mixed on CUDA, 32-true on CPU; or any Lightning precision.
         accelerator, devices, num_workers, seed, bootstrap: as in the volume family.
@@ -77,6 +79,7 @@ class DetectionTrainConfig:
     test_size: float = 0.2
     max_train_slices: int = 0
     max_val_slices: int = 0
+    max_test_slices: int = 0
     eval_score_threshold: float = 0.75
     precision: str = "auto"
     accelerator: str = "auto"
@@ -86,6 +89,14 @@ class DetectionTrainConfig:
     bootstrap: int = 200
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # YAML / --set give "2e-3" as text: coerce numbers
+            kind = {"int": int, "float": float}.get(str(f.type))
+            value = getattr(self, f.name)
+            if kind is not None and not isinstance(value, kind):
+                try:
+                    object.__setattr__(self, f.name, kind(value))
+                except (TypeError, ValueError) as exc:
+                    raise InvalidInputError(f"{f.name} must be a number; got {value!r}") from exc
         if self.task not in TASKS:
             raise InvalidInputError(f"task must be one of {TASKS}; got {self.task!r}")
         self.model_options()

@@ -171,6 +171,7 @@ def train_detection(cfg: DetectionTrainConfig, run_dir: str | Path, *,
     parts = {s: table[table["split"] == s] for s in ("train", "val", "test")}
     parts["train"] = _limit(parts["train"], cfg.max_train_slices, cfg.seed)
     parts["val"] = _limit(parts["val"], cfg.max_val_slices, cfg.seed)
+    parts["test"] = _limit(parts["test"], cfg.max_test_slices, cfg.seed)
     if parts["train"].empty or parts["test"].empty:
         raise InvalidInputError(f"the split of {cfg.data} leaves no training or no test patients")
     cfg.save(run / "config.yaml")
