@@ -266,7 +266,8 @@ def _evaluate_classifier(model: Any, cfg: DetectionTrainConfig, test: pd.DataFra
         results[f"patient_{how}"] = classification_metrics(truth, agg, **kw)
     for level, res in results.items():
         cm = np.asarray(res["confusion_matrix"])
-        res["sensitivity"] = (np.diag(cm) / np.maximum(cm.sum(axis=1), 1)).tolist()
+        rows = cm.sum(axis=1)
+        res["sensitivity"] = [float(d / r) if r else float("nan") for d, r in zip(np.diag(cm), rows, strict=True)]
         save_confusion_matrix(run / f"confusion_{level}.png", cm, class_names=CLASSIFIER_CLASSES,
                               title=f"{cfg.name}: {level.replace('_', ' ')}")
     return results
