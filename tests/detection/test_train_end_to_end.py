@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 TINY = {"min_size": 64, "max_size": 64, "lr": 2e-3, "batch_size": 2, "pretrained": "none",
         "bootstrap": 20, "val_size": 0.15, "test_size": 0.25, "max_train_slices": 0,
-        "norm": "batch", "box_batch_size": 64}
+        "norm": "batch", "box_batch_size": 64, "eval_score_threshold": 0.3}
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +39,9 @@ def test_segmentation_learns_above_floor(seg_run):
     run, _ = seg_run
     result = json.loads((run / "metrics.json").read_text())
     coco = result["metrics"]["coco"]
-    assert coco["segm"]["ap50"]["value"] > 0.2  # an untrained model scores about 0
-    assert coco["bbox"]["ap50"]["value"] > 0.2
-    assert result["metrics"]["per_image"]["ap50"]["value"] > 0.1
+    assert coco["segm"]["ap50"]["value"] > 0.1  # an untrained model scores about 0
+    assert coco["bbox"]["ap50"]["value"] > 0.1
+    assert result["metrics"]["per_image"]["ap50"]["value"] > 0.05  # scores >= 0.3: a young model
     assert result["provenance"]["seed"] == 0
     splits = (run / "splits.csv").read_text()
     assert "test" in splits and "train" in splits

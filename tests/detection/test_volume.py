@@ -48,3 +48,22 @@ def test_bad_inputs():
         segment_lesions_model(vol, np.ones((2, 8, 9), np.uint8), model, mask_type="merge")
     with pytest.raises(InvalidInputError):
         segment_lesions_model(vol, np.ones((2, 8, 8), np.uint8), model)
+
+
+def test_quantify_uses_a_given_lesion_mask():
+    from covidct.lesions import quantify
+
+    hu = np.full((4, 20, 20), -850.0, np.float32)
+    lungs = np.zeros(hu.shape, np.uint8)
+    lungs[:, 2:18, 2:10], lungs[:, 2:18, 10:18] = 1, 2
+    mask = np.zeros(hu.shape, np.uint8)
+    mask[1, 4:8, 4:8] = 1          # 16 GGO voxels in the right lung
+    mask[2, 4:6, 12:14] = 2        # 4 consolidation voxels in the left lung
+    mask[0, 0, 0] = 1              # outside the lungs: ignored
+    vol = CTVolume(array=hu, spacing=(2.0, 1.0, 1.0))
+    res = quantify(vol, lungs, lesion_mask=mask)
+    assert res.ggo_volume_ml == pytest.approx(16 * 2.0 / 1000)
+    assert res.consolidation_volume_ml == pytest.approx(4 * 2.0 / 1000)
+    assert res.lesion_mask[0, 0, 0] == 0 and mask[0, 0, 0] == 1  # input not modified
+    with pytest.raises(InvalidInputError):
+        quantify(vol, lungs, lesion_mask=mask[:2])
