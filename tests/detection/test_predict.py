@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -60,4 +61,23 @@ def test_predict_lesions_cli(tmp_path):
     assert set(record["class_scores"]) == {"control", "pneumonia", "covid"}
     res = runner.invoke(app, ["predict-lesions", str(tmp_path / "none.pt"), str(one), "-o",
                               str(tmp_path / "c")])
+    assert res.exit_code == 2 and "does not exist" in res.output
+
+
+@pytest.mark.slow
+def test_quantify_cli_with_lesion_model(tmp_path):
+    from covidct.io import write_image
+    from covidct.phantom import simulate_case
+
+    seg, _ = _models(tmp_path)
+    case = simulate_case(3, diagnosis="covid", size="tiny")
+    write_image(case.volume.array, case.volume, tmp_path / "ct.nii.gz")
+    write_image(case.lungs, case.volume, tmp_path / "lungs.nii.gz")
+    runner = CliRunner()
+    args = ["quantify", str(tmp_path / "ct.nii.gz"), "--lungs", str(tmp_path / "lungs.nii.gz"), "--json"]
+    res = runner.invoke(app, [*args, "--lesion-model", str(seg)])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert 0.0 <= out["lesion_fraction"] <= 1.0
+    res = runner.invoke(app, [*args, "--lesion-model", str(tmp_path / "none.pt")])
     assert res.exit_code == 2 and "does not exist" in res.output
