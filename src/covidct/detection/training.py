@@ -114,7 +114,8 @@ def _precision(cfg: DetectionTrainConfig) -> str:
     return "16-mixed" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "32-true"
 
 
-def _build(cfg: DetectionTrainConfig) -> tuple[Any, Any]:
+def _build(cfg: DetectionTrainConfig) -> tuple[Any, Any, Any]:
+    """(model, Lightning module, the Mask R-CNN options to store with the model)."""
     from covidct.detection.checkpoint import load_model_file
     from covidct.detection.classifier import CTMaskNet, CTMaskNetOptions
     from covidct.detection.lightning import ClassifierModule, SegmentationModule
@@ -123,16 +124,17 @@ def _build(cfg: DetectionTrainConfig) -> tuple[Any, Any]:
     if cfg.task == "segmentation":
         model = build_maskrcnn(cfg.model_options())
         return model, SegmentationModule(model, n_classes=num_classes(cfg.mask_type), lr=cfg.lr,
-                                         weight_decay=cfg.weight_decay)
+                                         weight_decay=cfg.weight_decay), cfg.model_options()
     if not cfg.segmentation:
         raise InvalidInputError("ct-mask-net needs a segmentation run: --set segmentation=RUN_DIR")
-    detector, _ = load_model_file(cfg.segmentation)
+    detector, meta = load_model_file(cfg.segmentation)
     if hasattr(detector, "s"):
         raise InvalidInputError(f"{cfg.segmentation} is a classifier, not a segmentation model")
     detector.transform.min_size = (cfg.min_size,)
     detector.transform.max_size = cfg.max_size
     model = CTMaskNet(detector, CTMaskNetOptions(roi_batch_size=cfg.roi_batch_size, s_features=cfg.s_features))
-    return model, ClassifierModule(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    options = replace(meta["options"], min_size=cfg.min_size, max_size=cfg.max_size)
+    return model, ClassifierModule(model, lr=cfg.lr, weight_decay=cfg.weight_decay), options
 
 
 def _fit(cfg: DetectionTrainConfig, module: Any, loaders: dict[str, Any], run: Path) -> Path | None:
@@ -177,7 +179,7 @@ def train_detection(cfg: DetectionTrainConfig, run_dir: str | Path, *,
     cfg.save(run / "config.yaml")
     used = pd.concat(parts.values())
     used[["case_id", "patient_id", "split"]].to_csv(run / "splits.csv", index=False)
-    model, module = _build(cfg)
+    model, module, options = _build(cfg)
     if progress:
         progress(f"training {cfg.name}: {len(parts['train'])} slices of "
                  f"{parts['train']['patient_id'].nunique()} patients, {cfg.epochs} epochs")
@@ -188,7 +190,7 @@ def train_detection(cfg: DetectionTrainConfig, run_dir: str | Path, *,
         module.load_state_dict(state)
     model.cpu().eval()
     seconds = time.perf_counter() - t0
-    save_model_file(model, cfg.model_options(), run / "model.pt", extra={"config": cfg.to_dict()})
+    save_model_file(model, options, run / "model.pt", extra={"config": cfg.to_dict()})
     if progress:
         progress(f"evaluating on {len(parts['test'])} test slices")
     evaluate_detection(model, cfg, parts["test"], run, train_seconds=seconds)
