@@ -13,6 +13,7 @@ __all__ = [
     "GeometryMismatchError",
     "NoLungsFoundError",
     "DataUnavailableError",
+    "OutputError",
 ]
 
 
@@ -34,3 +35,7 @@ class NoLungsFoundError(CovidCTError):
 
 class DataUnavailableError(CovidCTError):
     """Optional data (sample CTs, pretrained weights) cannot be found or fetched."""
+
+
+class OutputError(CovidCTError):
+    """An output could not be written completely (full disk, size limit, permissions)."""

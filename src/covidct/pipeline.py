@@ -6,7 +6,6 @@ array-level stages, and returns a small result object; nothing here prints.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,21 +16,25 @@ import numpy as np
 
 from covidct.errors import InvalidInputError
 from covidct.io import CTVolume, read_ct, read_mask, write_image
+from covidct.io.atomic import check_output, write_json
+from covidct.io.write import WRITE_SUFFIXES
 from covidct.io.samples import SAMPLES, sample_path
 from covidct.lesions import LesionQuantification, quantify
 from covidct.lungs import segment_lungs
 
 __all__ = [
-    "resolve_input",
-    "SegmentationRun",
     "QuantificationRun",
-    "segment_study",
+    "SegmentationRun",
     "quantify_study",
+    "resolve_input",
+    "segment_study",
 ]
 
 log = logging.getLogger(__name__)
 
 SAMPLE_PREFIX = "sample:"
+#: Files :func:`quantify_study` writes into its output folder.
+OUTPUT_NAMES = ("lungs.nii.gz", "lesions.nii.gz", "quantification.json", "montage.png")
 
 
 def resolve_input(path: str | Path) -> Path:
@@ -83,6 +86,9 @@ class QuantificationRun:
         out["spacing_mm_zyx"] = [round(s, 4) for s in self.volume.spacing]
         out["seconds"] = {k: round(v, 3) for k, v in self.seconds.items()}
         out["outputs"] = {k: str(v) for k, v in self.outputs.items()}
+        choice = self.volume.metadata.get("series_choice")
+        if choice:
+            out["series_choice"] = [dict(row) for row in choice]
         return out
 
 
@@ -93,13 +99,50 @@ def segment_study(
     method: Literal["refined", "classical"] = "refined",
     series_uid: str | None = None,
 ) -> SegmentationRun:
-    """Read a CT, segment its lungs, and write the mask (0/1 right/2 left) on its grid."""
-    volume = read_ct(resolve_input(path), series_uid=series_uid)
+    """Read a CT, segment its lungs, and write the mask (0/1 right/2 left) on its grid.
+
+    Raises:
+        InvalidInputError: also when ``output`` is the input (by any spelling) or lies in it.
+    """
+    source = resolve_input(path)
+    if output is not None:  # before the (slow) segmentation
+        check_output(output, [source], suffixes=WRITE_SUFFIXES, what="mask")
+    volume = read_ct(source, series_uid=series_uid)
     t0 = time.perf_counter()
     lungs = segment_lungs(volume, method=method)
     seconds = time.perf_counter() - t0
     written = write_image(lungs, volume, output) if output is not None else None
     return SegmentationRun(volume=volume, lungs=lungs, output=written, seconds=seconds)
+
+
+def _write_outputs(run: QuantificationRun, out: Path, *, segmented: bool) -> None:
+    """Masks, montage and JSON of a quantification; on any failure none of them is left."""
+    from covidct.viz import save_montage  # matplotlib only when pictures are asked for
+
+    volume, result, outputs = run.volume, run.result, run.outputs
+    written: list[Path] = []
+    try:
+        if segmented:
+            outputs["lungs"] = write_image(run.lungs, volume, out / "lungs.nii.gz")
+            written.append(outputs["lungs"])
+        outputs["lesions"] = write_image(result.lesion_mask, volume, out / "lesions.nii.gz")
+        written.append(outputs["lesions"])
+        outputs["montage"] = save_montage(
+            volume.array,
+            out / "montage.png",
+            spacing=volume.spacing,
+            lungs=run.lungs,
+            lesions=result.lesion_mask,
+            title=f"{Path(str(volume.metadata.get('source_path', 'CT'))).name}: "
+            f"{100 * result.lesion_fraction:.1f}% of lung involved ({result.ct_category})",
+            warnings=result.warnings,
+        )
+        written.append(outputs["montage"])
+        write_json(run.to_dict(), outputs["json"], what="quantification")
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def quantify_study(
@@ -116,13 +159,17 @@ def quantify_study(
     with :func:`covidct.detection.volume.segment_lesions_model`.
 
     With ``out_dir``, writes ``lungs.nii.gz`` (when segmented here), ``lesions.nii.gz``
-    (0 none, 1 GGO, 2 consolidation), ``quantification.json`` and ``montage.png``.
+    (0 none, 1 GGO, 2 consolidation), ``quantification.json`` and ``montage.png``; none of
+    them may be one of the inputs. The result's ``warnings`` (coarse pixels, thick slices)
+    go into the JSON and the montage title.
     """
-    from covidct.viz import save_montage  # matplotlib only when pictures are asked for
-
+    source = resolve_input(path)
+    if out_dir is not None:
+        for name in OUTPUT_NAMES:
+            check_output(Path(out_dir) / name, [source, lungs_path], what="output")
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    volume = read_ct(resolve_input(path), series_uid=series_uid)
+    volume = read_ct(source, series_uid=series_uid)
     seconds["read"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if lungs_path is not None:
@@ -141,24 +188,9 @@ def quantify_study(
 
     outputs: dict[str, Path] = {}
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        if lungs_path is None:
-            outputs["lungs"] = write_image(lungs, volume, out / "lungs.nii.gz")
-        outputs["lesions"] = write_image(result.lesion_mask, volume, out / "lesions.nii.gz")
-        outputs["montage"] = save_montage(
-            volume.array,
-            out / "montage.png",
-            spacing=volume.spacing,
-            lungs=lungs,
-            lesions=result.lesion_mask,
-            title=f"{Path(str(volume.metadata.get('source_path', 'CT'))).name}: "
-            f"{100 * result.lesion_fraction:.1f}% of lung involved ({result.ct_category})",
-        )
-    if out_dir is not None:
         outputs["json"] = Path(out_dir) / "quantification.json"
     run = QuantificationRun(volume=volume, lungs=lungs, result=result, outputs=outputs,
                             seconds=seconds)
     if out_dir is not None:
-        outputs["json"].write_text(json.dumps(run.to_dict(), indent=2))
+        _write_outputs(run, Path(out_dir), segmented=lungs_path is None)
     return run

@@ -93,7 +93,7 @@ def test_patient_across_covidx_splits(tmp_path, tiny_cases):
 
 
 def test_unknown_covidx_class(tmp_path, tiny_cases):
-    write_dataset(tiny_cases[:3], tmp_path / "x", "covidx-ct")
+    write_dataset(tiny_cases, tmp_path / "x", "covidx-ct")
     path = tmp_path / "x" / "train_COVIDx_CT.txt"
     lines = path.read_text().splitlines()
     parts = lines[0].split()

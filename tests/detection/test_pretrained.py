@@ -19,7 +19,7 @@ def test_file_weights_load_into_a_truncated_model(tmp_path):
     torch.save({"state_dict": source.state_dict()}, path)
     target = resnet18()
     del target.fc, target.layer4
-    assert load_imagenet_weights(target, "resnet18", path) is True
+    assert load_imagenet_weights(target, "resnet18", path) == f"file:{path}"
     assert torch.equal(target.layer3[0].conv1.weight, source.layer3[0].conv1.weight)
 
 
@@ -29,7 +29,7 @@ def test_imagenet_missing_from_cache_trains_from_scratch(tmp_path, monkeypatch, 
     model = resnet18()
     before = model.conv1.weight.clone()
     with caplog.at_level(logging.WARNING):
-        assert load_imagenet_weights(model, "resnet18", "imagenet") is False
+        assert load_imagenet_weights(model, "resnet18", "imagenet") == "none"
     assert "training from scratch" in caplog.text
     assert torch.equal(before, model.conv1.weight)
 
@@ -41,13 +41,13 @@ def test_imagenet_from_cache(tmp_path, monkeypatch):
     source = resnet18()
     torch.save(source.state_dict(), cached)
     model = resnet18()
-    assert load_imagenet_weights(model, "resnet18", "imagenet") is True
+    assert load_imagenet_weights(model, "resnet18", "imagenet") == f"imagenet:{cached.name}"
     assert torch.equal(model.fc.weight, source.fc.weight)
 
 
 def test_none_and_bad_files(tmp_path):
-    assert load_imagenet_weights(resnet18(), "resnet18", None) is False
-    assert load_imagenet_weights(resnet18(), "resnet18", "none") is False
+    assert load_imagenet_weights(resnet18(), "resnet18", None) == "none"
+    assert load_imagenet_weights(resnet18(), "resnet18", "none") == "none"
     with pytest.raises(InvalidInputError):
         load_imagenet_weights(resnet18(), "resnet18", tmp_path / "absent.pth")
     (tmp_path / "junk.pth").write_text("not a checkpoint")

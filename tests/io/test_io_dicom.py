@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import locale
+
 import logging
 import shutil
 import zipfile
@@ -102,6 +104,7 @@ def test_simpleitk_fallback_when_pydicom_cannot_decode(tmp_path, monkeypatch):
 
 
 def test_jpeg2000_written_by_gdcm_is_read(tmp_path):
+    saved_locale = locale.setlocale(locale.LC_ALL)  # GDCM's writer sets the C locale
     folder = tmp_path / "j2k"
     folder.mkdir()
     rng = np.random.default_rng(2)
@@ -127,6 +130,7 @@ def test_jpeg2000_written_by_gdcm_is_read(tmp_path):
             img.SetMetaData(key, value)
         writer.SetFileName(str(folder / f"{k}.dcm"))
         writer.Execute(img)
+    locale.setlocale(locale.LC_ALL, saved_locale)
     assert pydicom.dcmread(folder / "0.dcm").file_meta.TransferSyntaxUID.is_compressed
     back = read_ct(folder)
     np.testing.assert_array_equal(back.array, hu)

@@ -205,6 +205,7 @@ def test_inputs_unchanged_and_dict_round_trip(lesion_chest):
         "ct_category",
         "zones",
         "options",
+        "warnings",
     }
     back = json.loads(json.dumps(d))
     assert back == d

@@ -15,3 +15,19 @@ from synth import Chest, make_chest
 @pytest.fixture(scope="session")
 def chest() -> Chest:
     return make_chest("none", seed=1)
+
+
+def _abdomen_dir() -> Path:
+    """``shared/data/real-abdomen`` beside the repository (two real CTs with no lungs)."""
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "data" / "real-abdomen"
+        if (candidate / "abdomen_ct.nii.gz").is_file():
+            return candidate
+    pytest.skip("real abdominal CTs not available (shared/data/real-abdomen)")
+
+
+@pytest.fixture(scope="session")
+def real_abdomen_paths() -> dict[str, Path]:
+    """{'nifti': abdomen_ct.nii.gz, 'dicom': the DICOM series folder}: real CTs without lungs."""
+    base = _abdomen_dir()
+    return {"nifti": base / "abdomen_ct.nii.gz", "dicom": base / "dicom"}

@@ -55,7 +55,11 @@ def info(
 
     Example: covidct dataset info data/ictcf
     """
-    summary = summarize_case_table(read_dataset(path, layout))
+    from covidct.datasets.table import check_patient_labels
+
+    table = read_dataset(path, layout)
+    check_patient_labels(table)
+    summary = summarize_case_table(table)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -75,7 +79,7 @@ def split(
     path: Annotated[Path, typer.Argument(help="Dataset folder.")],
     folds: Annotated[int, typer.Option("--folds", "-k", help="Number of folds.")] = 5,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Random seed.")] = 0,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folds CSV to write.")] = Path(
+    output: Annotated[Path, typer.Option("--out", "-o", "--output", help="Folds CSV to write.")] = Path(
         "folds.csv"
     ),
     layout: Annotated[str | None, typer.Option("--layout", "-l", help=_LAYOUT_HELP)] = None,
@@ -89,7 +93,15 @@ def split(
     """
     strat: str | list[str] | None
     strat = None if stratify == "none" else "auto" if stratify == "auto" else stratify.split(",")
-    folded = patient_folds(read_dataset(path, layout), folds, seed=seed, stratify=strat)
+    from covidct.datasets.table import check_patient_labels
+
+    from covidct.cli._common import check_output
+
+    cases = read_dataset(path, layout)
+    check_patient_labels(cases)
+    if path.is_dir():  # the folds file may not replace any file of the dataset
+        check_output(output, [p for p in path.iterdir() if p.is_file()], what="folds file")
+    folded = patient_folds(cases, folds, seed=seed, stratify=strat)
     written = save_folds(folded, output)
     cols = folded.attrs["folds"]["stratify"]
     key = folded[cols].astype(str).agg("|".join, axis=1) if cols else None

@@ -32,7 +32,7 @@ def run(
     select_k: int = typer.Option(0, help="Keep the k best features per training fold (0 = all)."),
     bootstrap: int = typer.Option(1000, help="Bootstrap replicates for the 95% CIs."),
     seed: int = typer.Option(0, help="Seed of folds, models and bootstrap."),
-    n_jobs: int = typer.Option(1, help="Threads per model."),
+    n_jobs: int = typer.Option(1, "--workers", "-w", "--n-jobs", help="Threads per model."),
     out: Path = typer.Option(Path("ml-results"), "-o", "--out", help="Output folder."),
 ) -> None:
     """Cross-validate the baselines per task; write results.json, results.md and PNGs.

@@ -55,7 +55,4 @@ def preprocess(
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
         return
-    console.print(
-        f"{summary.n_ok} ok, {summary.n_failed} failed, {summary.n_skipped} skipped of "
-        f"{summary.n_cases} cases in {summary.seconds:.1f} s; manifest: {summary.manifest}"
-    )
+    console.print(summary.line(), highlight=False)

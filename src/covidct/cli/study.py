@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from covidct.cli._common import console, handle_errors
+from covidct.cli._common import console, err_console, handle_errors, series_note
 
 __all__ = ["info", "segment", "quantify"]
 
@@ -48,7 +48,10 @@ def info(
     if is_single_slice(input):  # one DICOM slice or PNG/JPG: a 2D image, described as such
         summary = describe_slice(read_slice(input))
     else:
-        summary = describe(read_ct(resolve_input(input), series_uid=series))
+        volume = read_ct(resolve_input(input), series_uid=series)
+        summary = describe(volume)
+        if note := series_note(volume.metadata):
+            err_console.print(note, highlight=False)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
@@ -61,7 +64,9 @@ def info(
 @handle_errors
 def segment(
     input: str = typer.Argument(..., help=INPUT_HELP),
-    output: Path = typer.Option(..., "-o", "--output", help="Mask file (.nii.gz, .nrrd, .mha)."),
+    output: Path = typer.Option(
+        ..., "-o", "--out", "--output", help="Mask file (.nii.gz, .nii, .nrrd, .mha)."
+    ),
     method: str = typer.Option("refined", help="refined (default) or classical (the baseline)."),
     series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
 ) -> None:
@@ -76,6 +81,8 @@ def segment(
         raise InvalidInputError(f"--method must be 'refined' or 'classical'; got {method!r}")
     run = segment_study(input, output, method=method, series_uid=series)  # type: ignore[arg-type]
     vols = run.lung_volumes_ml()
+    if note := series_note(run.volume.metadata):
+        err_console.print(note, highlight=False)
     console.print(
         f"lungs: right {vols['right']:.0f} ml, left {vols['left']:.0f} ml, "
         f"total {vols['total']:.0f} ml ({run.seconds:.1f} s) -> {run.output}"
@@ -94,7 +101,7 @@ def quantify(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     out: Optional[Path] = typer.Option(
-        None, "--out", help="Folder for lesion mask, lung mask, JSON and a PNG montage."
+        None, "-o", "--out", help="Folder for lesion mask, lung mask, JSON and a PNG montage."
     ),
     series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
     lesion_model: Optional[Path] = typer.Option(
@@ -109,6 +116,8 @@ def quantify(
 
     run = quantify_study(input, lungs_path=lungs, out_dir=out, series_uid=series,
                          lesion_model=lesion_model)
+    if note := series_note(run.volume.metadata):
+        err_console.print(note, highlight=False)
     if as_json:
         typer.echo(json.dumps(run.to_dict(), indent=2))
         return
@@ -134,5 +143,7 @@ def quantify(
         zones.add_row(side, *(_pct(parts[z]) for z in ("upper", "middle", "lower")))
     console.print(zones)
     console.print(f"CT category (MosMed): [bold]{r.ct_category}[/]")
+    for text in r.warnings:
+        console.print(f"[bold yellow]WARNING[/]: {text}", highlight=False)
     for key, path in run.outputs.items():
         console.print(f"{key}: {path}")

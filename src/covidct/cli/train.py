@@ -26,6 +26,9 @@ def train(
     epochs: Optional[int] = typer.Option(None, help="Epochs (overrides the config)."),
     folds: Optional[int] = typer.Option(None, help="k of patient-level CV; 0 = fixed split."),
     seed: Optional[int] = typer.Option(None, help="Seed (overrides the config)."),
+    weights: Optional[str] = typer.Option(
+        None, help="Slice presets: imagenet (local torch cache only), PATH or none."
+    ),
     set_: list[str] = typer.Option(
         [], "--set", metavar="FIELD=VALUE", help="Any other config field (YAML value); repeatable."
     ),
@@ -46,7 +49,8 @@ def train(
         raise InvalidInputError("give a preset or config and -o/--out (or --list to see presets)")
     overrides = {k: v for k, v in {"data": str(data) if data else None,
                                    "features": str(features) if features else None,
-                                   "epochs": epochs, "folds": folds, "seed": seed}.items()
+                                   "epochs": epochs, "folds": folds, "seed": seed,
+                                   "weights": weights}.items()
                  if v is not None}
     overrides.update(_parse_sets(set_))
     family = load_family(family_of(config))
@@ -64,9 +68,15 @@ def _parse_sets(items: list[str]) -> dict[str, object]:
         if not sep or not key.strip():
             raise InvalidInputError(f"--set takes FIELD=VALUE, got {item!r}")
         try:
-            out[key.strip()] = yaml.safe_load(value)
+            parsed = yaml.safe_load(value)
         except yaml.YAMLError as exc:
             raise InvalidInputError(f"--set {key}: cannot parse {value!r}: {exc}") from exc
+        if isinstance(parsed, str):  # YAML 1.1 reads "1e-3" as text
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        out[key.strip()] = parsed
     return out
 
 

@@ -168,8 +168,15 @@ def write_png(array: np.ndarray, path: Path) -> None:
     arr = np.asarray(array)
     if arr.ndim != 2 or arr.dtype != np.uint8:
         raise InvalidInputError(f"PNG slice {path} must be 2D uint8; got {arr.shape} {arr.dtype}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path, compress_level=1)  # lossless; fast
+    from covidct.io.atomic import atomic_write
+
+    def verify(tmp: Path) -> None:
+        with Image.open(tmp) as img:
+            if not np.array_equal(np.asarray(img), arr):
+                raise InvalidInputError(f"PNG slice {path} reads back different")
+
+    atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG", compress_level=1),
+                 verify=verify, what="PNG slice")  # lossless; fast
 
 
 def read_png(path: str | Path) -> np.ndarray:
@@ -223,27 +230,54 @@ def writer_splits(
 ) -> dict[str, str]:
     """``{patient_id: split}`` for writers of layouts with split files (train/val/test).
 
-    Stratified by the given label when every class is large enough, unstratified
-    otherwise; with fewer than 3 patients everything goes to ``train``.
+    Every split holds every class of the label: a stratified split when every class is
+    large enough, else the first of a few seeded unstratified splits that does. When some
+    class has only 2 patients, train and test each get every class and there is no val
+    split (logged); with a class of 1 patient, InvalidInputError gives the patients per
+    class. With fewer than 3 patients everything goes to ``train`` (no val/test at all).
     """
     import pandas as pd
-
-    from covidct.datasets.splits import split_patients
 
     table = pd.DataFrame(
         {"patient_id": list(patient_labels), "label": [str(v) for v in patient_labels.values()]}
     )
     if len(table) < 3:
         return {p: "train" for p in table["patient_id"]}
-    for stratify in ("label", None):
+    n, k = len(table), table["label"].nunique()
+    test = max(test_size, (k - 0.01) / n)  # room for one patient of each class
+    val = max(val_size, (k - 0.01) / n)
+    for v in (val, 0.0):
+        if v + test > 1 - k / n:  # train must keep one of each class too
+            continue
+        found = _every_class_split(table, seed=seed, val_size=v, test_size=test)
+        if found is not None:
+            if v == 0.0:
+                log.warning("%d patients: too few per class for a val split with every "
+                            "class; train and test only", len(table))
+            return found
+    counts = ", ".join(f"{k}: {v}" for k, v in table["label"].value_counts().sort_index().items())
+    raise InvalidInputError(
+        f"cannot split {len(table)} patients by patient with every class in train and test "
+        f"(patients per class: {counts}); each class needs at least 2 patients (3 for a val "
+        "split too): simulate more cases"
+    )
+
+
+def _every_class_split(
+    table: Any, *, seed: int, val_size: float, test_size: float
+) -> dict[str, str] | None:
+    """A patient split whose every non-empty split holds every class, or None."""
+    from covidct.datasets.splits import split_patients
+
+    classes = set(table["label"])
+    wanted = ("train", "val", "test") if val_size > 0 else ("train", "test")
+    for stratify, s in [("label", seed)] + [(None, seed + k) for k in range(50)]:
         try:
             out = split_patients(
-                table, val_size=val_size, test_size=test_size, seed=seed, stratify=stratify
+                table, val_size=val_size, test_size=test_size, seed=s, stratify=stratify
             )
         except InvalidInputError:
-            log.info(
-                "stratified split impossible for %d patients; splitting unstratified", len(table)
-            )
             continue
-        return dict(zip(out["patient_id"], out["split"], strict=True))
-    raise InvalidInputError(f"cannot split {len(table)} patients into train/val/test")
+        if all(set(out.loc[out["split"] == sp, "label"]) == classes for sp in wanted):
+            return dict(zip(out["patient_id"], out["split"], strict=True))
+    return None

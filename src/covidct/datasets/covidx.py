@@ -37,6 +37,7 @@ from covidct.datasets._common import (
 )
 from covidct.datasets.table import DIAGNOSES, make_case_table
 from covidct.errors import InvalidInputError
+from covidct.io.atomic import write_text
 
 __all__ = [
     "CLASS_NAMES",
@@ -114,7 +115,7 @@ def write_covidx_ct(
             )
     for split, entries in lines.items():
         text = "\n".join(entries) + ("\n" if entries else "")
-        (root / SPLIT_FILE.format(split=split)).write_text(text, encoding="utf-8")
+        write_text(text, root / SPLIT_FILE.format(split=split), what="split list")
     return read_covidx_ct(root)
 
 

@@ -65,7 +65,9 @@ def write_plain(
         row.update({k: v for k, v in labels.items() if k not in row and np.isscalar(v)})
         rows.append(row)
     table = make_case_table(rows, layout=LAYOUT)
-    table.drop(columns=["layout", "fold", "split"]).to_csv(root / CSV_NAME, index=False)
+    from covidct.io.atomic import write_table
+
+    write_table(table.drop(columns=["layout", "fold", "split"]), root / CSV_NAME, what="case table")
     return read_plain(root)
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "PATH_COLUMNS",
     "SPLITS",
     "STRING_COLUMNS",
+    "check_patient_labels",
     "make_case_table",
     "resolve_path",
     "summarize_case_table",
@@ -260,6 +261,36 @@ def validate_case_table(
     if problems:
         where = f" (dataset root {root})" if root is not None else ""
         raise InvalidInputError("invalid case table" + where + ": " + "; ".join(problems))
+
+
+def check_patient_labels(df: pd.DataFrame) -> None:
+    """Refuse a table where one patient carries different values of a label across scans.
+
+    Patient-level splits, stratification and per-patient evaluation need one label per
+    patient; a conflict is a data error to settle at the source, not to average away.
+
+    Raises:
+        InvalidInputError: listing, per label column, the patients and their values.
+    """
+    problems, patients = [], set()
+    for col in LABEL_COLUMNS:
+        if col not in df.columns:
+            continue
+        values = df[["patient_id", col]].dropna()
+        n = values.groupby("patient_id")[col].nunique()
+        bad = n.index[n > 1].tolist()
+        if bad:
+            patients.update(bad)
+            detail = [
+                f"{p} ({'/'.join(sorted(map(str, values.loc[values.patient_id == p, col].unique())))})"
+                for p in bad
+            ]
+            problems.append(f"{col}: {_listing(detail)}")
+    if problems:
+        raise InvalidInputError(
+            f"{len(patients)} patient(s) with conflicting labels across scans: "
+            f"{'; '.join(problems)}; give each patient one label per column"
+        )
 
 
 def summarize_case_table(df: pd.DataFrame) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from covidct.datasets._common import (
 )
 from covidct.datasets.table import make_case_table
 from covidct.errors import InvalidInputError
+from covidct.io.atomic import write_text
 
 __all__ = ["CLASS_DIRS", "LAYOUT", "read_ucsd", "split_file", "write_ucsd"]
 
@@ -102,8 +103,7 @@ def write_ucsd(
             listed[(covid, split_of[str(case.patient_id)])].append(name)
     for (covid, split), names in listed.items():
         path = split_file(root, covid, split)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
+        write_text("".join(f"{n}\n" for n in names), path, what="split list")
     return read_ucsd(root)
 
 

@@ -15,7 +15,7 @@ from sklearn.metrics import roc_curve
 
 from covidct.errors import InvalidInputError
 
-__all__ = ["save_confusion_matrix", "save_roc_curves"]
+__all__ = ["save_confusion_matrix", "save_roc_curves", "save_score_histogram"]
 
 
 def _figure(width: float, height: float):
@@ -116,4 +116,26 @@ def save_confusion_matrix(
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
+    return _save(fig, path)
+
+
+def save_score_histogram(
+    path: str | Path,
+    scores: Mapping[str, np.ndarray],
+    *,
+    bins: int = 10,
+    xlabel: str = "score",
+    title: str = "Scores",
+) -> Path:
+    """Write histograms of scores in [0, 1] (one colour per named group, e.g. FP and FN) to a PNG."""
+    fig = _figure(5.0, 3.6)
+    ax = fig.subplots()
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for name, values in scores.items():
+        ax.hist(np.asarray(values, dtype=float), bins=edges, alpha=0.6, label=f"{name} (n={len(values)})")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("slices")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
     return _save(fig, path)

@@ -10,6 +10,7 @@ falling back to SimpleITK/GDCM per file) and rescaled to HU.
 
 from __future__ import annotations
 
+import locale
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,19 @@ _DUPLICATE_MM = 1e-3  # slices closer than this along the normal are duplicates
 _UNEVEN_REL = 0.01  # steps deviating from the median by more than 1 % (and 0.01 mm) warn
 _UNEVEN_MM = 0.01
 _DICOMDIR = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
+
+
+def read_with_gdcm(path: Path) -> np.ndarray:
+    """Pixel array of one DICOM file decoded by SimpleITK/GDCM (no rescale applied here).
+
+    GDCM sets the C library's locale to "C" and leaves it so, which makes Python's default text
+    encoding ASCII for the rest of the process; the caller's locale is restored.
+    """
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
 
 
 def is_dicom_file(path: Path) -> bool:
@@ -188,6 +202,11 @@ def _geometry(
             + "; ".join(f"{r}x{c} in {p}" for (r, c), p in by_size.items())
         )
     pix = np.asarray(first.header.PixelSpacing, dtype=float)
+    if pix.shape != (2,) or not np.all(np.isfinite(pix) & (pix > 0)):
+        raise InvalidInputError(
+            f"DICOM file {first.path} has PixelSpacing {pix.tolist()}: a pixel size must be "
+            "two positive numbers (mm); fix the header with the true spacing"
+        )
     for s in group[1:]:
         if not np.allclose(np.asarray(s.header.PixelSpacing, dtype=float), pix, atol=1e-4):
             raise InvalidInputError(
@@ -262,7 +281,7 @@ def _decode(s: _Slice, rows: int, cols: int) -> np.ndarray:
             "pydicom cannot decode %s (%s: %s); trying SimpleITK/GDCM", s.path, syntax.name, exc
         )
         try:
-            raw = sitk.GetArrayFromImage(sitk.ReadImage(str(s.path)))
+            raw = read_with_gdcm(s.path)
         except RuntimeError as exc2:
             raise InvalidInputError(
                 f"cannot decode DICOM file {s.path} ({syntax.name}): pydicom: {exc}; "

@@ -20,10 +20,23 @@ import SimpleITK as sitk
 from PIL import Image, UnidentifiedImageError
 
 from covidct.errors import GeometryMismatchError, InvalidInputError
-from covidct.io.dicom import is_dicom_file, read_dicom_series
+from covidct.io.integrity import (
+    check_finite,
+    check_nifti_file,
+    check_nifti_finite,
+    explain_itk_error,
+    native_stderr_to_log,
+)
 from covidct.io.volume import CTVolume
 
-__all__ = ["RASTER_SUFFIXES", "VOLUME_FORMATS", "read_ct", "read_mask"]
+__all__ = [
+    "RASTER_SUFFIXES",
+    "VOLUME_FORMATS",
+    "ZIP_MAX_BYTES",
+    "ZIP_MAX_ENTRIES",
+    "read_ct",
+    "read_mask",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +49,10 @@ VOLUME_FORMATS: dict[str, str] = {
     ".mha": "metaimage",
     ".mhd": "metaimage",
 }
+#: Largest total uncompressed size (bytes) and number of entries of a zip read as a CT:
+#: checked before anything is extracted (a 2 mm-slice chest CT in DICOM is ~100 MB).
+ZIP_MAX_BYTES = 4 * 1024**3
+ZIP_MAX_ENTRIES = 20_000
 #: 2D picture endings accepted as slices of a (non-HU) stack.
 RASTER_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -55,6 +72,13 @@ def _volume_format(path: Path) -> str | None:
 
 def _is_raster(path: Path) -> bool:
     return path.suffix.lower() in RASTER_SUFFIXES
+
+
+def _is_dicom(path: Path) -> bool:
+    """True when ``path`` is a DICOM Part 10 file (pydicom is imported only for those)."""
+    from covidct.io.dicom import is_dicom_file
+
+    return is_dicom_file(path)
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -90,11 +114,16 @@ def _as_hu_dtype(image: sitk.Image) -> sitk.Image:
 
 def _read_sitk(path: Path) -> sitk.Image:
     """A 3D single-channel SimpleITK image from ``path``, or InvalidInputError."""
+    if _volume_format(path) == "nifti":
+        check_nifti_file(path)  # ITK reads truncation as zeros and pixdim 0 as 1 mm
     try:
-        image = sitk.ReadImage(str(path))
+        with native_stderr_to_log(logger):
+            image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        last = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
-        raise InvalidInputError(f"cannot read image file {path}: {last}") from exc
+        raise InvalidInputError(explain_itk_error(exc, path)) from exc
+    if _volume_format(path) == "nifti" and image.GetPixelID() in (sitk.sitkFloat32,
+                                                                  sitk.sitkFloat64):
+        check_nifti_finite(path)  # ITK reads NaN and inf as 0
     if image.GetDimension() == 4 and image.GetSize()[3] == 1:
         image = image[:, :, :, 0]
     if image.GetDimension() == 2:
@@ -115,10 +144,12 @@ def _read_sitk(path: Path) -> sitk.Image:
 
 
 def _read_volume_file(path: Path, source: Path) -> CTVolume:
-    image = _as_hu_dtype(_read_sitk(path))
+    raw = _read_sitk(path)
+    image = _as_hu_dtype(raw)
     meta = {
         "source_path": str(source.resolve()),
         "source_format": _volume_format(path),
+        "stored_dtype": raw.GetPixelIDTypeAsString(),
         "warnings": (),
     }
     return CTVolume.from_sitk(image, metadata=meta)
@@ -176,8 +207,10 @@ def _read_files(files: Sequence[Path], source: Path, series_uid: str | None) -> 
     missing = [f for f in files if not f.is_file()]
     if missing:
         raise InvalidInputError(f"CT file {missing[0]} does not exist (or is not a file)")
-    dicom = [f for f in files if is_dicom_file(f)]
+    dicom = [f for f in files if _is_dicom(f)]
     if dicom:
+        from covidct.io.dicom import read_dicom_series  # pydicom only for DICOM input
+
         return read_dicom_series(dicom, source=source, series_uid=series_uid)
     volumes = [f for f in files if _volume_format(f)]
     if len(volumes) == 1:
@@ -196,16 +229,42 @@ def _read_files(files: Sequence[Path], source: Path, series_uid: str | None) -> 
     )
 
 
+def _check_zip_size(zf: zipfile.ZipFile, path: Path) -> None:
+    """Refuse archives too large to unpack, judged from the directory before extracting.
+
+    zipfile never extracts more than an entry's declared size, so the declared sizes bound
+    what lands on disk.
+    """
+    entries = zf.infolist()
+    if len(entries) > ZIP_MAX_ENTRIES:
+        raise InvalidInputError(
+            f"zip archive {path} has {len(entries)} entries; at most {ZIP_MAX_ENTRIES} are "
+            "read as one CT: unpack it yourself and pass the folder of the series"
+        )
+    total = sum(e.file_size for e in entries)
+    if total > ZIP_MAX_BYTES:
+        raise InvalidInputError(
+            f"zip archive {path} would unpack to {total / 1024**2:.1f} MiB (it holds "
+            f"{path.stat().st_size / 1024**2:.1f} MiB); at most {ZIP_MAX_BYTES / 1024**2:.0f} "
+            "MiB are unpacked: unpack it yourself and pass the folder of the series"
+        )
+
+
 def _read_zip(path: Path, series_uid: str | None) -> CTVolume:
     try:
-        with tempfile.TemporaryDirectory(prefix="covidct-zip-") as tmp:
-            with zipfile.ZipFile(path) as zf:
-                bad = zf.testzip()
-                if bad is not None:
-                    raise InvalidInputError(f"corrupt member {bad} in zip archive {path}")
+        with zipfile.ZipFile(path) as zf:
+            _check_zip_size(zf, path)  # before anything is unpacked
+            bad = zf.testzip()
+            if bad is not None:
+                raise InvalidInputError(f"corrupt member {bad} in zip archive {path}")
+            with tempfile.TemporaryDirectory(prefix="covidct-zip-") as tmp:
                 zf.extractall(tmp)  # zipfile drops absolute paths and '..' components
-            files = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
-            return _read_files(files, path, series_uid)  # arrays are in memory: safe to delete
+                files = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
+                try:
+                    return _read_files(files, path, series_uid)  # arrays are in memory
+                except InvalidInputError as exc:  # name the zip's entries, not the scratch
+                    text = str(exc).replace(f"{tmp}/", f"{path}:").replace(tmp, str(path))
+                    raise type(exc)(text) from exc
     except zipfile.BadZipFile as exc:
         raise InvalidInputError(f"{path} is not a valid zip archive: {exc}") from exc
 
@@ -227,8 +286,15 @@ def read_ct(path: str | Path | Sequence[str | Path], *, series_uid: str | None =
 
     Raises:
         InvalidInputError: missing path, empty folder, not an image, not CT, missing or
-            duplicated slices, corrupt files, a single 2D image, mixed image sizes.
+            duplicated slices, corrupt or truncated files, a voxel size of 0, NaN or
+            infinite voxels, a single 2D image, mixed image sizes, an oversized zip.
     """
+    volume = _read_any(path, series_uid)
+    check_finite(volume.array, volume.metadata.get("source_path", path))
+    return volume
+
+
+def _read_any(path: str | Path | Sequence[str | Path], series_uid: str | None) -> CTVolume:
     if isinstance(path, (list, tuple)):
         files = [Path(p) for p in path]
         source = files[0].parent if files else Path(".")
@@ -250,7 +316,9 @@ def read_ct(path: str | Path | Sequence[str | Path], *, series_uid: str | None =
         raise InvalidInputError(
             f"{path} is a single 2D image; a CT volume needs a stack of slices (pass a folder)"
         )
-    if is_dicom_file(path):
+    if _is_dicom(path):
+        from covidct.io.dicom import read_dicom_series
+
         return read_dicom_series([path], source=path, series_uid=series_uid)
     raise InvalidInputError(
         f"{path} is not a CT image: expected a DICOM file/folder, .zip, .nii(.gz), .nrrd, "

@@ -2,8 +2,9 @@
 
 The format follows the file name ending (``.nii``, ``.nii.gz``, ``.nrrd``, ``.mha``,
 ``.mhd``); data are compressed where the format allows. Files are written under a
-temporary name in the destination folder and renamed into place, so a reader never sees
-a half-written file, and the reference's own source is never overwritten.
+temporary name in the destination folder, read back and compared voxel for voxel, and only
+then renamed into place (:mod:`covidct.io.atomic`), so a reader never sees a half-written
+file, a failed write is an error, and the reference's own source is never overwritten.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import logging
 import os
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from covidct.errors import InvalidInputError
+from covidct.errors import InvalidInputError, OutputError
+from covidct.io.atomic import atomic_write, check_output
+from covidct.io.integrity import check_nifti_file, explain_itk_error, native_stderr_to_log
 from covidct.io.volume import CTVolume, check_same_grid
 
 __all__ = ["WRITE_SUFFIXES", "write_image", "write_volume"]
@@ -37,18 +39,6 @@ def _suffix(path: Path) -> str:
     raise InvalidInputError(
         f"cannot write {path}: unknown image format; use one of {', '.join(WRITE_SUFFIXES)}"
     )
-
-
-def _check_not_source(path: Path, reference: CTVolume) -> None:
-    source = reference.metadata.get("source_path")
-    if not source:
-        return
-    src = Path(str(source)).resolve()
-    dst = path.resolve()
-    if dst == src or (src.is_dir() and dst.is_relative_to(src)):
-        raise InvalidInputError(
-            f"refusing to write {path}: it would overwrite or change the input {src}"
-        )
 
 
 def _storable(array: np.ndarray, path: Path) -> np.ndarray:
@@ -77,32 +67,49 @@ def write_image(array: np.ndarray, reference: CTVolume, path: str | Path) -> Pat
     suffix = _suffix(path)
     arr = np.asarray(array)
     check_same_grid(reference, arr, name="array to write")
-    _check_not_source(path, reference)
-    image = reference.to_sitk(_storable(arr, path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if suffix == ".mhd":
-            _write_mhd(image, path)
-        else:
-            tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{suffix}"
-            try:
-                sitk.WriteImage(image, str(tmp), useCompression=True)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-    except RuntimeError as exc:
-        last = str(exc).strip().splitlines()[-1] if str(exc).strip() else "write failed"
-        raise InvalidInputError(f"cannot write {path}: {last}") from exc
+    check_output(path, [reference.metadata.get("source_path")], what="image")
+    stored = _storable(arr, path)
+    image = reference.to_sitk(stored)
+    if suffix == ".mhd":
+        _write_mhd(image, stored, path)
+    else:
+        atomic_write(
+            path,
+            lambda tmp: sitk.WriteImage(image, str(tmp), useCompression=True),
+            verify=lambda tmp: _verify(tmp, stored, path),
+            what="image",
+        )
     logger.info("wrote %s (%s, shape %s)", path, arr.dtype, arr.shape)
     return path
 
 
-def _write_mhd(image: sitk.Image, path: Path) -> None:
-    """MetaImage header + data file: write both in a scratch folder, move data, then header."""
+def _verify(written: Path, expected: np.ndarray, path: Path) -> None:
+    """Read ``written`` back; raise OutputError unless it holds exactly ``expected``."""
+    try:
+        if written.name.lower().endswith((".nii", ".nii.gz")):
+            check_nifti_file(written)  # ITK would read a truncated NIfTI as zeros
+        with native_stderr_to_log(logger):
+            back = sitk.GetArrayFromImage(sitk.ReadImage(str(written)))
+    except (RuntimeError, InvalidInputError) as exc:
+        reason = explain_itk_error(exc, path) if isinstance(exc, RuntimeError) else str(exc)
+        reason = reason.replace(str(written), "it").replace(f"cannot read {path}: ", "")
+        raise OutputError(f"{path} was not written completely: {reason}") from exc
+    same = np.array_equal(back, expected, equal_nan=expected.dtype.kind == "f")
+    if back.shape != expected.shape or not same:
+        raise OutputError(f"{path} was not written completely: it reads back different")
+
+
+def _write_mhd(image: sitk.Image, expected: np.ndarray, path: Path) -> None:
+    """MetaImage header + data file: write both in a scratch folder, check, move data, header."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".covidct-", dir=path.parent))
     try:
-        sitk.WriteImage(image, str(scratch / path.name), useCompression=True)
+        try:
+            sitk.WriteImage(image, str(scratch / path.name), useCompression=True)
+        except RuntimeError as exc:
+            raise OutputError(explain_itk_error(exc, path, "write")) from exc
         header = scratch / path.name
+        _verify(header, expected, path)
         for part in scratch.iterdir():
             if part != header:
                 os.replace(part, path.parent / part.name)

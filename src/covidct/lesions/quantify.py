@@ -22,6 +22,12 @@ logger = logging.getLogger(__name__)
 #: in-plane pixel (mm) up to which the detector is validated (docs/validation.md); on
 #: coarser grids vessels two or three pixels thick pass as lesion.
 VALIDATED_PIXEL_MM = 2.0
+#: slice spacing (mm) up to which the detector is validated (phantoms at 3 mm, the real CTs
+#: at 5 mm); thicker slices mix lesion, vessels and lung edge (benchmarks/robustness_numbers.py).
+VALIDATED_SLICE_MM = 5.0
+#: a CT in HU has air (lungs, outside the body) far below this; no voxel under it means the
+#: values are not HU (grey levels, unrescaled stored values).
+AIR_MAX_HU = -500.0
 
 _IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
@@ -98,6 +104,7 @@ class LesionQuantification:
             (thirds of the lung's own superior-inferior extent) that is lesion.
         options: the :class:`QuantOptions` used.
         lesion_mask: ``(z, y, x)`` uint8 on the input grid: 0 none, 1 GGO, 2 consolidation.
+        warnings: why the numbers may be off (pixels or slices coarser than validated).
     """
 
     lung_volume_ml: float
@@ -113,6 +120,7 @@ class LesionQuantification:
     zones: dict[str, dict[str, float]]
     options: QuantOptions
     lesion_mask: np.ndarray = field(repr=False)
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable summary (everything except ``lesion_mask``)."""
@@ -124,7 +132,34 @@ class LesionQuantification:
             "ct_category": self.ct_category,
             "zones": {s: {z: float(v) for z, v in d.items()} for s, d in self.zones.items()},
             "options": self.options.to_dict(),
+            "warnings": list(self.warnings),
         }
+
+
+def _check_hu(array: np.ndarray, source: object) -> None:
+    """Refuse values that cannot be HU: 8-bit data, or no air anywhere in the volume."""
+    lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+    if array.dtype == np.uint8 or lo > AIR_MAX_HU:
+        raise InvalidInputError(
+            f"the CT {source} does not hold Hounsfield units ({array.dtype}, values {lo:g} to "
+            f"{hi:g}; no voxel below {AIR_MAX_HU:g} HU, where lungs and outside air lie): "
+            "grey levels or unrescaled scanner values cannot be quantified; give the CT in HU"
+        )
+
+
+def _slice_warnings(sp: tuple[float, float, float]) -> tuple[str, ...]:
+    out = []
+    if max(sp[1], sp[2]) > VALIDATED_PIXEL_MM:
+        out.append(
+            f"{max(sp[1], sp[2]):.1f} mm pixels: validated up to {VALIDATED_PIXEL_MM:.1f} mm; "
+            "on coarser grids vessels count as lesion (about +13 points on clear lungs at 3 mm)"
+        )
+    if sp[0] > VALIDATED_SLICE_MM:
+        out.append(
+            f"{sp[0]:.1f} mm slices: validated up to {VALIDATED_SLICE_MM:.1f} mm; thicker slices "
+            "mix lesion, vessels and lung edge (partial volume), so shares drift"
+        )
+    return tuple(out)
 
 
 def _geometry(
@@ -140,6 +175,13 @@ def _geometry(
             raise InvalidInputError(
                 f"spacing {tuple(spacing)} disagrees with the volume's spacing {image.spacing}"
             )
+        source = image.metadata.get("source_path", "volume")
+        if image.metadata.get("stored_dtype") == "8-bit unsigned integer":
+            raise InvalidInputError(
+                f"the CT {source} is stored as 8-bit unsigned integers (0..255): grey levels, "
+                "not Hounsfield units, cannot be quantified; give the CT in HU"
+            )
+        _check_hu(image.array, source)
         return image.array, image.spacing, image.direction
     array = np.asarray(image)
     if array.ndim != 3:
@@ -148,6 +190,7 @@ def _geometry(
         raise InvalidInputError(f"image must hold real HU values; got dtype {array.dtype}")
     if spacing is None:
         raise InvalidInputError("an array image needs spacing=(sz, sy, sx) in mm; got None")
+    _check_hu(array, "array")
     sp = tuple(float(s) for s in spacing)
     if len(sp) != 3 or not all(math.isfinite(s) and s > 0 for s in sp):
         raise InvalidInputError(
@@ -204,18 +247,16 @@ def quantify(
         per-lung numbers, zone shares, the MosMed category and the lesion mask.
 
     Raises:
-        InvalidInputError: non-HU image, missing/bad spacing, bad labels, empty lung mask.
+        InvalidInputError: non-HU image (``is_hu=False``, 8-bit, or no voxel below
+            :data:`AIR_MAX_HU`), missing/bad spacing, bad labels, empty lung mask.
         GeometryMismatchError: lung mask shape differs from the image shape.
     """
     opts = options or QuantOptions()
     array, sp, direction = _geometry(image, spacing)
     labels = _check_lungs(lungs, array.shape)
-    if max(sp[1], sp[2]) > VALIDATED_PIXEL_MM:
-        logger.warning(
-            "lesion quantification on %.1f mm pixels: validated up to %.1f mm; on coarser "
-            "grids vessels count as lesion (about +13 points on clear lungs at 3 mm)",
-            max(sp[1], sp[2]), VALIDATED_PIXEL_MM,
-        )
+    warnings = _slice_warnings(sp)
+    for text in warnings:
+        logger.warning("lesion quantification on %s", text)
     if lesion_mask is None:
         mask = detect_lesions(array, labels, sp, options=opts)
     else:
@@ -245,6 +286,7 @@ def quantify(
         zones=zone_fractions(labels, mask, sp, direction),
         options=opts,
         lesion_mask=mask,
+        warnings=warnings,
     )
     logger.info(
         "lesions: %.1f ml of %.1f ml lung (%.2f %%), %s",

@@ -183,9 +183,8 @@ def find_airways(
         return out, None
     out = best
     axis = np.nonzero(out[zs_first(out, orient)])[1]
-    return out, float(np.mean(axis))
     log.debug("airway tracked over %d slices", int(out.any(axis=(1, 2)).sum()))
-    return out
+    return out, float(np.mean(axis))
 
 
 def remove_airways(

@@ -46,8 +46,11 @@ clear lung took mediastinal fat and heart wall).
    ``_MAX_HOLE_MM2``, not bone, not airway: vessels, consolidation denser than
    ``cavity_dense_max_hu``) is lung.
 
-Unsupervised, rule-based, spacing-aware (all sizes in mm). Slices without a visible cage
-(fewer than ``_MIN_BONE_PX`` bone pixels in the slab) are left unchanged.
+Unsupervised and rule-based. The options are in mm, mm² and mL; a few structural sizes
+are still working-grid pixels (1.25 mm by default, the input's pixel when coarser): the
+interior erosion of :func:`lesion_shares` (2), the fat-layer thickness (3), the rib wall
+(1 + 2) and the dome carving's wall reach (3), and ``_MIN_BONE_PX``. Slices without a
+visible cage (fewer than ``_MIN_BONE_PX`` bone pixels in the slab) are left unchanged.
 """
 
 from __future__ import annotations
@@ -106,11 +109,14 @@ def lesion_shares(
     return (ggo[0], ggo[1]), (dense[0], dense[1])
 
 
-def diseased_lungs(labels: np.ndarray, hu: np.ndarray, opts: LungOptions) -> list[int]:
+def diseased_lungs(
+    labels: np.ndarray, hu: np.ndarray, opts: LungOptions,
+    *, shares: tuple[tuple[float, float], tuple[float, float]] | None = None,
+) -> list[int]:
     """The lung labels (1 right, 2 left) holding at least ``cavity_min_ggo_share`` of ground
     glass, ``cavity_min_dense_share`` of dense tissue (white lung) or
-    ``cavity_min_lesion_share`` of both; see :func:`lesion_shares`."""
-    return _diseased(*lesion_shares(labels, hu, opts), opts)
+    ``cavity_min_lesion_share`` of both; ``shares``: :func:`lesion_shares` when already known."""
+    return _diseased(*(shares or lesion_shares(labels, hu, opts)), opts)
 
 
 def _diseased(ggo: tuple[float, float], dense: tuple[float, float], opts: LungOptions) -> list[int]:
@@ -188,6 +194,9 @@ def cavity_fill(
     opts: LungOptions,
     midline_x: float | None = None,
     superior_is_high: bool = True,
+    *,
+    smooth: np.ndarray | None = None,
+    shares: tuple[tuple[float, float], tuple[float, float]] | None = None,
 ) -> np.ndarray:
     """Grow uint8 lung labels (1 right, 2 left; working grid) into dense lung in the cavity.
 
@@ -198,11 +207,13 @@ def cavity_fill(
         spacing: ``(sz, sy, sx)`` mm of the working grid.
         midline_x: x index of the body midline (the lungs do not cross it); None: no limit.
         superior_is_high: True when the head lies at high z index.
+        smooth: the in-plane 3 x 3 median of ``hu`` when already computed.
+        shares: :func:`lesion_shares` of ``labels`` when already computed.
     Returns:
         new labels (a copy).
     """
     out = labels.copy()
-    ggo, dense = lesion_shares(labels, hu, opts)
+    ggo, dense = shares or lesion_shares(labels, hu, opts)
     diseased = _diseased(ggo, dense, opts)
     if not diseased:
         log.debug("cavity step skipped: clear lungs (shares %s)", (ggo, dense))
@@ -212,7 +223,8 @@ def cavity_fill(
     sick = [k for k, g, d in zip((1, 2), ggo, dense)
             if k in diseased or g + d >= opts.cavity_grow_share]
     sy = spacing[1]
-    smooth = ndi.median_filter(hu, size=(1, 3, 3))
+    if smooth is None:
+        smooth = ndi.median_filter(hu, size=(1, 3, 3))
     slab = rib_slab(smooth, spacing, opts)
     fat_range = (smooth > opts.cavity_fat_hu[0]) & (smooth < opts.cavity_fat_hu[1])
     dense_tissue = smooth >= opts.cavity_dense_max_hu
@@ -336,6 +348,20 @@ def cavity_fill(
     return out
 
 
+def _big_parts(mask: np.ndarray, min_px: int, radius_px: int) -> np.ndarray:
+    """Parts of a 2D ``mask`` of at least ``min_px`` pixels once opened by a diamond
+    (city-block ball) of ``radius_px`` (thin bridges cut), grown back into the mask by it."""
+    disk = ndi.iterate_structure(ndi.generate_binary_structure(2, 1), radius_px)
+    opened = ndi.binary_opening(mask, structure=disk)
+    lab, n = ndi.label(opened, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return np.zeros_like(mask)
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    big = np.isin(lab, np.nonzero(sizes >= min_px)[0])
+    return ndi.binary_dilation(big, structure=disk, mask=mask) if big.any() else big
+
+
 def carve_domes(
     labels: np.ndarray,
     hu: np.ndarray,
@@ -344,6 +370,8 @@ def carve_domes(
     opts: LungOptions,
     superior_is_high: bool = True,
     diseased: bool | None = None,
+    *,
+    smooth: np.ndarray | None = None,
 ) -> np.ndarray:
     """Remove organ domes (liver, stomach, spleen tops) that the refinement put into the lung.
 
@@ -353,11 +381,16 @@ def carve_domes(
     reach the rib line (a subpleural consolidation of the costophrenic recess does), are
     not lung. In diseased lungs (``diseased``; default: the ground-glass gate of
     :func:`cavity_fill`) dense lung over the diaphragm may be consolidation: only dense
-    parts enclosed by aerated lung in the slice are removed there.
+    parts enclosed by aerated lung in the slice are removed there; in clear lungs, a part
+    of at least ``dome_wall_area_mm2`` (after bridges thinner than twice ``dome_bridge_mm``
+    are opened away) is removed even where it reaches the rib line (the spleen top ringed
+    by the left lung of the real lung2 CT; a basal pleural tumour in one slice is smaller).
 
-    Returns new labels (a copy).
+    ``smooth``: the in-plane 3 x 3 median of ``hu`` when already computed. Returns new
+    labels (a copy).
     """
-    smooth = ndi.median_filter(hu, size=(1, 3, 3))
+    if smooth is None:
+        smooth = ndi.median_filter(hu, size=(1, 3, 3))
     slab = rib_slab(smooth, spacing, opts)
     dense3 = smooth > opts.dome_min_hu
     out = labels.copy()
@@ -369,6 +402,8 @@ def carve_domes(
     zs = zs if superior_is_high else zs[::-1]  # feet first
     below_step = -1 if superior_is_high else 1
     min_px = max(1, int(opts.dome_min_area_mm2 / (spacing[1] * spacing[2])))
+    max_px = max(min_px, int(opts.dome_wall_area_mm2 / (spacing[1] * spacing[2])))
+    bridge_px = max(1, round(opts.dome_bridge_mm / min(spacing[1], spacing[2])))
     removed = 0
     for z in zs:
         zb = z + below_step
@@ -388,8 +423,13 @@ def carve_domes(
         sizes = np.bincount(lab.ravel())
         hit = set(np.unique(lab[near_wall & (lab > 0)]).tolist())
         drop = [i for i in range(1, n + 1) if sizes[i] >= min_px and i not in hit]
-        if drop:
-            rm = np.isin(lab, drop)
+        rm = np.isin(lab, drop)
+        if not diseased:
+            # in clear lungs a part wider than any basal lesion is an organ dome even
+            # where it reaches the ribs (the spleen top ringed by lung on lung2); thin
+            # bridges along the lung floor (to a pleural tumour) are opened first
+            rm |= _big_parts(cand & ~rm, max_px, bridge_px)
+        if rm.any():
             out[z][rm] = 0
             removed += int(rm.sum())
     log.debug("dome carving: %d voxels removed", removed)

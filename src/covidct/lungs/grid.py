@@ -142,26 +142,57 @@ def to_working(hu: np.ndarray, grid: WorkingGrid) -> np.ndarray:
     return sitk.GetArrayFromImage(out)
 
 
+def _crop(labels: np.ndarray, grid: WorkingGrid, margin: int = 2) -> tuple[list[slice], list[slice]]:
+    """Bounding box of ``labels > 0`` grown by ``margin`` working voxels, as working-grid
+    slices and the input-grid slices that cover the same physical box."""
+    work, inp = [], []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        idx = np.flatnonzero(labels.any(axis=other))
+        i0 = max(int(idx[0]) - margin, 0)
+        i1 = min(int(idx[-1]) + 1 + margin, grid.shape[axis])
+        ratio = grid.spacing[axis] / grid.in_spacing[axis]
+        j0 = max(int(np.floor(i0 * ratio)), 0)
+        j1 = min(int(np.ceil(i1 * ratio)), grid.in_shape[axis])
+        work.append(slice(i0, i1))
+        inp.append(slice(j0, j1))
+    return work, inp
+
+
 def labels_to_input(labels: np.ndarray, grid: WorkingGrid, n_labels: int = 2) -> np.ndarray:
     """uint8 labels on the working grid -> uint8 labels on the input grid.
 
     Each label is interpolated linearly as a 0/1 map; a voxel takes the label with the
     largest value when that value is at least 0.5 (smooth boundaries, no blocky steps).
+    Only the box around the labels (plus two working voxels) is resampled.
     """
     if grid.identity:
         return labels.astype(np.uint8, copy=True)
-    ref = grid._reference(grid.in_shape, grid.in_spacing)
-    best = np.zeros(grid.in_shape, dtype=np.float32)
     out = np.zeros(grid.in_shape, dtype=np.uint8)
+    if not labels.any():
+        return out
+    work, inp = _crop(labels, grid)
+    sub = labels[tuple(work)]
+    in_shape = tuple(s.stop - s.start for s in inp)
+    ref = grid._reference(in_shape, grid.in_spacing)
+    # the input sub-box starts at input voxel j0 (position j0 * s_in from voxel 0); the
+    # working sub-box at voxel i0 (position (i0 + 0.5) * s - 0.5 * s_in)
+    ref.SetOrigin([float(sl.start * s) for sl, s in zip(inp[::-1], grid.in_spacing[::-1])])
+    best = np.zeros(in_shape, dtype=np.float32)
+    part = np.zeros(in_shape, dtype=np.uint8)
     for lab in range(1, n_labels + 1):
-        onehot = (labels == lab).astype(np.float32)
+        onehot = (sub == lab).astype(np.float32)
         if not onehot.any():
             continue
-        img = grid._image(onehot, grid.shape, grid.spacing)
-        prob = sitk.GetArrayFromImage(
-            sitk.Resample(img, ref, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-        )
+        img = grid._image(onehot, sub.shape, grid.spacing)
+        img.SetOrigin([
+            float((sl.start + 0.5) * s - 0.5 * s_in)
+            for sl, s, s_in in zip(work[::-1], grid.spacing[::-1], grid.in_spacing[::-1])
+        ])
+        resampled = sitk.Resample(img, ref, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+        prob = sitk.GetArrayViewFromImage(resampled)  # a view: ``resampled`` must stay alive
         take = (prob >= 0.5) & (prob > best)
-        out[take] = lab
+        part[take] = lab
         np.maximum(best, prob, out=best)
+    out[tuple(inp)] = part
     return out

@@ -27,6 +27,9 @@ class LungOptions:
         working_slice_mm: slice spacing of the working grid (thin slices are merged up to it).
         min_lung_ml: a connected air region smaller than this is not lung (gas in the bowel,
             the oesophagus...); also the least total volume for "lungs found".
+        min_view_ml: the least lung volume (both lungs, after refinement) of a scan with
+            lungs in view; below it the scan is refused (an abdominal CT shows the lung
+            recesses and bowel gas at its top edge: 220 mL on the real one).
         airway_hu: the lumen threshold used to track the trachea and main bronchi.
         airway_dilation_mm: the tracked airway is grown by this much before removal (its wall).
         airway_max_area_mm2: an airway cross-section larger than this has joined the lung.
@@ -98,6 +101,10 @@ class LungOptions:
             ``dome_min_hu``, smoothed) of a lung slice over non-lung in the slice below,
             larger than ``dome_min_area_mm2`` and away from the rib line, are organ domes
             (liver, stomach, spleen) and removed.
+        dome_wall_area_mm2: in clear lungs, such a part at least this large in its slice
+            is an organ dome even where it reaches the rib line (a basal tumour cut by one
+            slice is smaller; the spleen top ringed by lung on lung2 is 62 cm2), once
+            bridges thinner than twice ``dome_bridge_mm`` are opened away.
     """
 
     threshold_hu: float = -420.0
@@ -105,6 +112,7 @@ class LungOptions:
     working_inplane_mm: float = 1.25
     working_slice_mm: float = 2.5
     min_lung_ml: float = 30.0
+    min_view_ml: float = 300.0
     airway_hu: float = -900.0
     airway_dilation_mm: float = 2.0
     airway_max_area_mm2: float = 1000.0
@@ -146,13 +154,15 @@ class LungOptions:
     cavity_grow_share: float = 0.19
     dome_min_hu: float = -300.0
     dome_min_area_mm2: float = 100.0
+    dome_wall_area_mm2: float = 2500.0
+    dome_bridge_mm: float = 5.0
 
     def __post_init__(self) -> None:
         for name in ("working_inplane_mm", "working_slice_mm", "close_mm", "small_close_mm"):
             value = getattr(self, name)
             if not value > 0:
                 raise InvalidInputError(f"LungOptions.{name} must be > 0 mm; got {value}")
-        for name in ("min_lung_ml", "airway_dilation_mm", "final_erode_mm", "airway_max_area_mm2"):
+        for name in ("min_lung_ml", "min_view_ml", "airway_dilation_mm", "final_erode_mm", "airway_max_area_mm2"):
             if getattr(self, name) < 0:
                 raise InvalidInputError(f"LungOptions.{name} must be >= 0; got {getattr(self, name)}")
         if not -1000.0 < self.threshold_hu < 0.0:

@@ -16,7 +16,9 @@ Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.options.Lung
    prior), then (``use_cavity``) the thoracic-cavity growth and organ-dome carving of
    :mod:`covidct.lungs.cavity` for bilateral subpleural disease; in clear lungs, the
    outer rim voxels that are mostly not lung (partial volume) are trimmed;
-7. labels brought back to the input grid.
+7. lungs in view: less than ``min_view_ml`` of lung in all (an abdominal CT that shows the
+   posterior lung recesses and bowel gas at its top edge) raises ``NoLungsFoundError``;
+8. labels brought back to the input grid (resampled on the box around them only).
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ from scipy import ndimage as ndi
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.io.volume import CTVolume
 from covidct.lungs.airways import find_airways, remove_airways
-from covidct.lungs.cavity import carve_domes, cavity_fill, is_diseased
+from covidct.lungs.cavity import carve_domes, cavity_fill, diseased_lungs, lesion_shares
 from covidct.lungs.classical import body_mask, classical_air, fill_slices
 from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_working
 from covidct.lungs.options import LungOptions
 from covidct.lungs.refine import mirror_prior, refine_labels
-from covidct.lungs.split import label_sides
+from covidct.lungs.split import LEFT, RIGHT, label_sides
 
 __all__ = ["segment_lungs"]
 
@@ -119,14 +121,14 @@ def _select_lungs(
     return np.isin(lab, keep)
 
 
-def _gas_pockets(hu: np.ndarray, grid: WorkingGrid) -> np.ndarray:
+def _gas_pockets(smooth: np.ndarray, grid: WorkingGrid) -> np.ndarray:
     """Large pure-gas pockets (stomach, bowel), grown by a pixel: not lung even if they touch it.
 
     Lung parenchyma is -950..-700 HU; a pocket of at least ``_GAS_POCKET_ML`` whose in-plane
-    median is below ``_GAS_MEDIAN_HU`` is gas. Airways inside the lung come back when the
+    median (``smooth``) is below ``_GAS_MEDIAN_HU`` is gas. Airways inside the lung come back when the
     slices are filled (they are enclosed by lung).
     """
-    gas = ndi.median_filter(hu, size=(1, 3, 3)) < _GAS_MEDIAN_HU
+    gas = smooth < _GAS_MEDIAN_HU
     lab, n = ndi.label(gas)
     if n == 0:
         return gas
@@ -210,6 +212,89 @@ def _depth_mm(body: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarr
     return out
 
 
+def _midline(lungs: np.ndarray, body: np.ndarray, orient: Orientation, trachea_x: float | None) -> float:
+    """Index position of the body midline along the left-right axis: the trachea axis when
+    one was found, else the centre of the body in the slices holding lung."""
+    axis = orient.lr_axis
+    if trachea_x is not None and axis == 2:
+        return trachea_x
+    if axis == 0:
+        return float(np.mean(np.nonzero(body)[0]))
+    zs = np.nonzero(lungs.any(axis=(1, 2)))[0]
+    return float(np.mean(np.nonzero(body[zs])[axis]))
+
+
+def _initial_labels(
+    hu: np.ndarray, smooth: np.ndarray | None, body: np.ndarray, grid: WorkingGrid,
+    orient: Orientation, opts: LungOptions, name: str,
+) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None]:
+    """Steps 1-5: air, airways removed, lung components kept, right / left labels.
+
+    ``smooth`` is None for ``"classical"`` (the Kaggle air mask, no gas-pocket rule).
+    Returns (labels, airway lumen, midline index, gas pockets or None).
+    """
+    wsp = grid.spacing
+    if smooth is None:
+        air = classical_air(hu, opts.threshold_hu) & body
+    else:
+        air = (hu < opts.threshold_hu) & body
+    airway, trachea_x = find_airways(hu, body, wsp, orient, opts)
+    air = remove_airways(air, airway, wsp, opts)
+    pockets = None
+    if smooth is not None:
+        pockets = _gas_pockets(smooth, grid)
+        air &= ~pockets
+    lungs = _select_lungs(air, hu, _depth_mm(body, wsp), grid, opts)
+    total_ml = lungs.sum() * grid.voxel_ml
+    if total_ml < opts.min_lung_ml:
+        raise NoLungsFoundError(
+            f"{name}: no plausible lungs found: no air region of at least "
+            f"{opts.min_lung_ml:.0f} mL below {opts.threshold_hu:.0f} HU deep inside the body "
+            f"(found {total_ml:.0f} mL); is this a chest CT in HU?"
+        )
+    if smooth is not None:
+        lungs = fill_slices(lungs)
+    midline = _midline(lungs, body, orient, trachea_x)
+    min_vox = max(1, int(1.0 / grid.voxel_ml))  # fragments under 1 mL dropped
+    return label_sides(lungs, orient, midline, wsp, min_vox), airway, midline, pockets
+
+
+def _refine(
+    labels: np.ndarray, hu: np.ndarray, smooth: np.ndarray, body: np.ndarray,
+    airway: np.ndarray, pockets: np.ndarray, midline: float,
+    spacing: tuple[float, float, float], orient: Orientation, opts: LungOptions,
+) -> np.ndarray:
+    """Step 6 of ``"refined"``: gas, mirror prior, per-slice refinement, cavity, domes, rim."""
+    grow = ndi.binary_dilation(airway, structure=np.ones((1, 3, 3), bool), iterations=2)
+    abdominal = _abdominal_gas(
+        pockets, hu, body, ndi.binary_dilation(airway, iterations=2), orient.superior_is_high
+    )
+    labels[abdominal] = 0
+    grow |= abdominal  # never lung: airway lumen and wall, abdominal gas
+    forbidden = (hu > opts.bone_hu) | grow
+    if opts.use_mirror_prior and orient.axial:
+        fat = (hu > opts.fat_hu[0]) & (hu < opts.fat_hu[1])
+        # lesion-like tissue only (the smoothed HU of the cavity step): the heart wall,
+        # which the mirrored right lung overlaps, is denser than most consolidation
+        lesion_like = smooth < opts.cavity_dense_max_hu
+        labels = mirror_prior(labels, hu, body & ~forbidden & ~fat & lesion_like, midline, opts)
+    labels = refine_labels(labels, hu, body, forbidden, spacing, opts,
+                           midline if orient.lr_axis == 2 else None)
+    # the disease gate, once, on the refined outline: it decides the cavity growth, how
+    # domes are carved and whether the partial-volume rim is trimmed
+    shares = lesion_shares(labels, hu, opts)
+    diseased = bool(diseased_lungs(labels, hu, opts, shares=shares))
+    if opts.use_cavity and orient.axial:
+        labels = cavity_fill(labels, hu, body, grow, spacing, opts, midline,
+                             orient.superior_is_high, smooth=smooth, shares=shares)
+        labels = carve_domes(labels, hu, body, spacing, opts, orient.superior_is_high,
+                             diseased=diseased, smooth=smooth)
+    labels[grow] = 0  # hole filling put the main bronchi (and gas domes) back
+    if not diseased:  # in diseased lungs the rim may be ground glass
+        labels[_partial_volume_rim(labels, hu, opts)] = 0
+    return _largest_parts(labels)
+
+
 def segment_lungs(
     image: CTVolume | np.ndarray,
     spacing: tuple[float, float, float] | None = None,
@@ -240,63 +325,32 @@ def segment_lungs(
     orient = Orientation.from_direction(direction, sp)
     grid = WorkingGrid.choose(arr.shape, sp, opts.working_inplane_mm, opts.working_slice_mm)
     hu = to_working(arr, grid)
-    wsp = grid.spacing
     body = body_mask(hu, opts.body_hu)
     if not body.any():
         raise NoLungsFoundError(f"{name}: no body found (nothing above {opts.body_hu:.0f} HU)")
-    if method == "classical":
-        air = classical_air(hu, opts.threshold_hu) & body
-    else:
-        air = (hu < opts.threshold_hu) & body
-    airway, trachea_x = find_airways(hu, body, wsp, orient, opts)
-    air = remove_airways(air, airway, wsp, opts)
+    # the in-plane 3 x 3 median of the HU, shared by the gas, mirror, cavity and dome steps
+    smooth = ndi.median_filter(hu, size=(1, 3, 3)) if method == "refined" else None
+    labels, airway, midline, pockets = _initial_labels(hu, smooth, body, grid, orient, opts, name)
     if method == "refined":
-        pockets = _gas_pockets(hu, grid)
-        air &= ~pockets
-    depth = _depth_mm(body, wsp)
-    lungs = _select_lungs(air, hu, depth, grid, opts)
-    total_ml = lungs.sum() * grid.voxel_ml
-    if total_ml < opts.min_lung_ml:
-        raise NoLungsFoundError(
-            f"{name}: no plausible lungs found: no air region of at least "
-            f"{opts.min_lung_ml:.0f} mL below {opts.threshold_hu:.0f} HU deep inside the body "
-            f"(found {total_ml:.0f} mL); is this a chest CT in HU?"
-        )
-    if method == "refined":
-        lungs = fill_slices(lungs)
-    axis = orient.lr_axis
-    if trachea_x is not None and axis == 2:
-        midline = trachea_x
-    else:
-        zs = np.nonzero(lungs.any(axis=tuple(a for a in range(3) if a != 0)))[0]
-        midline = float(np.mean(np.nonzero(body[zs])[axis])) if axis != 0 else float(
-            np.mean(np.nonzero(body)[0])
-        )
-    min_vox = max(1, int(1.0 / grid.voxel_ml))  # fragments under 1 mL dropped
-    labels = label_sides(lungs, orient, midline, wsp, min_vox)
-    if method == "refined":
-        bone = hu > opts.bone_hu
-        grow = ndi.binary_dilation(airway, structure=np.ones((1, 3, 3), bool), iterations=2)
-        abdominal = _abdominal_gas(
-            pockets, hu, body, ndi.binary_dilation(airway, iterations=2), orient.superior_is_high
-        )
-        labels[abdominal] = 0
-        grow |= abdominal  # never lung: airway lumen and wall, abdominal gas
-        forbidden = bone | grow
-        if opts.use_mirror_prior and orient.axial:
-            fat = (hu > opts.fat_hu[0]) & (hu < opts.fat_hu[1])
-            # lesion-like tissue only (the smoothed HU of the cavity step): the heart wall,
-            # which the mirrored right lung overlaps, is denser than most consolidation
-            lesion_like = ndi.median_filter(hu, size=(1, 3, 3)) < opts.cavity_dense_max_hu
-            labels = mirror_prior(labels, hu, body & ~forbidden & ~fat & lesion_like, midline, opts)
-        labels = refine_labels(labels, hu, body, forbidden, wsp, opts, midline if axis == 2 else None)
-        if opts.use_cavity and orient.axial:
-            labels = cavity_fill(labels, hu, body, grow, wsp, opts, midline, orient.superior_is_high)
-            labels = carve_domes(labels, hu, body, wsp, opts, orient.superior_is_high)
-        labels[grow] = 0  # hole filling put the main bronchi (and gas domes) back
-        if not is_diseased(labels, hu, opts):  # in diseased lungs the rim may be ground glass
-            labels[_partial_volume_rim(labels, hu, opts)] = 0
-        labels = _largest_parts(labels)
+        labels = _refine(labels, hu, smooth, body, airway, pockets, midline, grid.spacing, orient, opts)
     if not labels.any():
         raise NoLungsFoundError(f"{name}: no plausible lungs found after labelling")
+    _check_in_view(labels, grid, opts, name)
     return labels_to_input(labels, grid)
+
+
+def _check_in_view(labels: np.ndarray, grid: WorkingGrid, opts: LungOptions, name: str) -> None:
+    """Raise :class:`NoLungsFoundError` when less than ``opts.min_view_ml`` of lung is found.
+
+    An abdominal CT catches at most the posterior lung recesses at its top edge (about
+    200 mL with the gas of the colon next to them on a real one); a scan of the lung bases
+    holds more (the lowest 6 cm of lung: 0.4-1 L on the real sample CTs).
+    """
+    right = float(np.count_nonzero(labels == RIGHT)) * grid.voxel_ml
+    left = float(np.count_nonzero(labels == LEFT)) * grid.voxel_ml
+    if right + left < opts.min_view_ml:
+        raise NoLungsFoundError(
+            f"{name}: no lungs in view: only {right + left:.0f} mL of lung-like air "
+            f"(right {right:.0f}, left {left:.0f}) where a lung analysis needs at least "
+            f"{opts.min_view_ml:.0f} mL; is this an abdominal CT?"
+        )

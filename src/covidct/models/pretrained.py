@@ -2,8 +2,9 @@
 
 ``load_imagenet_weights(model, arch, weights)``:
 
-* ``"imagenet"`` looks for torchvision's ImageNet checkpoint of ``arch`` (e.g.
-  ``resnet18-f37072fd.pth``) in torch's hub cache (``$TORCH_HOME/hub/checkpoints``) only;
+* ``"imagenet"`` uses torchvision's default ImageNet checkpoint of ``arch`` (e.g.
+  ``resnet18-f37072fd.pth``) only when it is already in torch's hub cache
+  (``torch.hub.get_dir()/checkpoints``); torchvision reads it there and fixes old key names;
 * a path loads that file (a state dict, or a dict holding one under ``state_dict``/``model``);
 * ``None`` or ``"none"`` keeps the random initialisation (training from scratch).
 
@@ -28,25 +29,21 @@ __all__ = ["cached_imagenet_file", "load_imagenet_weights"]
 log = logging.getLogger(__name__)
 
 
-def _weights_enum(arch: str):
+def cached_imagenet_file(arch: str) -> Path:
+    """Where torch's hub cache keeps the default ImageNet checkpoint of ``arch`` (may not exist)."""
     from torchvision.models import get_model_weights
 
     try:
-        return get_model_weights(arch).IMAGENET1K_V1
-    except (ValueError, AttributeError) as exc:
+        url = get_model_weights(arch).DEFAULT.url
+    except (ValueError, AttributeError, KeyError) as exc:
         raise InvalidInputError(f"no torchvision ImageNet weights for architecture {arch!r}") from exc
-
-
-def cached_imagenet_file(arch: str) -> Path:
-    """Where torch's hub cache keeps the ImageNet checkpoint of ``arch`` (it may not exist)."""
-    url = _weights_enum(arch).url
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
 def _state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except Exception as exc:  # torch raises many types for damaged files
         raise InvalidInputError(f"cannot read weights file {path}: {exc}") from exc
     for key in ("state_dict", "model"):
         if isinstance(raw, dict) and isinstance(raw.get(key), dict):
@@ -56,30 +53,7 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
     return raw
 
 
-def load_imagenet_weights(model: nn.Module, arch: str, weights: str | Path | None) -> bool:
-    """Load ImageNet weights of ``arch`` into ``model`` in place; True when weights were loaded.
-
-    Args:
-        model: a torchvision classification network of ``arch`` (possibly with layers removed).
-        arch: torchvision architecture name ("resnet18", "resnet34", "resnet50", ...).
-        weights: "imagenet" (torch hub cache only), a checkpoint path, or None/"none".
-    """
-    if weights is None or str(weights).lower() == "none":
-        log.info("%s: random initialisation (no pretrained weights asked for)", arch)
-        return False
-    if str(weights).lower() == "imagenet":
-        path = cached_imagenet_file(arch)
-        if not path.is_file():
-            log.warning(
-                "%s: ImageNet weights not in torch's cache (%s); training from scratch. "
-                "Put the file there or pass its path to use them.", arch, path,
-            )
-            return False
-    else:
-        path = Path(weights)
-        if not path.is_file():
-            raise InvalidInputError(f"weights file {path} does not exist")
-    state = _state_dict(path)
+def _load_matching(model: nn.Module, state: dict[str, torch.Tensor], arch: str, path: Path) -> None:
     own = model.state_dict()
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     if missing:
@@ -90,5 +64,41 @@ def load_imagenet_weights(model: nn.Module, arch: str, weights: str | Path | Non
     if wrong:
         raise InvalidInputError(f"weights file {path} does not fit {arch}: shapes differ for {wrong[:3]}")
     model.load_state_dict({k: state[k] for k in own if k in state}, strict=False)
-    log.info("%s: ImageNet weights loaded from %s", arch, path)
-    return True
+
+
+def load_imagenet_weights(model: nn.Module, arch: str, weights: str | Path | None) -> str:
+    """Load ImageNet (or file) weights of ``arch`` into ``model`` in place.
+
+    Args:
+        model: a torchvision network of ``arch``, possibly with layers removed or a new head
+            (keys the weights have and the model lacks are ignored).
+        arch: torchvision architecture name ("resnet18", "densenet121", ...).
+        weights: "imagenet" (torch hub cache only), a checkpoint path, or None/"none".
+
+    Returns:
+        What was loaded: ``"imagenet:<file name>"``, ``"file:<path>"`` or ``"none"``.
+
+    Raises:
+        InvalidInputError: a given file that is missing, unreadable or does not fit ``arch``.
+    """
+    if weights is None or str(weights).lower() == "none":
+        log.info("%s: training from scratch (no pretrained weights asked for)", arch)
+        return "none"
+    if str(weights).lower() == "imagenet":
+        path = cached_imagenet_file(arch)
+        if not path.is_file():
+            log.warning("%s: ImageNet weights are not in torch's local cache (%s); training from "
+                        "scratch (no download is attempted). Put the file there or pass its path.",
+                        arch, path)
+            return "none"
+        from torchvision.models import get_model
+
+        _load_matching(model, get_model(arch, weights="DEFAULT").state_dict(), arch, path)
+        log.info("%s: ImageNet weights loaded from %s", arch, path)
+        return f"imagenet:{path.name}"
+    path = Path(weights)
+    if not path.is_file():
+        raise InvalidInputError(f"weights file {path} does not exist (expected imagenet, none or a file)")
+    _load_matching(model, _state_dict(path), arch, path)
+    log.info("%s: weights loaded from %s", arch, path)
+    return f"file:{path}"

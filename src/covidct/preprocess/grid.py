@@ -19,7 +19,7 @@ import SimpleITK as sitk
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.io import CTVolume, check_same_grid
 
-__all__ = ["GridPreset", "GRID_PRESETS", "get_grid", "GridCase", "resample", "to_grid"]
+__all__ = ["GRID_PRESETS", "GridCase", "GridPreset", "from_grid", "get_grid", "resample", "to_grid"]
 
 
 @dataclass(frozen=True)
@@ -209,3 +209,28 @@ def to_grid(
         "lost_lung_voxels": lost,
     }
     return GridCase(volume=grid_volume, lungs=lungs_out, lesions=lesions_out, info=info)
+
+
+def from_grid(
+    values: np.ndarray, grid_volume: CTVolume, target: CTVolume, *, labels: bool = False
+) -> np.ndarray:
+    """Map an array on a grid case's geometry back onto another volume's (e.g. the original CT).
+
+    Args:
+        values: (z, y, x) array with the shape of ``grid_volume`` (heat map, mask, ...).
+        grid_volume: the grid CT of :func:`to_grid` (its origin, spacing and direction are exact).
+        target: the volume whose grid the result takes (the CT the grid case was made from).
+        labels: nearest-neighbour for label arrays (uint8 out); linear otherwise (float32 out).
+
+    Voxels of ``target`` outside the grid's field of view get 0.
+    """
+    check_same_grid(grid_volume, values, name="grid values")
+    dtype = np.uint8 if labels else np.float32
+    moving = grid_volume.with_array(np.asarray(values, dtype)).to_sitk()
+    reference = target.to_sitk()
+    out = sitk.Resample(
+        moving, reference, sitk.Transform(),
+        sitk.sitkNearestNeighbor if labels else sitk.sitkLinear, 0.0,
+        sitk.sitkUInt8 if labels else sitk.sitkFloat32,
+    )
+    return sitk.GetArrayFromImage(out).astype(dtype, copy=False)

@@ -4,8 +4,10 @@
 runs :func:`process_case` for each case on a Dask cluster (a ``LocalCluster`` of worker
 processes by default, or a running scheduler given by address), and keeps a manifest
 (``manifest.parquet``, with a CSV copy) that records, per case, the case table's columns,
-the grid geometry, lung volume, timings, status and error. A rerun skips finished cases;
-failed ones are retried only when asked. One bad case never stops the run.
+the grid geometry, lung volume, timings, status and error. The manifest is rewritten after
+every case and when the run is interrupted, so a rerun skips every finished case (one whose
+files are all there, with the recorded sizes); failed ones are retried only when asked. One
+bad case never stops the run. A folder holds one grid: a rerun with another grid is refused.
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ import numpy as np
 import pandas as pd
 
 from covidct.errors import CovidCTError, InvalidInputError
+from covidct.io.atomic import check_output, write_json, write_table
 from covidct.parallel import map_cases
 from covidct.preprocess.grid import GridPreset, get_grid, to_grid
 from covidct.preprocess.store import case_complete, save_case
 
 __all__ = [
-    "PreprocessSummary",
-    "process_case",
-    "preprocess_dataset",
-    "read_manifest",
     "MANIFEST_NAME",
+    "PreprocessSummary",
+    "preprocess_dataset",
+    "process_case",
+    "read_manifest",
 ]
 
 log = logging.getLogger(__name__)
@@ -119,7 +122,8 @@ def process_case(row: dict[str, Any], root: str, out: str, grid: GridPreset) -> 
 
 @dataclass(frozen=True)
 class PreprocessSummary:
-    """What a preprocessing run did."""
+    """What a preprocessing run did: ``n_ok + n_failed + n_pending == n_cases`` (the folder's
+    state); ``n_skipped`` of them were finished (ok, or failed and not retried) before."""
 
     out: Path
     manifest: Path
@@ -128,6 +132,15 @@ class PreprocessSummary:
     n_failed: int
     n_skipped: int
     seconds: float
+    n_pending: int = 0
+
+    def line(self) -> str:
+        """One line: the cases by status (they add up to the total) and this run's share."""
+        return (
+            f"{self.n_cases} cases: {self.n_ok} ok, {self.n_failed} failed, {self.n_pending} "
+            f"not done ({self.n_skipped} done before this run, which took {self.seconds:.1f} s); "
+            f"manifest: {self.manifest}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict."""
@@ -143,12 +156,38 @@ def read_manifest(out: str | Path) -> pd.DataFrame:
 
 
 def _write_manifest(out: Path, frame: pd.DataFrame) -> Path:
-    path = out / MANIFEST_NAME
-    tmp = out / f".{MANIFEST_NAME}.tmp"
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    frame.to_csv(out / "manifest.csv", index=False)
+    path = write_table(frame, out / MANIFEST_NAME, what="manifest")
+    write_table(frame, out / "manifest.csv", what="manifest")
     return path
+
+
+def _check_grid(out: Path, grid: GridPreset) -> None:
+    """Write ``grid.json``, or refuse when the folder already holds another grid."""
+    path = out / "grid.json"
+    wanted = json.loads(json.dumps(grid.to_dict()))
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"{path} is damaged ({exc}); preprocess into a new folder"
+            ) from exc
+        if stored != wanted:
+            raise InvalidInputError(
+                f"{out} holds cases on grid {stored.get('name')!r} "
+                f"({stored.get('spacing_mm')} mm, {stored.get('shape')}); this run asks for "
+                f"{grid.name!r}: use a new output folder, or --grid {stored.get('name')}"
+            )
+        return
+    write_json(wanted, path, what="grid description")
+
+
+def _stored_bytes(record: dict[str, Any]) -> int | None:
+    value = record.get("stored_bytes")
+    try:
+        return None if value is None or np.isnan(value) else int(value)
+    except TypeError:
+        return None
 
 
 def _merge(table: pd.DataFrame, records: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -201,8 +240,9 @@ def preprocess_dataset(
     if table["case_id"].duplicated().any():
         dups = table.loc[table["case_id"].duplicated(), "case_id"].tolist()[:5]
         raise InvalidInputError(f"duplicate case ids in {dataset}: {dups}")
+    check_output(out, [dataset], what="output folder")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "grid.json").write_text(json.dumps(grid_preset.to_dict(), indent=2))
+    _check_grid(out, grid_preset)
 
     previous = read_manifest(out)
     records: dict[str, dict[str, Any]] = {}
@@ -215,7 +255,8 @@ def preprocess_dataset(
     for row in table.to_dict("records"):
         cid = str(row["case_id"])
         prev = records.get(cid, {})
-        if prev.get("status") == "ok" and case_complete(out / "cases", cid):
+        if prev.get("status") == "ok" and case_complete(out / "cases", cid,
+                                                        _stored_bytes(prev)):
             skipped += 1
             continue
         if prev.get("status") == "failed" and not retry_failed:
@@ -227,24 +268,32 @@ def preprocess_dataset(
     log.info("preprocessing %d cases (%d skipped) on grid %s", total, skipped, grid_preset.name)
     rows = {str(row["case_id"]): row for row in todo}
 
+    for cid in rows:  # a case being redone is not ok until it is written again
+        if records.get(cid, {}).get("status") == "ok":
+            records[cid] = {**records[cid], "status": "pending"}
+
     def handle(done: int, rec: dict[str, Any]) -> None:
         records[str(rec["case_id"])] = rec
-        if done % 10 == 0 or done == total:
-            _write_manifest(out, _merge(table, records))
+        _write_manifest(out, _merge(table, records))  # after every case: nothing finished is lost
         if progress is not None:
             progress(done, total, rec)
 
-    map_cases(process_case, list(rows), lambda cid: (rows[cid], str(dataset), str(out), grid_preset),
-              name="preprocess", on_result=handle, workers=workers, scheduler=scheduler,
-              memory_limit=memory_limit)
-    manifest = _write_manifest(out, _merge(table, records))
-    statuses = _merge(table, records)["status"]
+    try:
+        map_cases(process_case, list(rows),
+                  lambda cid: (rows[cid], str(dataset), str(out), grid_preset),
+                  name="preprocess", on_result=handle, workers=workers, scheduler=scheduler,
+                  memory_limit=memory_limit)
+    finally:  # also on Ctrl-C / SIGTERM: the manifest holds every finished case
+        merged = _merge(table, records)
+        manifest = _write_manifest(out, merged)
+    statuses = merged["status"]
     return PreprocessSummary(
         out=out,
         manifest=manifest,
         n_cases=len(table),
         n_ok=int((statuses == "ok").sum()),
         n_failed=int((statuses == "failed").sum()),
+        n_pending=int((~statuses.isin(["ok", "failed"])).sum()),
         n_skipped=skipped,
         seconds=time.perf_counter() - t_start,
     )

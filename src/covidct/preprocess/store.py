@@ -3,13 +3,13 @@
 Each case is three gzip-compressed NRRD files (opened as they are by 3D Slicer, ITK-SNAP,
 SimpleITK, pynrrd): ``<case>_ct.nrrd`` (int16 HU, blanked outside the lungs),
 ``<case>_lungs.nrrd`` and, when there is one, ``<case>_lesions.nrrd`` (uint8 labels), with
-the exact geometry of the grid. Writes go to a temporary name in the same folder and are
-renamed into place, so a crash never leaves a file that looks complete.
+the exact geometry of the grid. Writes go to a temporary name in the same folder, are read
+back and compared, and are renamed into place (:func:`covidct.io.write_image`), so neither a
+crash nor a full disk leaves a file that looks complete.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +17,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from covidct.errors import InvalidInputError
-from covidct.io import CTVolume
+from covidct.io import CTVolume, write_image
 
-__all__ = ["StoredCase", "case_paths", "save_case", "load_case", "case_complete"]
+__all__ = ["StoredCase", "case_complete", "case_paths", "load_case", "save_case"]
 
 SUFFIX = ".nrrd"
 
@@ -28,16 +28,6 @@ def case_paths(root: str | Path, case_id: str) -> dict[str, Path]:
     """Paths of a case's files in ``root`` (keys: ct, lungs, lesions)."""
     root = Path(root)
     return {kind: root / f"{case_id}_{kind}{SUFFIX}" for kind in ("ct", "lungs", "lesions")}
-
-
-def _atomic_write(image: sitk.Image, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{SUFFIX}")
-    try:
-        sitk.WriteImage(image, str(tmp), useCompression=True)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def save_case(
@@ -56,22 +46,33 @@ def save_case(
     paths = case_paths(root, case_id)
     paths["ct"].parent.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    _atomic_write(volume.to_sitk(np.asarray(lungs, np.uint8)), paths["lungs"])
-    written["lungs"] = paths["lungs"]
+    paths["ct"].unlink(missing_ok=True)  # the CT marks a complete case: it goes first, back last
+    written["lungs"] = write_image(np.asarray(lungs, np.uint8), volume, paths["lungs"])
     if lesions is not None:
-        _atomic_write(volume.to_sitk(np.asarray(lesions, np.uint8)), paths["lesions"])
-        written["lesions"] = paths["lesions"]
+        written["lesions"] = write_image(np.asarray(lesions, np.uint8), volume, paths["lesions"])
     elif paths["lesions"].exists():
         paths["lesions"].unlink()
-    _atomic_write(volume.to_sitk(np.asarray(volume.array, np.int16)), paths["ct"])
-    written["ct"] = paths["ct"]
+    written["ct"] = write_image(np.asarray(volume.array, np.int16), volume, paths["ct"])
     return written
 
 
-def case_complete(root: str | Path, case_id: str) -> bool:
-    """True when the case's CT and lung files exist (the CT is written last)."""
+def case_complete(root: str | Path, case_id: str, stored_bytes: int | None = None) -> bool:
+    """True when the case's CT and lung files exist (the CT is written last), their headers
+    read, and (when given) their sizes add up to ``stored_bytes`` as recorded at writing."""
     paths = case_paths(root, case_id)
-    return paths["ct"].is_file() and paths["lungs"].is_file()
+    if not (paths["ct"].is_file() and paths["lungs"].is_file()):
+        return False
+    present = [p for p in paths.values() if p.is_file()]
+    if stored_bytes is not None and sum(p.stat().st_size for p in present) != int(stored_bytes):
+        return False
+    reader = sitk.ImageFileReader()
+    for path in present:
+        reader.SetFileName(str(path))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError:
+            return False
+    return True
 
 
 @dataclass(frozen=True, eq=False)

@@ -28,6 +28,7 @@ __all__ = ["PresetRow", "FAMILY_MODULES", "family_of", "all_preset_rows", "load_
 #: family name -> module that implements it (see the module docstring for the interface).
 FAMILY_MODULES: dict[str, str] = {
     "volume": "covidct.training.config",
+    "slices": "covidct.slices.config",
     "maskrcnn": "covidct.detection.training",
 }
 

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
-from covidct.viz.overlays import montage_slices, save_montage, save_overlay_slice
+from covidct.viz.overlays import (
+    coronal_view,
+    montage_slices,
+    save_coronal,
+    save_montage,
+    save_overlay_slice,
+)
+from covidct.viz.profile import save_lesion_profile
 
-__all__ = ["montage_slices", "save_montage", "save_overlay_slice"]
+__all__ = [
+    "coronal_view", "montage_slices", "save_coronal", "save_lesion_profile", "save_montage",
+    "save_overlay_slice",
+]

@@ -1,0 +1,70 @@
+"""Quantification refuses values that are not HU and warns on slices thicker than validated,
+in the result, the JSON, the CLI table and the montage title."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from covidct.cli.app import app
+from covidct.errors import InvalidInputError
+from covidct.io import CTVolume, write_volume
+from covidct.lesions import quantify
+from covidct.lesions.quantify import VALIDATED_SLICE_MM
+
+
+def _chest(dz: float) -> tuple[CTVolume, np.ndarray]:
+    shape = (10, 40, 40)
+    arr = np.full(shape, -1000, np.int16)
+    arr[:, 4:36, 3:37] = 40
+    lungs = np.zeros(shape, np.uint8)
+    lungs[1:9, 10:30, 6:18] = 1
+    lungs[1:9, 10:30, 22:34] = 2
+    arr[lungs > 0] = -850
+    arr[4:6, 15:22, 8:15] = -500  # a GGO patch
+    return CTVolume(arr, (dz, 0.8, 0.8)), lungs
+
+
+def test_thick_slices_warn_thin_do_not():
+    thin = quantify(*_chest(1.0))
+    thick = quantify(*_chest(20.0))
+    assert thin.warnings == ()
+    assert len(thick.warnings) == 1 and "20.0 mm slices" in thick.warnings[0]
+    assert f"{VALIDATED_SLICE_MM:.1f} mm" in thick.warnings[0]
+    assert thick.to_dict()["warnings"] == list(thick.warnings)
+
+
+def test_values_that_are_not_hu_are_refused():
+    vol, lungs = _chest(2.0)
+    grey = ((vol.array + 1000) / 8).clip(0, 255).astype(np.uint8)
+    with pytest.raises(InvalidInputError, match="Hounsfield"):
+        quantify(grey, lungs, vol.spacing)
+    with pytest.raises(InvalidInputError, match="no voxel below -500 HU"):
+        quantify(vol.array + 1024, lungs, vol.spacing)  # unrescaled stored values
+    with pytest.raises(InvalidInputError, match="8-bit"):
+        quantify(CTVolume(grey.astype(np.int16), vol.spacing,
+                          metadata={"stored_dtype": "8-bit unsigned integer"}), lungs)
+
+
+def test_cli_thick_slice_warning_in_table_json_and_montage(tmp_path, monkeypatch):
+    vol, lungs = _chest(20.0)
+    ct, m = tmp_path / "ct.nrrd", tmp_path / "lungs.nrrd"
+    write_volume(vol, ct)
+    write_volume(vol.with_array(lungs), m)
+    titles: list[str] = []
+    from matplotlib.figure import Figure
+
+    original = Figure.suptitle
+    monkeypatch.setattr(Figure, "suptitle",
+                        lambda self, t, **k: titles.append(t) or original(self, t, **k))
+    res = CliRunner().invoke(app, ["quantify", str(ct), "--lungs", str(m), "--out",
+                                   str(tmp_path / "res")])
+    assert res.exit_code == 0, res.output
+    assert "WARNING" in res.stdout and "20.0 mm slices" in res.stdout
+    data = json.loads((tmp_path / "res" / "quantification.json").read_text())
+    assert any("20.0 mm slices" in w for w in data["warnings"])
+    assert titles and "WARNING: 20.0 mm slices" in titles[0]
+    assert (tmp_path / "res" / "montage.png").stat().st_size > 0

@@ -1,0 +1,78 @@
+"""Lungs in view or not: real abdominal CTs are refused, a scan of the lung bases is not."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from synth import dice
+
+from covidct.errors import NoLungsFoundError
+from covidct.io import read_ct
+from covidct.lungs import LEFT, RIGHT, LungOptions, segment_lungs
+
+
+@pytest.mark.parametrize("kind", ["nifti", "dicom"])
+def test_real_abdomen_has_no_lungs(real_abdomen_paths, kind):
+    volume = read_ct(real_abdomen_paths[kind])
+    with pytest.raises(NoLungsFoundError) as err:
+        segment_lungs(volume)
+    message = str(err.value)
+    assert "\n" not in message and str(real_abdomen_paths[kind].name) in message
+    assert "no lungs in view" in message or "no plausible lungs" in message
+
+
+def test_abdomen_refusal_is_the_in_view_volume(real_abdomen_paths):
+    """The NIfTI shows the posterior lung recesses and colon gas at its top edge: found
+    with the in-view check off, refused below ``min_view_ml``."""
+    volume = read_ct(real_abdomen_paths["nifti"])
+    labels = segment_lungs(volume, options=LungOptions(min_view_ml=0.0))
+    ml = float(np.count_nonzero(labels)) * volume.voxel_volume_ml
+    assert 50.0 < ml < LungOptions().min_view_ml
+
+
+def _bases(volume, labels_full, mm: float):
+    """The volume cut to its lowest ``mm`` of lung (feet at index 0 on the sample CTs)."""
+    zs = np.nonzero(labels_full.any(axis=(1, 2)))[0]
+    top = int(zs.min() + round(mm / volume.spacing[0]))
+    return dataclasses.replace(volume, array=np.ascontiguousarray(volume.array[:top])), top
+
+
+def test_lung_bases_scan_still_works(real_ct_paths):
+    volume = read_ct(real_ct_paths["lung1"])
+    assert volume.direction[8] > 0  # superior at high z
+    # lung1's lungs reach its first slice: its 16 lowest slices (80 mm, 5 mm apart) are
+    # the lung bases, as a scan of the upper abdomen would show them
+    assert volume.spacing[0] == 5.0
+    cut = dataclasses.replace(volume, array=np.ascontiguousarray(volume.array[:16]))
+    labels = segment_lungs(cut)
+    ml = [float(np.count_nonzero(labels == k)) * volume.voxel_volume_ml for k in (RIGHT, LEFT)]
+    assert ml[0] > 300.0 and ml[1] > 150.0  # both lung bases, right the larger
+    assert ml[0] > ml[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, min_dice", [("lung1", 0.97), ("lung2", 0.8)])
+def test_lung_bases_match_the_full_scan(real_ct_paths, name, min_dice):
+    volume = read_ct(real_ct_paths[name])
+    full = segment_lungs(volume)
+    cut, top = _bases(volume, full, 80.0)
+    labels = segment_lungs(cut)
+    assert dice(labels > 0, full[:top] > 0) >= min_dice
+
+
+@pytest.mark.parametrize("command", ["segment", "quantify"])
+def test_cli_refuses_abdomen_in_one_line_writing_nothing(real_abdomen_paths, tmp_path, command):
+    from typer.testing import CliRunner
+
+    from covidct.cli.app import app
+
+    out = tmp_path / "out"
+    args = [command, str(real_abdomen_paths["nifti"])]
+    args += ["-o", str(out / "lungs.nii.gz")] if command == "segment" else ["--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    text = result.output.strip()
+    assert "no lungs in view" in text and "Traceback" not in text
+    assert not out.exists() or not any(out.iterdir())

@@ -1,0 +1,106 @@
+"""Writing a report folder: atomic (no half-made report), never over the input or a stranger."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from covidct.errors import InvalidInputError
+from covidct.lesions.detect import detect_lesions
+from covidct.report import AnalyzeOptions, analyze_study, write_report
+from covidct.report import write as write_mod
+
+
+def test_crash_leaves_no_report(sim_analysis, tmp_path, monkeypatch):
+    def boom(*_a, **_k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(write_mod, "render_html", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_report(sim_analysis, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []  # neither the report nor its staging folder
+
+
+def test_rewrite_replaces_previous_report(sim_analysis, tmp_path, monkeypatch):
+    first = write_report(sim_analysis, tmp_path / "out")
+    (tmp_path / "out" / "stale.txt").write_text("old")
+    second = write_report(sim_analysis, tmp_path / "out")
+    assert not (tmp_path / "out" / "stale.txt").exists()
+    assert second.record["summary"] == first.record["summary"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    # a crash while replacing keeps the previous report whole
+    monkeypatch.setattr(write_mod, "render_html", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        write_report(sim_analysis, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["summary"] == first.record["summary"]
+
+
+def test_refuses_unrelated_folder_and_input_folder(sim_analysis, tmp_path):
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidInputError, match="non-empty folder"):
+        write_report(sim_analysis, stranger)
+    assert (stranger / "notes.txt").read_text() == "mine"
+    with pytest.raises(InvalidInputError, match="outside the input"):
+        write_report(sim_analysis, sim_analysis.source.parent)
+
+
+def test_lesion_model_absent_is_a_clear_error(sim_nifti):
+    with pytest.raises(InvalidInputError, match="covidct.detection"):
+        analyze_study(sim_nifti, options=AnalyzeOptions(model="", lesion_model="x.pt"))
+
+
+def test_lesion_model_numbers_when_detection_exists(sim_nifti, sim_analysis, tmp_path, monkeypatch):
+    """A lesion model giving the HU mask must give the HU method's numbers exactly."""
+    calls = []
+
+    def segment_lesions_model(ct, lungs, model):
+        calls.append(model)
+        return detect_lesions(ct.array, lungs, ct.spacing, options=AnalyzeOptions().lesions)
+
+    fake = types.ModuleType("covidct.detection")
+    fake.segment_lesions_model = segment_lesions_model
+    monkeypatch.setitem(sys.modules, "covidct.detection", fake)
+    weights = tmp_path / "maskrcnn.pt"
+    weights.write_bytes(b"weights")
+    got = analyze_study(sim_nifti, options=AnalyzeOptions(model="", lesion_model=str(weights)))
+    assert calls == [str(weights)] and got.lesion_method == "model"
+    ref = sim_analysis.quantification
+    np.testing.assert_array_equal(got.quantification.lesion_mask, ref.lesion_mask)
+    a, b = got.quantification.to_dict(), ref.to_dict()
+    for key in ("lesion_fraction", "ggo_volume_ml", "consolidation_fraction", "ct_category"):
+        assert a[key] == b[key]
+    assert a["zones"] == b["zones"]
+
+
+@pytest.mark.skipif(__import__("covidct.report.models", fromlist=["x"]).demo_model_path() is None,
+                    reason="demo model not installed")
+def test_heatmap_step_when_explain_exists(sim_nifti, tmp_path, monkeypatch):
+    """With covidct.explain present, its map goes into the report, the NIfTI and the page."""
+    from covidct.io import read_ct
+
+    seen = {}
+
+    def volume_heatmap(model, prepared, ct, *, task="ct", target=None):
+        seen.update(task=task, shape=tuple(prepared.tensor.shape))
+        z = np.linspace(0.0, 1.0, ct.shape[0], dtype=np.float32)
+        return np.broadcast_to(z[:, None, None], ct.shape).copy()
+
+    fake = types.ModuleType("covidct.explain")
+    fake.volume_heatmap = volume_heatmap
+    monkeypatch.setitem(sys.modules, "covidct.explain", fake)
+    files = write_report(analyze_study(sim_nifti), tmp_path / "out")
+    assert seen["task"] == "ct" and seen["shape"][:2] == (1, 1)
+    assert files.record["heatmap"]["status"] == "done"
+    assert files.record["heatmap"]["max"] == pytest.approx(1.0)
+    ct = read_ct(sim_nifti)
+    heat = read_ct(files.files["heatmap"]).array
+    assert heat.shape == ct.shape
+    np.testing.assert_allclose(heat[:, 0, 0], np.linspace(0.0, 1.0, ct.shape[0]), atol=1e-6)
+    assert files.files["image_montage_heat"].is_file()
+    assert files.html.read_text().count("data:image/png;base64,") == 4

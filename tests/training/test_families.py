@@ -1,0 +1,54 @@
+"""One train command for every family: preset lookup, --list rows, --set parsing."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from covidct.cli.app import app
+from covidct.cli.train import _parse_sets
+from covidct.errors import InvalidInputError
+from covidct.training.families import FAMILY_MODULES, all_preset_rows, family_of, load_family
+
+
+def test_every_preset_belongs_to_exactly_one_family():
+    names = [n for f in FAMILY_MODULES for n in load_family(f).PRESETS]
+    assert len(names) == len(set(names))
+    for family in FAMILY_MODULES:
+        for name in load_family(family).PRESETS:
+            assert family_of(name) == family
+
+
+def test_yaml_naming_a_preset_and_plain_yaml(tmp_path):
+    named = tmp_path / "a.yaml"
+    named.write_text("preset: covid-mtl-cpu\nepochs: 2\n")
+    plain = tmp_path / "b.yaml"
+    plain.write_text("epochs: 2\n")
+    assert family_of(str(named)) == "volume"
+    assert family_of(str(plain)) == "volume"
+    with pytest.raises(InvalidInputError, match="unknown training preset"):
+        family_of("no-such-preset")
+
+
+def test_list_rows_count_parameters_of_the_paper_model():
+    rows = {r.name: r for r in all_preset_rows()}
+    mtl = rows["covid-mtl-paper"]
+    assert mtl.family == "volume" and mtl.task == "ct+nat+severity"
+    assert 3.7e6 < mtl.parameters < 4.0e6  # the paper's ~3.85 M
+    assert rows["shiftnet3d-nat"].task == "nat"
+
+
+def test_set_values_are_parsed_as_yaml():
+    assert _parse_sets(["epochs=3", "lr=1e-3", "tasks=[ct, nat]", "name=x"]) == {
+        "epochs": 3, "lr": 1e-3, "tasks": ["ct", "nat"], "name": "x"}
+    with pytest.raises(InvalidInputError):
+        _parse_sets(["epochs"])
+
+
+def test_cli_list_and_missing_arguments():
+    runner = CliRunner()
+    listed = runner.invoke(app, ["train", "--list"])
+    assert listed.exit_code == 0
+    assert "covid-mtl-paper" in listed.output and "decovnet-severity" in listed.output
+    bare = runner.invoke(app, ["train"])
+    assert bare.exit_code == 2
