@@ -4,7 +4,8 @@
   ResNet18/34 (truncated, single-level FPN) and ResNet50 + FPN backbones;
 * :mod:`~covidct.detection.slices` — CNCB / COVIDx-CT slices as Mask R-CNN targets;
 * :mod:`~covidct.detection.coco` — COCO AP (pycocotools) and the seed's per-image mAP;
-* :mod:`~covidct.detection.classifier` — module S over the top-K ranked RoIs.
+* :mod:`~covidct.detection.classifier` — module S over the top-K ranked RoIs;
+* :mod:`~covidct.detection.volume` — a lesion mask for a whole CT, slice by slice.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from covidct.detection.coco import coco_metrics, detection_metrics, per_image_ma
 from covidct.detection.infer import predict_slices
 from covidct.detection.model import MaskRCNNOptions, build_maskrcnn
 from covidct.detection.slices import LesionSliceDataset, instances_from_mask
+from covidct.detection.volume import segment_lesions_model
 
 __all__ = [
     "CTMaskNet",
@@ -26,4 +28,5 @@ __all__ = [
     "instances_from_mask",
     "per_image_map",
     "predict_slices",
+    "segment_lesions_model",
 ]
