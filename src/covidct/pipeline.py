@@ -182,8 +182,12 @@ def quantify_study(
     out_dir: str | Path | None = None,
     series_uid: str | None = None,
     lung_preset: str = "default",
+    lesion_model: str | Path | None = None,
 ) -> QuantificationRun:
     """Read a CT, get its lungs (given mask or segmentation with ``lung_preset``), quantify.
+
+    ``lesion_model`` (a Mask R-CNN ``model.pt`` or run folder) replaces the HU lesion method
+    with :func:`covidct.detection.volume.segment_lesions_model`.
 
     With ``out_dir``, writes ``lungs.nii.gz`` (when segmented here), ``lesions.nii.gz``
     (0 none, 1 GGO, 2 consolidation), ``quantification.json`` and ``montage.png``; none of
@@ -209,7 +213,13 @@ def quantify_study(
         seconds["segment_lungs"] = time.perf_counter() - t0
         steps.update(lung_preset=lung_preset, lungs=lung_opts)
     t0 = time.perf_counter()
-    result = quantify(volume, lungs, options=quant_options)
+    lesion_mask = None
+    if lesion_model is not None:
+        from covidct.detection.volume import segment_lesions_model
+
+        lesion_mask = segment_lesions_model(volume, lungs, lesion_model)
+        steps["lesion_model"] = str(lesion_model)
+    result = quantify(volume, lungs, options=quant_options, lesion_mask=lesion_mask)
     seconds["quantify"] = time.perf_counter() - t0
 
     outputs: dict[str, Path] = {}
@@ -219,7 +229,7 @@ def quantify_study(
     if out_dir is not None:
         from covidct.provenance import provenance
 
-        inputs = [source, *([lungs_path] if lungs_path is not None else [])]
+        inputs = [source, *(p for p in (lungs_path, lesion_model) if p is not None)]
         record = provenance(options=steps, inputs=inputs)
     run = QuantificationRun(volume=volume, lungs=lungs, result=result, outputs=outputs,
                             seconds=seconds, provenance=record or {})

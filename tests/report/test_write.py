@@ -50,9 +50,9 @@ def test_refuses_unrelated_folder_and_input_folder(sim_analysis, tmp_path):
         write_report(sim_analysis, sim_analysis.source.parent)
 
 
-def test_lesion_model_absent_is_a_clear_error(sim_nifti):
-    with pytest.raises(InvalidInputError, match="covidct.detection"):
-        analyze_study(sim_nifti, options=AnalyzeOptions(model="", lesion_model="x.pt"))
+def test_lesion_model_missing_is_a_clear_error(sim_nifti, tmp_path):
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        analyze_study(sim_nifti, options=AnalyzeOptions(model="", lesion_model=str(tmp_path / "x.pt")))
 
 
 def test_lesion_model_numbers_when_detection_exists(sim_nifti, sim_analysis, tmp_path, monkeypatch):

@@ -57,7 +57,7 @@ def test_bad_weights_and_arch_are_refused(tmp_path):
         build_slice_model("resnet18", 2, weights=tmp_path / "missing.pt")
     wrong = tmp_path / "wrong.pt"
     torch.save({"x": torch.zeros(1)}, wrong)
-    with pytest.raises(InvalidInputError, match="do not fit"):
+    with pytest.raises(InvalidInputError, match="does not fit"):
         build_slice_model("resnet18", 2, weights=wrong)
     with pytest.raises(InvalidInputError):
         build_slice_model("alexnet", 2)

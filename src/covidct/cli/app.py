@@ -121,6 +121,7 @@ def _register() -> None:
     _command("serve", "covidct.cli.serve:serve", "Serve the web app: study list, upload page, viewer, and the JSON API (/openapi.json).")
     _command("predict-slices", "covidct.cli.slices:predict_slices", "Per-slice COVID probability over the lung slices of a CT, and a study score.")
     _command("explain", "covidct.cli.explain:explain", "Grad-CAM: overlays for slice models, TP/FP/TN/FN grids for slice runs, heat NIfTI for 3D.")
+    _command("predict-lesions", "covidct.cli.detection:predict_lesions", "Pictures of predicted lesion masks, boxes, scores, RoI score maps (and class scores).")
 
 
 _register()

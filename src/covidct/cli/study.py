@@ -47,10 +47,15 @@ def info(
     from covidct.io import describe, read_ct
     from covidct.pipeline import resolve_input
 
-    volume = read_ct(resolve_input(input), series_uid=series)
-    summary = describe(volume)
-    if note := series_note(volume.metadata):
-        err_console.print(note, highlight=False)
+    from covidct.io.slice2d import describe_slice, is_single_slice, read_slice
+
+    if is_single_slice(input):  # one DICOM slice or PNG/JPG: a 2D image, described as such
+        summary = describe_slice(read_slice(input))
+    else:
+        volume = read_ct(resolve_input(input), series_uid=series)
+        summary = describe(volume)
+        if note := series_note(volume.metadata):
+            err_console.print(note, highlight=False)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
@@ -106,6 +111,9 @@ def quantify(
     ),
     series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
     lung_preset: str = typer.Option("default", "--lung-preset", help=LUNG_PRESET_HELP),
+    lesion_model: Optional[Path] = typer.Option(
+        None, "--lesion-model", help="Mask R-CNN model.pt (or run folder) instead of the HU method."
+    ),
 ) -> None:
     """Quantify ground-glass opacity and consolidation in the lungs (share of lung involved).
 
@@ -114,7 +122,7 @@ def quantify(
     from covidct.pipeline import quantify_study
 
     run = quantify_study(input, lungs_path=lungs, out_dir=out, series_uid=series,
-                         lung_preset=lung_preset)
+                         lung_preset=lung_preset, lesion_model=lesion_model)
     if note := series_note(run.volume.metadata):
         err_console.print(note, highlight=False)
     if as_json:

@@ -227,6 +227,7 @@ def quantify(
     spacing: tuple[float, float, float] | None = None,
     *,
     options: QuantOptions | None = None,
+    lesion_mask: np.ndarray | None = None,
 ) -> LesionQuantification:
     """Quantify COVID-19 lesions (GGO, consolidation) inside the lungs, training-free.
 
@@ -237,6 +238,9 @@ def quantify(
         lungs: ``(z, y, x)`` labels of the image's shape: 0 background, 1 right, 2 left lung.
         spacing: ``(sz, sy, sx)`` in mm for array input.
         options: :class:`QuantOptions` (defaults when None).
+        lesion_mask: a ``(z, y, x)`` lesion mask (0, 1 GGO, 2 consolidation) made elsewhere
+            (e.g. :func:`covidct.detection.segment_lesions_model`) to quantify instead of
+            the HU method's; voxels outside the lungs are ignored.
 
     Returns:
         A :class:`LesionQuantification` with volumes in ml, fractions of lung volume,
@@ -253,7 +257,15 @@ def quantify(
     warnings = _slice_warnings(sp)
     for text in warnings:
         logger.warning("lesion quantification on %s", text)
-    mask = detect_lesions(array, labels, sp, options=opts)
+    if lesion_mask is None:
+        mask = detect_lesions(array, labels, sp, options=opts)
+    else:
+        mask = np.asarray(lesion_mask)
+        if mask.shape != array.shape or not np.isin(mask, (0, 1, 2)).all():
+            raise InvalidInputError(
+                f"lesion_mask must be {array.shape} with values 0, 1, 2; got {mask.shape}"
+            )
+        mask = np.where(labels > 0, mask, 0).astype(np.uint8)
 
     voxel_ml = float(np.prod(sp)) / 1000.0
     # counts[label, class]: label 0..2 x lesion class 0..2

@@ -163,10 +163,8 @@ def _lesion_model_function(path: str) -> Callable[..., Any]:
 def _lesions_by_model(
     ct: CTVolume, lungs: np.ndarray, path: str, options: AnalyzeOptions
 ) -> LesionQuantification:
-    from covidct.report.quantify_mask import quantify_mask
-
     mask = np.asarray(_lesion_model_function(path)(ct, lungs, path))
-    return quantify_mask(ct, lungs, mask, options=options.lesions)
+    return quantify(ct, lungs, options=options.lesions, lesion_mask=mask)
 
 
 def _heatmap(model: Any, prepared: Any, ct: CTVolume, task: str) -> tuple[np.ndarray | None, str]:

@@ -29,6 +29,7 @@ __all__ = ["PresetRow", "FAMILY_MODULES", "family_of", "all_preset_rows", "load_
 FAMILY_MODULES: dict[str, str] = {
     "volume": "covidct.training.config",
     "slices": "covidct.slices.config",
+    "maskrcnn": "covidct.detection.training",
 }
 
 

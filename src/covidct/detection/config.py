@@ -1,0 +1,169 @@
+"""Training configs of the Mask R-CNN family (``covidct train maskrcnn-* / ct-mask-net``).
+
+Presets (the seed's settings; ``--set`` overrides any field):
+
+* ``maskrcnn-r18-t1``, ``maskrcnn-r34-t1``, ``maskrcnn-r50``: lesion segmentation on a CNCB
+  layout folder, Adam lr 1e-5, weight decay 1e-3, batch 1, 100 epochs, 512 px slices;
+* ``maskrcnn-r18-t1-cpu``: the same model trained from scratch on 256 px slices, lr 1e-3,
+  5 epochs of 60 training slices, 64 sampled RoIs per image: a scaled-down run for a CPU;
+* ``ct-mask-net``: the classifier (module S, K = 128 RoIs, s = 512) on a COVIDx-CT folder from
+  a segmentation run (``segmentation``), Adam lr 1e-5, wd 1e-3, batch 8, 50 epochs;
+* ``ct-mask-net-cpu``: the same with K = 32, s = 128, lr 1e-3 on 256 px slices, 4 epochs of
+  120 training slices.
+
+Splits are by patient: the COVIDx-CT split files when the data has them, otherwise
+``val_size`` / ``test_size`` shares of patients (:func:`covidct.datasets.split_patients`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from covidct.detection.model import MaskRCNNOptions
+from covidct.errors import InvalidInputError
+
+__all__ = ["PRESETS", "DetectionTrainConfig", "load_detection_config"]
+
+TASKS = ("segmentation", "classification")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetectionTrainConfig:
+    """One Mask R-CNN or COVID-CT-Mask-Net training run; written as ``config.yaml``.
+
+    Attributes:
+        name: preset / run name.
+        task: "segmentation" (Mask R-CNN on CNCB slices) or "classification" (module S).
+        data: dataset folder (CNCB layout for segmentation, COVIDx-CT for classification).
+        segmentation: segmentation run folder or ``model.pt`` the classifier starts from.
+        backbone, truncation, mask_type, pretrained, min_size, max_size: see
+            :class:`~covidct.detection.model.MaskRCNNOptions`.
+        norm: backbone batch norm, "frozen-stats" (ImageNet start) or "batch" (from scratch).
+        box_batch_size: RoIs sampled per image for the box / mask losses (the seed: 256).
+        roi_batch_size, s_features: module S (classification).
+        epochs, batch_size, lr, weight_decay: Adam training.
+        val_size, test_size: patient shares of the split when the data has none.
+        max_train_slices: train on at most this many slices (drawn with ``seed``; 0 = all).
+        max_val_slices: validate (model selection) on at most this many slices (0 = all);
+            the test split is evaluated whole unless ``max_test_slices`` is set.
+        max_test_slices: evaluate on a random subset of this many slices of the held-out
+            test patients (0 = all; for CPU-limited runs, stated with the results).
+        eval_score_threshold: score threshold of the seed's per-image mAP.
+        precision: "auto" = 16-mixed on CUDA, 32-true on CPU; or any Lightning precision.
+        accelerator, devices, num_workers, seed, bootstrap: as in the volume family.
+    """
+
+    name: str
+    task: str = "segmentation"
+    data: str = ""
+    segmentation: str = ""
+    backbone: str = "resnet18"
+    truncation: int = 1
+    mask_type: str = "merge"
+    pretrained: str = "imagenet"
+    min_size: int = 512
+    max_size: int = 1024
+    norm: str = "frozen-stats"
+    box_batch_size: int = 256
+    roi_batch_size: int = 128
+    s_features: int = 512
+    epochs: int = 100
+    batch_size: int = 1
+    lr: float = 1e-5
+    weight_decay: float = 1e-3
+    val_size: float = 0.15
+    test_size: float = 0.2
+    max_train_slices: int = 0
+    max_val_slices: int = 0
+    max_test_slices: int = 0
+    eval_score_threshold: float = 0.75
+    precision: str = "auto"
+    accelerator: str = "auto"
+    devices: str = "auto"
+    num_workers: int = 0
+    seed: int = 0
+    bootstrap: int = 200
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # YAML / --set give "2e-3" as text: coerce numbers
+            kind = {"int": int, "float": float}.get(str(f.type))
+            value = getattr(self, f.name)
+            if kind is not None and not isinstance(value, kind):
+                try:
+                    object.__setattr__(self, f.name, kind(value))
+                except (TypeError, ValueError) as exc:
+                    raise InvalidInputError(f"{f.name} must be a number; got {value!r}") from exc
+        if self.task not in TASKS:
+            raise InvalidInputError(f"task must be one of {TASKS}; got {self.task!r}")
+        self.model_options()
+        if self.epochs < 1 or self.batch_size < 1:
+            raise InvalidInputError(f"epochs and batch_size must be >= 1; got {self.epochs}, {self.batch_size}")
+
+    def model_options(self) -> MaskRCNNOptions:
+        """The Mask R-CNN options of this run."""
+        return MaskRCNNOptions(backbone=self.backbone, truncation=int(self.truncation),
+                               mask_type=self.mask_type, pretrained=str(self.pretrained),
+                               min_size=int(self.min_size), max_size=int(self.max_size),
+                               box_batch_size=int(self.box_batch_size), norm=self.norm)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict, as written to YAML."""
+        return asdict(self)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the config as YAML."""
+        path = Path(path)
+        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        return path
+
+    def with_overrides(self, **changes: Any) -> DetectionTrainConfig:
+        """A copy with some fields changed (unknown names are an error)."""
+        names = {f.name for f in fields(self)}
+        bad = sorted(set(changes) - names)
+        if bad:
+            raise InvalidInputError(f"unknown config fields {bad}; known: {sorted(names)}")
+        return replace(self, **changes)
+
+
+def _presets() -> dict[str, DetectionTrainConfig]:
+    r18 = DetectionTrainConfig(name="maskrcnn-r18-t1")
+    clf = DetectionTrainConfig(name="ct-mask-net", task="classification", batch_size=8, epochs=50)
+    return {
+        "maskrcnn-r18-t1": r18,
+        "maskrcnn-r34-t1": replace(r18, name="maskrcnn-r34-t1", backbone="resnet34"),
+        "maskrcnn-r50": replace(r18, name="maskrcnn-r50", backbone="resnet50", truncation=0),
+        "maskrcnn-r18-t1-cpu": replace(
+            r18, name="maskrcnn-r18-t1-cpu", min_size=256, max_size=256, lr=1e-3, epochs=5,
+            batch_size=2, max_train_slices=60, max_val_slices=40, box_batch_size=64, pretrained="none", norm="batch",
+            bootstrap=100,
+        ),
+        "ct-mask-net": clf,
+        "ct-mask-net-cpu": replace(
+            clf, name="ct-mask-net-cpu", roi_batch_size=32, s_features=128, lr=1e-3, epochs=4,
+            min_size=256, max_size=256, max_train_slices=120, max_val_slices=48, bootstrap=200,
+        ),
+    }
+
+
+PRESETS: dict[str, DetectionTrainConfig] = _presets()
+
+
+def load_detection_config(source: str | Path) -> DetectionTrainConfig:
+    """A preset by name, or a YAML whose ``preset:`` key names one (other keys override it)."""
+    text = str(source)
+    if text in PRESETS:
+        return PRESETS[text]
+    path = Path(text)
+    if not path.is_file():
+        raise InvalidInputError(f"{text!r} is neither a Mask R-CNN preset ({sorted(PRESETS)}) nor a YAML file")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(f"cannot parse {path}: {exc}") from exc
+    if not isinstance(raw, dict) or raw.get("preset") not in PRESETS:
+        raise InvalidInputError(f"{path} must name a Mask R-CNN preset with 'preset:' ({sorted(PRESETS)})")
+    return PRESETS[raw.pop("preset")].with_overrides(**raw)
