@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SHAPE, SPACING, ellipsoid, make_chest
+from .conftest import SHAPE, SPACING, ellipsoid, make_chest
 
 from covidct.errors import GeometryMismatchError, InvalidInputError
 from covidct.io.volume import CTVolume
