@@ -178,3 +178,45 @@ def test_one_fold_file_for_every_task(feature_table, tmp_path):
     inputs = rep["provenance"]["inputs"]
     assert inputs[0]["path"] == str(path) and rep["provenance"]["seed"] == 0
     assert rep["results"][0]["evaluation"] == f"patient-level folds of {path}"
+
+
+def test_lightgbm_leaf_size_follows_the_training_fold():
+    from covidct.ml.baselines import lightgbm_min_child_samples
+
+    assert [lightgbm_min_child_samples(n) for n in (10, 40, 100, 400, 5000)] == [2, 2, 5, 20, 20]
+
+
+def test_small_cohort_lightgbm_is_not_constant_and_constant_models_are_flagged():
+    """30 cases with one informative feature: LightGBM's default leaf of 20 cannot split a
+    fold of ~20 training cases (a constant model); the fold-sized leaf can."""
+    import numpy as np
+
+    from covidct.ml.baselines import (
+        BaselineOptions, constant_splits, cross_val_predict_patients, make_pipeline,
+    )
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 15)
+    X = np.c_[y + rng.normal(0, 0.3, 30), rng.normal(0, 1, (30, 3))]
+    order = rng.permutation(30)
+    splits = [(np.setdiff1d(order, part), part) for part in np.array_split(order, 3)]
+    opts = BaselineOptions(n_estimators=50, learning_rate=0.1)
+    scores, fold, _ = cross_val_predict_patients(make_pipeline("lightgbm", options=opts), X, y,
+                                                 splits, 2)
+    assert constant_splits(scores, fold) == []
+    default_leaf = BaselineOptions(n_estimators=50, learning_rate=0.1, min_child_samples=20)
+    scores, fold, _ = cross_val_predict_patients(make_pipeline("lightgbm", options=default_leaf),
+                                                 X, y, splits, 2)
+    assert constant_splits(scores, fold) == [0, 1, 2]
+
+
+def test_no_ranking_of_zero_importances(feature_table, tmp_path):
+    from dataclasses import replace
+
+    from covidct.ml.importance import feature_importance_report
+
+    never_splits = replace(FAST, min_child_samples=10_000)  # leaves larger than the cohort
+    report = feature_importance_report(feature_table, ["ct"], tmp_path, options=never_splits)
+    assert report["per_task"]["ct"]["split"] == [] and "no ranking" in report["per_task"]["ct"]["note"]
+    assert not (tmp_path / "boxplots_ct.png").exists()
+    assert report["union_split"] == []

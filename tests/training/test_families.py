@@ -52,3 +52,39 @@ def test_cli_list_and_missing_arguments():
     assert "covid-mtl-paper" in listed.output and "decovnet-severity" in listed.output
     bare = runner.invoke(app, ["train"])
     assert bare.exit_code == 2
+
+
+def test_run_folder_policy_overwrite_and_failed_marker(tmp_path, monkeypatch):
+    import json
+
+    from covidct.training import families
+
+    calls = []
+
+    def fake_train(source, out, overrides, progress):
+        calls.append(source)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text("name: x\n")
+        if overrides.get("fail"):
+            raise InvalidInputError("no data")
+        return out
+
+    monkeypatch.setattr(load_family("volume"), "train_from_cli", fake_train)
+    run = tmp_path / "run"
+    assert families.train_preset("covid-mtl-cpu", run, {}) == run
+    with pytest.raises(InvalidInputError, match="--overwrite"):
+        families.train_preset("covid-mtl-cpu", run, {})
+    assert families.train_preset("covid-mtl-cpu", run, {}, overwrite=True) == run
+    with pytest.raises(InvalidInputError, match="no data"):
+        families.train_preset("covid-mtl-cpu", run, {"fail": True}, overwrite=True)
+    failed = json.loads((run / families.FAILED_FILE).read_text())
+    assert "no data" in failed["error"]
+    assert families.train_preset("covid-mtl-cpu", run, {}) == run  # a failed run is redone
+    assert not (run / families.FAILED_FILE).exists()
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep")
+    with pytest.raises(InvalidInputError, match="no training run"):
+        families.train_preset("covid-mtl-cpu", other, {}, overwrite=True)
+    assert (other / "notes.txt").read_text() == "keep"
+    assert len(calls) == 4

@@ -36,12 +36,13 @@ def train(
         [], "--set", metavar="FIELD=VALUE", help="Any other config field (YAML value); repeatable."
     ),
     list_: bool = typer.Option(False, "--list", help="List every training preset and exit."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
 ) -> None:
     """Train a model from a preset or config with patient-level splits, then evaluate it.
 
     Example: covidct train covid-mtl-cpu --data prep/ --features feats.parquet -o runs/mtl
     """
-    from covidct.training.families import all_preset_rows, family_of, load_family
+    from covidct.training.families import all_preset_rows, train_preset
 
     if list_:
         for row in all_preset_rows():
@@ -57,8 +58,8 @@ def train(
                                    "weights": weights}.items()
                  if v is not None}
     overrides.update(_parse_sets(set_))
-    family = load_family(family_of(config))
-    run = family.train_from_cli(config, out, overrides, progress=lambda msg: console.print(msg))
+    run = train_preset(config, out, overrides, overwrite=overwrite,
+                       progress=lambda msg: console.print(msg))
     summary = run / "metrics.md"
     if summary.is_file():
         console.print(summary.read_text())

@@ -40,6 +40,9 @@ __all__ = [
     "TaskSpec",
     "cross_val_predict_patients",
     "feature_columns",
+    "constant_splits",
+    "fit_split",
+    "lightgbm_min_child_samples",
     "make_pipeline",
     "patient_splits",
     "splits_from_folds",
@@ -80,6 +83,9 @@ class BaselineOptions:
         seed: seed of the folds, the models and the bootstrap.
         bootstrap: bootstrap replicates of the confidence intervals.
         n_jobs: threads of LightGBM / random forest.
+        min_child_samples: LightGBM's smallest leaf; None = by training-fold size
+            (:func:`lightgbm_min_child_samples`: 20, LightGBM's default, from 400 cases down
+            to 2), so that a small cohort does not give a model that cannot split (constant).
     """
 
     n_estimators: int = 1000
@@ -92,6 +98,7 @@ class BaselineOptions:
     seed: int = 0
     bootstrap: int = 1000
     n_jobs: int = 1
+    min_child_samples: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict."""
@@ -165,6 +172,11 @@ def task_data(table: pd.DataFrame, task: str | TaskSpec, columns: Sequence[str] 
     return X, y, sub["patient_id"].astype(str).to_numpy(), sub["case_id"].astype(str).to_numpy(), cols
 
 
+def lightgbm_min_child_samples(n_train: int) -> int:
+    """LightGBM's smallest leaf for ``n_train`` training cases: n/20, between 2 and 20."""
+    return int(min(20, max(2, n_train // 20)))
+
+
 def make_pipeline(model: str, *, options: BaselineOptions = BaselineOptions(),
                   n_features: int | None = None, columns: Sequence[str] | None = None) -> Pipeline:
     """Median fill + [HOG PCA] + MinMax scaling [+ SelectKBest] + the model, unfitted.
@@ -177,6 +189,7 @@ def make_pipeline(model: str, *, options: BaselineOptions = BaselineOptions(),
         from lightgbm import LGBMClassifier
 
         est: Any = LGBMClassifier(n_estimators=options.n_estimators, learning_rate=options.learning_rate,
+                                  min_child_samples=options.min_child_samples,
                                   random_state=options.seed, n_jobs=options.n_jobs, verbose=-1)
     elif model == "rf":
         est = RandomForestClassifier(n_estimators=options.n_estimators, random_state=options.seed,
@@ -200,6 +213,24 @@ def make_pipeline(model: str, *, options: BaselineOptions = BaselineOptions(),
         steps.append(("select", SelectKBest(f_classif, k=k)))
     steps.append(("model", est))
     return Pipeline(steps)
+
+
+def constant_splits(scores: np.ndarray, fold: np.ndarray) -> list[int]:
+    """The splits whose model gave every one of its (>= 2) test cases the same probabilities."""
+    out = []
+    for i in np.unique(fold[fold >= 0]):
+        s = scores[fold == i]
+        if len(s) > 1 and np.ptp(s, axis=0).max() == 0.0:
+            out.append(int(i))
+    return out
+
+
+def fit_split(pipeline: Pipeline, X: np.ndarray, y: np.ndarray, train: np.ndarray) -> Pipeline:
+    """A clone of ``pipeline`` fit on the ``train`` rows (LightGBM's leaf size set by their count)."""
+    pipe = clone(pipeline)
+    if type(pipe[-1]).__name__ == "LGBMClassifier" and pipe[-1].min_child_samples is None:
+        pipe.set_params(model__min_child_samples=lightgbm_min_child_samples(len(train)))
+    return pipe.fit(X[train], y[train])
 
 
 def patient_splits(y: np.ndarray, groups: np.ndarray, *, folds: int = 5, split_70_30: bool = False,
@@ -258,8 +289,12 @@ def cross_val_predict_patients(pipeline: Pipeline, X: np.ndarray, y: np.ndarray,
     fold = np.full(len(y), -1)
     fitted: list[Pipeline] = []
     for i, (train, test) in enumerate(splits):
-        pipe = clone(pipeline).fit(X[train], y[train])
+        pipe = fit_split(pipeline, X, y, train)
         proba = pipe.predict_proba(X[test])
+        if len(test) > 1 and np.ptp(proba, axis=0).max() == 0.0:
+            log.warning("split %d: the %s model predicts the same probabilities for all %d test "
+                        "cases (a constant model: too few training cases or no usable feature)",
+                        i, type(pipe[-1]).__name__, len(test))
         cols = np.asarray(pipe.classes_, dtype=int)
         scores[np.ix_(test, np.arange(n_classes))] = 0.0
         scores[np.ix_(test, cols)] = proba
@@ -288,5 +323,6 @@ def run_baseline(table: pd.DataFrame, task: str, model: str, *,
         class_names=spec.class_names)
     metrics["n_features"] = len(cols)
     metrics["n_patients"] = len(np.unique(groups[tested]))
+    metrics["constant_splits"] = constant_splits(scores, fold)
     return BaselineResult(task=task, model=model, case_ids=case_ids[tested], y_true=y[tested],
                           scores=s, fold=fold[tested], metrics=metrics, options=options)

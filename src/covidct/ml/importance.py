@@ -10,6 +10,8 @@ selection is. The box plots are descriptive: they show every labelled case.
 
 from __future__ import annotations
 
+import logging
+
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,13 +19,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
 from covidct.errors import InvalidInputError
-from covidct.ml.baselines import BaselineOptions, get_task, make_pipeline, task_data, task_splits
+from covidct.ml.baselines import (
+    BaselineOptions, fit_split, get_task, make_pipeline, task_data, task_splits,
+)
 
 __all__ = ["feature_importance_report", "fold_importances", "lightgbm_importance",
            "save_feature_boxplots", "selection_stability", "top_features"]
+
+log = logging.getLogger(__name__)
 
 
 def fold_importances(table: pd.DataFrame, task: str, *,
@@ -41,7 +46,7 @@ def fold_importances(table: pd.DataFrame, task: str, *,
     pipe = make_pipeline("lightgbm", options=opts, columns=cols)
     frames = []
     for train, _ in task_splits(y, groups, case_ids, options):
-        fitted = clone(pipe).fit(X[train], y[train])
+        fitted = fit_split(pipe, X, y, train)
         booster = fitted.named_steps["model"].booster_
         names = fitted[:-1].get_feature_names_out(np.asarray(cols, dtype=object))
         frames.append(pd.DataFrame({
@@ -141,6 +146,12 @@ def feature_importance_report(table: pd.DataFrame, tasks: Sequence[str], out_dir
     for task in tasks:
         imp = lightgbm_importance(table, task, options=options, columns=columns, k=k)
         imp.to_csv(out / f"importance_{task}.csv")
+        if not (imp[["split", "gain"]].to_numpy() > 0).any():
+            log.warning("task %s: every LightGBM importance is 0 (the models never split): "
+                        "no feature ranking", task)
+            per_task[task] = {"split": [], "gain": [], "stability": None,
+                              "note": "all importances are 0 (constant models): no ranking"}
+            continue
         per_task[task] = {"split": top_features(imp, k, by="split"),
                           "gain": top_features(imp, k, by="gain"),
                           "stability": {"jaccard_top_k": imp.attrs["stability"],

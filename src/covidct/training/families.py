@@ -15,15 +15,26 @@ Families are imported lazily (by module path) so that the CLI starts fast.
 from __future__ import annotations
 
 import importlib
+import json
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import yaml
 
 from covidct.errors import InvalidInputError
 
-__all__ = ["PresetRow", "FAMILY_MODULES", "family_of", "all_preset_rows", "load_family"]
+__all__ = [
+    "PresetRow", "FAMILY_MODULES", "family_of", "all_preset_rows", "load_family", "train_preset",
+    "FAILED_FILE",
+]
+
+#: written into a run folder whose training raised (what failed, when); removed by a rerun.
+FAILED_FILE = "FAILED.json"
 
 #: family name -> module that implements it (see the module docstring for the interface).
 FAMILY_MODULES: dict[str, str] = {
@@ -86,3 +97,54 @@ def all_preset_rows() -> list[PresetRow]:
     for family in FAMILY_MODULES:
         rows.extend(load_family(family).preset_rows())
     return rows
+
+
+def _clear_run_folder(out: Path, overwrite: bool) -> None:
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise InvalidInputError(f"run folder {out} is a file")
+    if not any(out.iterdir()):
+        return
+    if (out / FAILED_FILE).is_file():  # a failed run is redone without asking
+        shutil.rmtree(out)
+        return
+    if not overwrite:
+        raise InvalidInputError(
+            f"run folder {out} already holds a run; choose a new folder or pass --overwrite"
+        )
+    if not (out / "config.yaml").is_file():
+        raise InvalidInputError(
+            f"{out} holds files but no training run (no config.yaml): not replaced, even with "
+            "--overwrite; choose a new folder"
+        )
+    shutil.rmtree(out)
+
+
+def train_preset(
+    source: str,
+    out: str | Path,
+    overrides: dict[str, Any],
+    *,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Train the preset or YAML ``source`` (any family) into the new run folder ``out``.
+
+    An existing run in ``out`` is replaced only with ``overwrite`` (a folder holding anything
+    but a run is never removed); a failed run is replaced without asking. A training that raises leaves ``FAILED.json`` (the error, the
+    time) in ``out`` and the error goes on to the caller.
+    """
+    out = Path(out)
+    family = load_family(family_of(source))
+    _clear_run_folder(out, overwrite)
+    try:
+        return family.train_from_cli(source, out, overrides, progress)
+    except BaseException as exc:
+        if out.is_dir():
+            (out / FAILED_FILE).write_text(json.dumps({
+                "error": f"{type(exc).__name__}: {exc}",
+                "failed": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "source": source,
+            }, indent=2))
+        raise
