@@ -90,7 +90,9 @@ def test_slice_endpoint_renders_the_studys_files(served, tiny_ct):
     sid = done["id"]
     grid = client.get(f"/api/studies/{sid}/volume").json()
     ct = read_ct(tiny_ct)
-    assert grid["shape_zyx"] == list(ct.shape) and grid["layers"] == ["lungs", "lesions"]
+    out = data / "studies" / sid / "out"
+    expected = ["lungs", "lesions"] + (["heatmap"] if (out / "heatmap.nii.gz").is_file() else [])
+    assert grid["shape_zyx"] == list(ct.shape) and grid["layers"] == expected
     lesions = read_mask(data / "studies" / sid / "out" / "lesions.nii.gz", ct)
     k = int(np.argmax((lesions > 0).sum(axis=(1, 2))))
     plain = _png(client.get(f"/api/studies/{sid}/slices/{k}.png?window=lung").content)
@@ -98,6 +100,10 @@ def test_slice_endpoint_renders_the_studys_files(served, tiny_ct):
     over = _png(client.get(f"/api/studies/{sid}/slices/{k}.png?overlay=lesions&opacity=0.5").content)
     changed = np.any(over != plain, axis=2)
     np.testing.assert_array_equal(changed, lesions[k] > 0)
-    for query, code in (("window=bone", 400), ("overlay=heatmap", 400), ("opacity=2", 422)):
+    if "heatmap" in expected:  # the demo model's Grad-CAM, drawn only where it is warm
+        heat = _png(client.get(f"/api/studies/{sid}/slices/{k}.png?overlay=heatmap").content)
+        assert np.any(heat != plain)
+    missing_heat = 200 if "heatmap" in expected else 400  # an overlay the study lacks is a 400
+    for query, code in (("window=bone", 400), ("overlay=heatmap", missing_heat), ("opacity=2", 422)):
         assert client.get(f"/api/studies/{sid}/slices/{k}.png?{query}").status_code == code
     assert client.get(f"/api/studies/{sid}/slices/{ct.shape[0]}.png").status_code == 400
