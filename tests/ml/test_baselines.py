@@ -220,3 +220,17 @@ def test_no_ranking_of_zero_importances(feature_table, tmp_path):
     assert report["per_task"]["ct"]["split"] == [] and "no ranking" in report["per_task"]["ct"]["note"]
     assert not (tmp_path / "boxplots_ct.png").exists()
     assert report["union_split"] == []
+
+
+def test_compare_takes_ml_runs_labelled_by_folder(feature_table, tmp_path):
+    from covidct.training import compare_runs
+
+    out = tmp_path / "baselines"
+    rep = run_baselines(feature_table, out, tasks=["ct"], models=["lightgbm", "logreg"],
+                        options=BaselineOptions(n_estimators=30, bootstrap=50, folds=3, seed=7),
+                        importance=False)
+    table = compare_runs([out], tmp_path / "cmp")
+    rows = [ln for ln in table.splitlines() if ln.startswith("| baselines / ")]
+    assert [r.split(" | ")[0] for r in rows] == ["| baselines / lightgbm", "| baselines / logreg"]
+    auc = next(s for s in rep["results"] if s["model"] == "lightgbm")["metrics"]["auc"]["value"]
+    assert f"{auc:.3f}" in rows[0] and (tmp_path / "cmp" / "comparison.png").is_file()

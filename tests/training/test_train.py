@@ -66,7 +66,7 @@ def test_single_task_run_and_compare(cohort, tmp_path):
     res = evaluate_run(run, bootstrap=20)
     assert set(res["tasks"]) == {"ct"}
     table = compare_runs([run], tmp_path / "cmp")
-    assert "shiftnet3d-ct" in table and (tmp_path / "cmp" / "comparison.png").is_file()
+    assert "| st | ct |" in table and (tmp_path / "cmp" / "comparison.png").is_file()
 
 
 def test_errors_name_the_problem(cohort, tmp_path):

@@ -106,7 +106,7 @@ def evaluate(
 
 @handle_errors
 def compare(
-    runs: list[Path] = typer.Argument(..., help="Run folders to compare."),
+    runs: list[Path] = typer.Argument(..., help="Training run folders and `ml run` folders to compare."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Folder for comparison.md/png."),
 ) -> None:
     """One table (and chart) of metrics with CIs across runs.

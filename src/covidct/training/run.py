@@ -284,14 +284,35 @@ def _markdown(all_results: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _run_results(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The metrics of a network run (one entry) or of an ``ml run`` folder (one per model),
+    each labelled by its folder (``folder`` or ``folder / model``)."""
+    run = Path(run_dir)
+    ml_file = run / "results.json"
+    if ml_file.is_file() and not (run / "config.yaml").is_file():
+        report = json.loads(ml_file.read_text())
+        entries: dict[str, dict[str, Any]] = {}
+        for summary in report.get("results", []):
+            entry = entries.setdefault(summary["model"], {
+                "run": f"{run.name} / {summary['model']}", "model": summary["model"], "tasks": {}})
+            entry["tasks"][summary["task"]] = summary
+        if not entries:
+            raise InvalidInputError(f"{ml_file} holds no results")
+        return list(entries.values())
+    mfile = run / "metrics.json"
+    if not mfile.is_file():
+        evaluate_run(run)
+    results = json.loads(mfile.read_text())
+    return [{**results, "run": run.name}]
+
+
 def compare_runs(run_dirs: list[str | Path], out: str | Path | None = None) -> str:
-    """One Markdown table across runs (metrics with CIs); with ``out``, also a PNG chart."""
-    results = []
-    for d in run_dirs:
-        mfile = Path(d) / "metrics.json"
-        if not mfile.is_file():
-            evaluate_run(d)
-        results.append(json.loads(mfile.read_text()))
+    """One Markdown table across runs (metrics with CIs); with ``out``, also a PNG chart.
+
+    Runs are network training runs and ``covidct ml run`` folders (one row per model), each
+    labelled by its folder name.
+    """
+    results = [entry for d in run_dirs for entry in _run_results(d)]
     table = _markdown(results)
     if out is not None:
         out = Path(out)
