@@ -88,3 +88,22 @@ def test_run_folder_policy_overwrite_and_failed_marker(tmp_path, monkeypatch):
         families.train_preset("covid-mtl-cpu", other, {}, overwrite=True)
     assert (other / "notes.txt").read_text() == "keep"
     assert len(calls) == 4
+
+
+def test_one_loader_for_every_family_config(tmp_path):
+    from covidct.slices.config import PRESETS as SLICE_PRESETS
+    from covidct.slices.config import load_slice_config
+
+    name = sorted(SLICE_PRESETS)[0]
+    named = tmp_path / "s.yaml"
+    named.write_text(f"preset: {name}\nepochs: 3\n")
+    cfg = load_slice_config(named)
+    assert cfg.epochs == 3 and cfg == SLICE_PRESETS[name].with_overrides(epochs=3)
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("epochs: 3\n")
+    with pytest.raises(InvalidInputError, match="must name a slice preset"):
+        load_slice_config(bare)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- 1\n- 2\n")
+    with pytest.raises(InvalidInputError, match="mapping"):
+        load_slice_config(listed)

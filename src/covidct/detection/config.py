@@ -154,16 +154,6 @@ PRESETS: dict[str, DetectionTrainConfig] = _presets()
 
 def load_detection_config(source: str | Path) -> DetectionTrainConfig:
     """A preset by name, or a YAML whose ``preset:`` key names one (other keys override it)."""
-    text = str(source)
-    if text in PRESETS:
-        return PRESETS[text]
-    path = Path(text)
-    if not path.is_file():
-        raise InvalidInputError(f"{text!r} is neither a Mask R-CNN preset ({sorted(PRESETS)}) nor a YAML file")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"cannot parse {path}: {exc}") from exc
-    if not isinstance(raw, dict) or raw.get("preset") not in PRESETS:
-        raise InvalidInputError(f"{path} must name a Mask R-CNN preset with 'preset:' ({sorted(PRESETS)})")
-    return PRESETS[raw.pop("preset")].with_overrides(**raw)
+    from covidct.training.families import load_preset_config
+
+    return load_preset_config(source, PRESETS, what="Mask R-CNN")

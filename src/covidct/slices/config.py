@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from covidct.errors import InvalidInputError
 from covidct.slices.models import ARCHS
@@ -105,19 +104,9 @@ PRESETS: dict[str, SliceConfig] = _presets()
 
 def load_slice_config(source: str | Path) -> SliceConfig:
     """A preset name, or a YAML file whose ``preset:`` names one (other keys override it)."""
-    text = str(source)
-    if text in PRESETS:
-        return PRESETS[text]
-    path = Path(text)
-    if not path.is_file():
-        raise InvalidInputError(f"slice config {text!r} is neither a preset ({sorted(PRESETS)}) nor a YAML file")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"cannot parse {path}: {exc}") from exc
-    if not isinstance(raw, dict) or raw.get("preset") not in PRESETS:
-        raise InvalidInputError(f"{path} must be a mapping whose 'preset:' names a slice preset")
-    return PRESETS[raw.pop("preset")].with_overrides(**raw)
+    from covidct.training.families import load_preset_config
+
+    return load_preset_config(source, PRESETS, what="slice")
 
 
 def preset_rows() -> list[Any]:

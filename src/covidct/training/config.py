@@ -214,25 +214,9 @@ def load_config(source: str | Path) -> TrainConfig:
         features: features.parquet
         epochs: 10
     """
-    text = str(source)
-    if text in PRESETS:
-        return PRESETS[text]
-    path = Path(text)
-    if not path.is_file():
-        raise InvalidInputError(
-            f"training config {text!r} is neither a YAML file nor a preset ({sorted(PRESETS)})"
-        )
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"cannot parse {path}: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise InvalidInputError(f"{path} must hold a mapping of config fields")
-    base = get_preset(raw.pop("preset")) if "preset" in raw else TrainConfig()
-    try:
-        return base.with_overrides(**raw)
-    except TypeError as exc:
-        raise InvalidInputError(f"bad config in {path}: {exc}") from exc
+    from covidct.training.families import load_preset_config
+
+    return load_preset_config(source, PRESETS, what="training", default=TrainConfig())
 
 
 def preset_rows() -> list[Any]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +30,7 @@ from covidct.errors import InvalidInputError
 
 __all__ = [
     "PresetRow", "FAMILY_MODULES", "family_of", "all_preset_rows", "load_family", "train_preset",
-    "FAILED_FILE",
+    "FAILED_FILE", "load_preset_config", "read_config_yaml",
 ]
 
 #: written into a run folder whose training raised (what failed, when); removed by a rerun.
@@ -62,16 +62,50 @@ def load_family(family: str) -> ModuleType:
     return importlib.import_module(FAMILY_MODULES[family])
 
 
+def read_config_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping of config fields in a YAML file (a clear error when it is not one)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(f"cannot parse {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidInputError(f"{path} must hold a mapping of config fields")
+    return raw
+
+
+def load_preset_config(
+    source: str | Path, presets: Mapping[str, Any], *, what: str, default: Any = None
+) -> Any:
+    """The config of a family: a preset by name, or a YAML whose ``preset:`` names one of
+    ``presets`` (its other keys override the preset's fields). With ``default``, a YAML
+    without ``preset:`` starts from it; otherwise it must name a preset."""
+    text = str(source)
+    if text in presets:
+        return presets[text]
+    path = Path(text)
+    if not path.is_file():
+        raise InvalidInputError(
+            f"{what} config {text!r} is neither a YAML file nor a preset ({sorted(presets)})"
+        )
+    raw = read_config_yaml(path)
+    name = raw.pop("preset", None)
+    if name is None and default is not None:
+        base = default
+    elif name in presets:
+        base = presets[name]
+    else:
+        raise InvalidInputError(f"{path} must name a {what} preset with 'preset:' ({sorted(presets)})")
+    try:
+        return base.with_overrides(**raw)
+    except TypeError as exc:
+        raise InvalidInputError(f"bad config in {path}: {exc}") from exc
+
+
 def _preset_name(source: str) -> str:
     path = Path(source)
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InvalidInputError(f"cannot parse {path}: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise InvalidInputError(f"{path} must hold a mapping of config fields")
-        return str(raw.get("preset", ""))
+        return str(read_config_yaml(path).get("preset", ""))
     return source
 
 
