@@ -198,13 +198,13 @@ def test_failed_upload_shows_the_readers_message(live_server, page, tmp_path):
     page.click("#send")
     page.wait_for_selector("#retry:visible", timeout=120_000)
     assert page.inner_text("#job-status") == "failed"
-    assert "cannot read image file" in page.inner_text("#job-error")
+    assert "notes.nii.gz is damaged" in page.inner_text("#job-error")
     shot = tmp_path / "serve-failed.png"
     page.screenshot(path=str(shot), full_page=True)
     _keep(shot)
     page.goto(f"{base}/")
     page.wait_for_selector("td.status-failed")
-    assert "cannot read image file" in page.inner_text("td.error")
+    assert "notes.nii.gz is damaged" in page.inner_text("td.error")
     page.click("button.retry")
     page.wait_for_function("() => !document.querySelector('td.status-failed') || "
                            "document.querySelector('td.status').textContent != 'failed'",
