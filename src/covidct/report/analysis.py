@@ -243,8 +243,9 @@ def analyze_study(
             heat, why = _heatmap(model, prepared, ct, opts.heatmap_task)
             if heat is None:
                 steps.add(StepRecord("heat map", "not available", 0.0, why))
-            else:
-                steps.done("heat map", t0, f"Grad-CAM, task {opts.heatmap_task}")
+            else:  # the network sees only the lungs (blanked outside): heat elsewhere is no evidence
+                heat = np.where(lungs > 0, heat, np.float32(0.0)).astype(np.float32)
+                steps.done("heat map", t0, f"Grad-CAM, task {opts.heatmap_task}, inside the lungs")
         if model.card.get("trained_on", "").upper().startswith("SIMULATED"):
             warnings.append(f"the 3D model {model.card.get('name', model.source.name)} was "
                             "trained on simulated data only: its probabilities are a "
