@@ -97,10 +97,13 @@ def test_heatmap_step_when_explain_exists(sim_nifti, tmp_path, monkeypatch):
     files = write_report(analyze_study(sim_nifti), tmp_path / "out")
     assert seen["task"] == "ct" and seen["shape"][:2] == (1, 1)
     assert files.record["heatmap"]["status"] == "done"
-    assert files.record["heatmap"]["max"] == pytest.approx(1.0)
     ct = read_ct(sim_nifti)
     heat = read_ct(files.files["heatmap"]).array
+    lungs = read_ct(files.files["lungs"]).array
     assert heat.shape == ct.shape
-    np.testing.assert_allclose(heat[:, 0, 0], np.linspace(0.0, 1.0, ct.shape[0]), atol=1e-6)
+    z = np.linspace(0.0, 1.0, ct.shape[0], dtype=np.float32)[:, None, None]
+    expected = np.where(lungs > 0, z, 0.0)  # the map is kept inside the lungs only
+    np.testing.assert_allclose(heat, expected, atol=1e-6)
+    assert files.record["heatmap"]["max"] == pytest.approx(float(expected.max()))
     assert files.files["image_montage_heat"].is_file()
     assert files.html.read_text().count("data:image/png;base64,") == 4
