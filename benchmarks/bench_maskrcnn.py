@@ -18,26 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import time
+
+from _timing import best_time, proc_kb, reset_peak_rss
 
 BACKBONES = {"r18-t1": ("resnet18", 1), "r18-t2": ("resnet18", 2), "r34-t1": ("resnet34", 1),
              "r18-t0": ("resnet18", 0), "r50": ("resnet50", 0)}
-
-
-def _proc_kb(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return float(line.split()[1])
-    return float("nan")
-
-
-def _reset_peak_rss() -> None:
-    try:  # Linux >= 4.0: reset VmHWM to the current RSS
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
 
 
 def _slice():
@@ -71,30 +56,19 @@ def _bench(key: str, device: str, size: int, repeat: int, q) -> None:
     grey, source = _slice()
     image = image_tensor(grey).to(device)
 
-    def sync() -> None:
-        if device == "cuda":
-            torch.cuda.synchronize()
-
     def run() -> None:
         with torch.inference_mode():
             model([image])
 
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    _reset_peak_rss()
-    base = _proc_kb("VmRSS")
-    run()
-    sync()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        run()
-        sync()
-        times.append(time.perf_counter() - t0)
+    reset_peak_rss()
+    base = proc_kb("VmRSS")
+    seconds = best_time(run, device, repeat)
     mem = (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
-           else (_proc_kb("VmHWM") - base) / 1024)
+           else (proc_kb("VmHWM") - base) / 1024)
     q.put({"backbone": key, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
-           "seconds_per_slice": min(times), "peak_mb": mem, "device": device, "size": size,
+           "seconds_per_slice": seconds, "peak_mb": mem, "device": device, "size": size,
            "input": source})
 
 

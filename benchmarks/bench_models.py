@@ -23,43 +23,10 @@ import json
 import multiprocessing as mp
 import time
 
+from _timing import best_time, proc_kb, reset_peak_rss, sync
+
 INPUTS = {"cpu": (68, 84, 84), "paper": (200, 250, 250)}
 MODELS = ["squeezenet3d", "shiftnet3d", "resnet3d", "resnet3d-shift", "decovnet", "covid-mtl"]
-
-
-def _proc_kb(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return float(line.split()[1])
-    return float("nan")
-
-
-def _reset_peak_rss() -> None:
-    try:  # Linux >= 4.0: reset VmHWM to the current RSS
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-
-
-def _sync(device: str) -> None:
-    import torch
-
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def _timed(fn, device: str, repeat: int) -> float:
-    fn()  # warm-up
-    _sync(device)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def _bench_model(name: str, device: str, shape, batch: int, repeat: int, train: bool, q) -> None:
@@ -97,13 +64,13 @@ def _bench_model(name: str, device: str, shape, batch: int, repeat: int, train: 
         model.train(phase == "train")
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        _reset_peak_rss()
-        base_kb = _proc_kb("VmRSS")
-        res[phase + "_s"] = _timed(fn, device, repeat) / batch
+        reset_peak_rss()
+        base_kb = proc_kb("VmRSS")
+        res[phase + "_s"] = best_time(fn, device, repeat) / batch
         if device == "cuda":
             res[phase + "_mb"] = torch.cuda.max_memory_allocated() / 2**20
         else:
-            res[phase + "_mb"] = (_proc_kb("VmHWM") - base_kb) / 1024
+            res[phase + "_mb"] = (proc_kb("VmHWM") - base_kb) / 1024
     q.put(res)
 
 
@@ -118,18 +85,18 @@ def _bench_shift(device: str, shape, batch: int, repeat: int, q) -> None:
     res = {}
     for p in (0.0, 1.0):
         mod = Shift3D(p=p).train()
-        res[f"module_p{p:g}_s"] = _timed(lambda mod=mod: mod(act), device, repeat)
+        res[f"module_p{p:g}_s"] = best_time(lambda mod=mod: mod(act), device, repeat)
     x = torch.randn(batch, 1, *shape, device=device)
     target = torch.zeros(batch, dtype=torch.long, device=device)
     nets = {p: shiftnet3d(p=p).to(device).train() for p in (0.0, 1.0)}
     nets[1.0].load_state_dict(nets[0.0].state_dict())
 
     def step(net) -> float:
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         F.cross_entropy(net(x), target).backward()
         net.zero_grad(set_to_none=True)
-        _sync(device)
+        sync(device)
         return time.perf_counter() - t0
 
     for net in nets.values():  # warm-up

@@ -16,29 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 
 import torch
 from torch import nn
 
+from _timing import best_time
+
 from covidct.slices.models import ARCHS, build_slice_model
-
-
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def _best(fn, repeat: int, device: str) -> float:
-    fn()
-    _sync(device)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def bench(arch: str, *, device: str, size: int, batch: int, repeat: int) -> dict[str, object]:
@@ -65,8 +49,8 @@ def bench(arch: str, *, device: str, size: int, batch: int, repeat: int) -> dict
         with torch.inference_mode(), torch.autocast(device_type=device, dtype=torch.float16, enabled=amp):
             model(x)
 
-    t_train = _best(train_step, repeat, device)
-    t_infer = _best(infer, repeat, device)
+    t_train = best_time(train_step, device, repeat)
+    t_infer = best_time(infer, device, repeat)
     return {"arch": arch, "device": device, "size": size, "batch": batch,
             "parameters_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
             "train_images_per_s": round(batch / t_train, 2),
