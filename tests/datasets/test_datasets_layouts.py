@@ -9,8 +9,8 @@ import pytest
 from covidct.datasets import detect_layout, read_dataset, resolve_path, uint8_to_hu, write_dataset
 from covidct.datasets._common import hu_to_uint8, lung_slice_indices, read_png
 from covidct.datasets.cncb import cncb_mask
-from covidct.datasets.ucsd import FINDING_SHARE, pick_slices
 from covidct.datasets.ictcf import write_ictcf
+from covidct.datasets.ucsd import FINDING_SHARE, pick_slices
 from covidct.errors import InvalidInputError
 from covidct.io import read_ct, read_mask
 

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-
 from covidct.errors import InvalidInputError
 from covidct.slices.models import ARCHS
 from covidct.slices.transforms import TRANSFORM_PRESETS
