@@ -107,7 +107,7 @@ def _train_fold(config: SliceConfig, parts: FoldParts, root: Path, classes: tupl
                      fold_dir / "model.pt",
                      card={"run": config.name, "fold": parts.fold, "weights": weights_used,
                            "best_val_acc": float(best.best_model_score or np.nan),
-                           "epochs_run": trainer.current_epoch + 1, "input": NOT_HU})
+                           "epochs_run": int(trainer.current_epoch), "input": NOT_HU})
     (fold_dir / "policy.json").write_text(json.dumps({"weights": weights_used,
                                                        "history": policy.history}, indent=2))
     probs = predict_dataset(network, test_ds)
