@@ -8,7 +8,7 @@ Usage:
 Slices are made as the ``--layout`` writer makes them (UCSD: whole slice, square pixels;
 COVIDx-CT: 512 px, cropped to the body box). Cases are simulated with seeds ``--seed0 ... --seed0 + n - 1`` (diagnosis covid), seeds that
 the training exports did not use (held-out patients). Slice model: ``--slices`` slices per
-case picked and made exactly as the UCSD writer does (:func:`covidct.datasets.ucsd.pick_slices`:
+case picked and made exactly as the UCSD writer does (:func:`covidct.datasets._common.pick_slices`:
 slices showing the findings; COVIDx-CT: evenly spaced lung slices; square pixels, lung window,
 8-bit), lesion and lung masks resampled alike (nearest), the CAM of the COVID class on the
 model's input grid. 3D model: the CAM of the predicted ``ct`` class mapped onto the CT grid
@@ -30,10 +30,10 @@ from skimage.transform import resize
 from covidct.datasets._common import (
     body_box,
     hu_to_uint8,
+    pick_slices,
     resample_slice_to_square,
 )
 from covidct.datasets.covidx import SLICE_SIZE
-from covidct.datasets.ucsd import pick_slices
 from covidct.errors import InvalidInputError
 from covidct.explain import lesion_pointing, pointing_summary, slice_heatmaps, volume_heatmap
 from covidct.phantom import simulate_case

@@ -7,10 +7,16 @@ import pandas as pd
 import pytest
 
 from covidct.datasets import detect_layout, read_dataset, resolve_path, uint8_to_hu, write_dataset
-from covidct.datasets._common import hu_to_uint8, lung_slice_indices, read_png
+from covidct.datasets._common import (
+    FINDING_SHARE,
+    hu_to_uint8,
+    lung_slice_indices,
+    pick_slices,
+    read_png,
+)
 from covidct.datasets.cncb import cncb_mask
+from covidct.datasets.covidx import write_covidx_ct
 from covidct.datasets.ictcf import write_ictcf
-from covidct.datasets.ucsd import FINDING_SHARE, pick_slices
 from covidct.errors import InvalidInputError
 from covidct.io import read_ct, read_mask
 
@@ -169,6 +175,43 @@ def test_ucsd_pick_slices_known_answers():
     assert pick_slices(lungs, np.zeros_like(lungs), 2) == [3, 7]  # no lesion: lung slices
     with pytest.raises(InvalidInputError, match="unknown slice pick"):
         pick_slices(lungs, lesions, 2, pick="random")
+
+
+def test_pick_slices_all_and_bad_count():
+    lungs = np.zeros((10, 4, 4), np.uint8)
+    lungs[1:9] = 1
+    lesions = np.zeros_like(lungs)
+    lesions[5, :2, :2] = 1  # 4 px
+    lesions[6, 0, :2] = 1  # 2 px, kept
+    lesions[3, 0, 0] = 1  # 1 px = 25 %, kept
+    lesions[7, 3, 3] = 1
+    lesions[7, 3, 2] = 1  # 2 px, kept
+    assert pick_slices(lungs, lesions, None) == [3, 5, 6, 7]  # all slices showing findings
+    assert pick_slices(lungs, np.zeros_like(lungs), None) == list(range(1, 9))  # all lung
+    with pytest.raises(InvalidInputError, match=">= 1"):
+        pick_slices(lungs, lesions, 0)
+
+
+def test_covidx_slices_show_findings(tmp_path, tiny_cases):
+    """COVIDx-CT keeps every slice showing findings of a case with lesions, every lung slice
+    of a case without; ``slices_per_case`` keeps that many of them."""
+    table = write_dataset(tiny_cases, tmp_path / "x", "covidx-ct", seed=0)
+    written = table.groupby("patient_id")["slice_index"].apply(lambda s: sorted(map(int, s)))
+    limited = write_covidx_ct(tiny_cases, tmp_path / "y", slices_per_case=2, seed=0)
+    limited = limited.groupby("patient_id")["slice_index"].apply(lambda s: sorted(map(int, s)))
+    with_lesions = 0
+    for case in tiny_cases:
+        lesion_px = (case.lesions > 0).reshape(len(case.lesions), -1).sum(1)
+        if lesion_px.max() > 0:
+            expected = np.flatnonzero(lesion_px >= FINDING_SHARE * lesion_px.max()).tolist()
+            assert len(expected) < len(lung_slice_indices(case.lungs))  # a real selection
+            with_lesions += 1
+        else:
+            expected = lung_slice_indices(case.lungs)
+        assert written[case.patient_id] == expected
+        assert len(limited[case.patient_id]) == min(2, len(expected))
+        assert set(limited[case.patient_id]) <= set(expected)
+    assert with_lesions >= 4  # the covid and pneumonia cases
 
 
 def test_ucsd_covid_slices_show_findings(tmp_path, tiny_cases):

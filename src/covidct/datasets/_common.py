@@ -24,6 +24,7 @@ from covidct.errors import InvalidInputError
 from covidct.io import CTVolume, write_image
 
 __all__ = [
+    "FINDING_SHARE",
     "LUNG_WINDOW_CENTER_HU",
     "LUNG_WINDOW_WIDTH_HU",
     "CaseLike",
@@ -33,6 +34,7 @@ __all__ = [
     "hu_to_uint8",
     "iter_with_progress",
     "lung_slice_indices",
+    "pick_slices",
     "prepare_output_dir",
     "read_png",
     "resample_slice_to_square",
@@ -42,6 +44,11 @@ __all__ = [
     "write_png",
     "writer_splits",
 ]
+
+#: A slice "shows the findings" when its lesion area is at least this share of the case's
+#: largest per-slice lesion area (the slice-dataset writers, :func:`pick_slices`).
+FINDING_SHARE = 0.25
+_PICKS = ("findings", "even")
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +211,31 @@ def lung_slice_indices(lungs: np.ndarray) -> list[int]:
     per_slice = np.asarray(lungs).reshape(np.shape(lungs)[0], -1).any(axis=1)
     idx = np.flatnonzero(per_slice).tolist()
     return idx if idx else list(range(np.shape(lungs)[0]))
+
+
+def pick_slices(
+    lungs: np.ndarray, lesions: np.ndarray, n: int | None, *, pick: str = "findings"
+) -> list[int]:
+    """Axial indices ``z`` of the ``n`` slices a case contributes (fewer when it has fewer).
+
+    ``lungs``, ``lesions``: (z, y, x) masks (non-zero = lung / lesion). Evenly spaced = the
+    middles of ``n`` equal runs of the candidates; ``n=None`` keeps every candidate.
+    ``pick="findings"``: the slices showing findings (lesion area at least
+    :data:`FINDING_SHARE` of the case's largest per-slice lesion area), or the lung slices
+    when the case has no lesion; ``pick="even"``: the lung slices.
+    """
+    if pick not in _PICKS:
+        raise InvalidInputError(f"unknown slice pick {pick!r}; expected one of {list(_PICKS)}")
+    if n is not None and n < 1:
+        raise InvalidInputError(f"slices per case must be >= 1; got {n}")
+    candidates = lung_slice_indices(lungs)
+    lesion_px = np.asarray(lesions).reshape(np.shape(lesions)[0], -1).astype(bool).sum(axis=1)
+    if pick == "findings" and lesion_px.max() > 0:
+        candidates = np.flatnonzero(lesion_px >= FINDING_SHARE * lesion_px.max()).tolist()
+    if n is None or len(candidates) <= n:
+        return list(candidates)
+    # the middles of n equal runs of the candidates: distinct, away from both ends
+    return [candidates[int((k + 0.5) * len(candidates) / n)] for k in range(n)]
 
 
 def case_label(case: CaseLike, key: str, default: Any = None) -> Any:

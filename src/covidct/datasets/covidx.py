@@ -11,6 +11,12 @@ The reader also accepts the real releases' names (``train_COVIDx_CT-2A.txt``, im
 ``2A_images/`` or next to the split files). Rows: one per listed slice; ``class_id`` as in
 the file, ``diagnosis`` control/pneumonia/covid, ``covid`` 0/1, ``split`` from the file;
 extras ``slice_index``, ``xmin ymin xmax ymax``.
+
+Which slices: COVIDx-CT's COVID-19 and pneumonia slices were selected to show the findings,
+so the writer keeps, of a case with lesions, the slices whose lesion area is at least
+:data:`~covidct.datasets._common.FINDING_SHARE` of its largest per-slice lesion area, and of
+a case without lesions its lung slices (:func:`~covidct.datasets._common.pick_slices`);
+``slices_per_case`` keeps that many, evenly spaced, instead of all.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from covidct.datasets._common import (
     case_label,
     hu_to_uint8,
     iter_with_progress,
-    lung_slice_indices,
+    pick_slices,
     prepare_output_dir,
     resample_slice_to_square,
     safe_name,
@@ -75,11 +81,14 @@ def write_covidx_ct(
     cases: Iterable[CaseLike],
     out: str | Path,
     *,
+    slices_per_case: int | None = None,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
-    """Write the lung slices of each case as 512 x 512 PNGs with split files; returns the table.
+    """Write the slices of each case as 512 x 512 PNGs with split files; returns the table.
 
+    Slices: those showing the findings, or the lung slices of a case without lesions (module
+    docstring); ``slices_per_case``: at most that many, evenly spaced (None = all).
     Patients go to train/val/test (about 70/15/15, stratified by diagnosis when possible,
     ``seed``); the class comes from the case's ``diagnosis`` label.
     """
@@ -103,7 +112,7 @@ def write_covidx_ct(
         scans[patient] = scan = scans.get(patient, 0) + 1
         vol = case.volume
         spacing_yx = (vol.spacing[1], vol.spacing[2])
-        for z in lung_slice_indices(case.lungs):
+        for z in pick_slices(case.lungs, case.lesions, slices_per_case):
             hu = resample_slice_to_square(
                 vol.array[z], spacing_yx, size=SLICE_SIZE, order=1, fill=-2000.0
             )

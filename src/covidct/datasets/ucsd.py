@@ -15,8 +15,8 @@ lung slices per case, isotropic pixels, 8-bit lung window, patients split about 
 
 Which slices: UCSD's images were taken from papers to show the findings, so by default
 (``pick="findings"``) a case with lesions gives evenly spaced slices among those whose
-lesion area is at least :data:`FINDING_SHARE` of the case's largest per-slice lesion area
-(COVID and common pneumonia alike); a case without lesions (controls, CT-negative COVID)
+lesion area is at least :data:`~covidct.datasets._common.FINDING_SHARE` of the case's
+largest per-slice lesion area (COVID and common pneumonia alike); a case without lesions (controls, CT-negative COVID)
 gives evenly spaced lung slices. ``pick="even"`` ignores the lesions.
 """
 
@@ -26,7 +26,6 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from covidct.datasets._common import (
@@ -35,7 +34,7 @@ from covidct.datasets._common import (
     case_label,
     hu_to_uint8,
     iter_with_progress,
-    lung_slice_indices,
+    pick_slices,
     prepare_output_dir,
     resample_slice_to_square,
     safe_name,
@@ -46,7 +45,7 @@ from covidct.datasets.table import make_case_table
 from covidct.errors import InvalidInputError
 from covidct.io.atomic import write_text
 
-__all__ = ["CLASS_DIRS", "FINDING_SHARE", "LAYOUT", "pick_slices", "read_ucsd", "split_file", "write_ucsd"]
+__all__ = ["CLASS_DIRS", "LAYOUT", "read_ucsd", "split_file", "write_ucsd"]
 
 LAYOUT = "ucsd"
 #: ``{covid: (image folder, Data-split sub-folder, split-file suffix)}``.
@@ -54,10 +53,6 @@ CLASS_DIRS: dict[int, tuple[str, str, str]] = {
     1: ("CT_COVID", "COVID", "CT_COVID"),
     0: ("CT_NonCOVID", "NonCOVID", "CT_NonCOVID"),
 }
-#: A slice "shows the findings" when its lesion area is at least this share of the case's
-#: largest per-slice lesion area.
-FINDING_SHARE = 0.25
-_PICKS = ("findings", "even")
 _SPLITS = ("train", "val", "test")
 _NAME_RE = re.compile(r"^(?P<patient>.+)_slice(?P<slice>\d+)$")
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -77,25 +72,6 @@ def _is_covid(case: CaseLike) -> int:
     if covid is None:
         raise InvalidInputError(f"case {case.case_id} has neither a diagnosis nor a covid label")
     return int(covid)
-
-
-def pick_slices(lungs: np.ndarray, lesions: np.ndarray, n: int, *, pick: str = "findings") -> list[int]:
-    """Axial indices ``z`` of the ``n`` slices a case contributes (fewer when it has fewer).
-
-    ``lungs``, ``lesions``: (z, y, x) masks (non-zero = lung / lesion). Evenly spaced = the
-    middles of ``n`` equal runs of the candidates. ``pick="findings"``: evenly spaced among the slices showing findings (see the module docstring), or among the
-    lung slices when the case has no lesion; ``pick="even"``: evenly spaced lung slices.
-    """
-    if pick not in _PICKS:
-        raise InvalidInputError(f"unknown slice pick {pick!r}; expected one of {list(_PICKS)}")
-    candidates = lung_slice_indices(lungs)
-    lesion_px = np.asarray(lesions).reshape(np.shape(lesions)[0], -1).astype(bool).sum(axis=1)
-    if pick == "findings" and lesion_px.max() > 0:
-        candidates = np.flatnonzero(lesion_px >= FINDING_SHARE * lesion_px.max()).tolist()
-    if len(candidates) <= n:
-        return list(candidates)
-    # the middles of n equal runs of the candidates: distinct, away from both ends
-    return [candidates[int((k + 0.5) * len(candidates) / n)] for k in range(n)]
 
 
 def write_ucsd(
