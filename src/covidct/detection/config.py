@@ -9,7 +9,7 @@ Presets (the seed's settings; ``--set`` overrides any field):
 * ``maskrcnn-r18-t2-cpu``: the recipe that learns from scratch on a CPU (docs/maskrcnn.md):
   ResNet18 truncation 2 (stride 8), 256 px, anchors 4..64 px (the seed's 2..32 px are for
   512 px), RoI IoU 0.5/0.5 with 25 % positives among 128 sampled RoIs, learnt batch norm,
-  Adam lr 2e-3, batch 2, 6 epochs of 360 slices (1080 steps);
+  Adam lr 2e-3, batch 2, 4 epochs of 360 slices (720 steps);
 * ``ct-mask-net``: the classifier (module S, K = 128 RoIs, s = 512) on a COVIDx-CT folder from
   a segmentation run (``segmentation``), Adam lr 1e-5, wd 1e-3, batch 8, 50 epochs;
 * ``ct-mask-net-cpu``: the same with K = 32, s = 128, lr 1e-3 on 256 px slices, 4 epochs of
@@ -162,7 +162,7 @@ def _presets() -> dict[str, DetectionTrainConfig]:
         "maskrcnn-r18-t2-cpu": replace(
             r18, name="maskrcnn-r18-t2-cpu", truncation=2, min_size=256, max_size=256,
             anchor_sizes=(4, 8, 16, 32, 64), box_batch_size=128, box_positive_fraction=0.25,
-            box_fg_iou=0.5, box_bg_iou=0.5, lr=2e-3, epochs=6, batch_size=2,
+            box_fg_iou=0.5, box_bg_iou=0.5, lr=2e-3, epochs=4, batch_size=2,
             max_train_slices=360, max_val_slices=20, pretrained="none", norm="batch", bootstrap=200,
         ),
         "ct-mask-net": clf,
