@@ -6,7 +6,7 @@ Presets (the seed's settings; ``--set`` overrides any field):
   layout folder, Adam lr 1e-5, weight decay 1e-3, batch 1, 100 epochs, 512 px slices;
 * ``maskrcnn-r18-t1-cpu``: the same model trained from scratch on 256 px slices, lr 1e-3,
   5 epochs of 60 training slices, 64 sampled RoIs per image: a scaled-down run for a CPU;
-* ``maskrcnn-r18-t2-cpu``: the recipe that learns from scratch on a CPU (docs/maskrcnn.md):
+* ``maskrcnn-r18-t2-cpu``: the recipe that starts to learn from scratch on a CPU (docs/maskrcnn.md):
   ResNet18 truncation 2 (stride 8), 256 px, anchors 4..64 px (the seed's 2..32 px are for
   512 px), RoI IoU 0.5/0.5 with 25 % positives among 128 sampled RoIs, learnt batch norm,
   Adam lr 2e-3, batch 2, 4 epochs of 360 slices (720 steps);
