@@ -122,7 +122,7 @@ def segment_study(
     path: str | Path,
     output: str | Path | None = None,
     *,
-    method: Literal["refined", "classical"] = "refined",
+    method: Literal["refined", "classical", "model", "hybrid"] = "refined",
     series_uid: str | None = None,
     lung_preset: str = "default",
 ) -> SegmentationRun:

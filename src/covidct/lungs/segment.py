@@ -39,7 +39,10 @@ from covidct.lungs.options import LungOptions
 from covidct.lungs.refine import mirror_prior, refine_labels
 from covidct.lungs.split import LEFT, RIGHT, label_sides
 
-__all__ = ["segment_lungs"]
+__all__ = ["METHODS", "segment_lungs"]
+
+#: the lung segmentation methods of :func:`segment_lungs`.
+METHODS = ("refined", "classical", "model", "hybrid")
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +302,7 @@ def segment_lungs(
     image: CTVolume | np.ndarray,
     spacing: tuple[float, float, float] | None = None,
     *,
-    method: Literal["refined", "classical"] = "refined",
+    method: Literal["refined", "classical", "model", "hybrid"] = "refined",
     options: LungOptions | None = None,
 ) -> np.ndarray:
     """Segment the lungs of a chest CT.
@@ -308,20 +311,31 @@ def segment_lungs(
         image: a :class:`CTVolume` in HU (its spacing and direction are used) or a
             ``(z, y, x)`` HU array (then ``spacing`` is required, LPS identity direction).
         spacing: ``(sz, sy, sx)`` voxel size in mm for an array input.
-        method: ``"refined"`` (default: recovers dense, infected lung) or ``"classical"``
-            (the Kaggle/DSB-2017 threshold baseline of the paper).
+        method: ``"refined"`` (default: recovers dense, infected lung), ``"classical"``
+            (the Kaggle/DSB-2017 threshold baseline of the paper), ``"model"`` (the
+            shipped lung network, :mod:`covidct.lungs.learned_segment`) or ``"hybrid"``
+            (``"refined"`` plus the lung the network finds where the rules found none).
         options: settings; default :meth:`LungOptions.fast`.
     Returns:
         uint8 ``(z, y, x)`` mask on the input grid: 0 background, 1 right lung,
         2 left lung; trachea and main bronchi are excluded.
     Raises:
-        InvalidInputError: non-HU input, not 3D, or absurd spacing.
+        InvalidInputError: non-HU input, not 3D, or absurd spacing; a non-axial volume
+            for "model" / "hybrid".
         NoLungsFoundError: no plausible lung in the volume.
+        DataUnavailableError: "model" / "hybrid" without the shipped lung model.
     """
-    if method not in ("refined", "classical"):
-        raise InvalidInputError(f"method must be 'refined' or 'classical'; got {method!r}")
+    if method not in METHODS:
+        raise InvalidInputError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
     opts = options or LungOptions.fast()
     arr, sp, direction, name = _inputs(image, spacing)
+    if method in ("model", "hybrid"):  # the learned model (torch) is imported only here
+        from covidct.lungs import learned_segment
+
+        if method == "model":
+            return learned_segment.model_lungs(arr, sp, direction, opts, name)
+        rules = segment_lungs(image, spacing, method="refined", options=opts)
+        return learned_segment.hybrid_lungs(arr, sp, direction, rules, opts, name)
     orient = Orientation.from_direction(direction, sp)
     grid = WorkingGrid.choose(arr.shape, sp, opts.working_inplane_mm, opts.working_slice_mm)
     hu = to_working(arr, grid)
