@@ -3,11 +3,15 @@
 * ``"model"``: the network's lung probability above 0.5 on the working grid, inside the
   body, airways removed and right / left labelled by the rules' steps
   (:func:`covidct.lungs.airways.find_airways`, :func:`covidct.lungs.split.label_sides`).
-* ``"hybrid"``: the ``"refined"`` rules' mask, plus the lung the model finds where the
-  rules found none (dense lung at the mediastinum and the diaphragm). What is added is
-  opened in-plane by ``_ADD_OPEN_MM`` (the model's outline is about a pixel of 3 mm wide of
-  the true edge; thin shells along the chest wall are not added), must touch the rules'
-  lungs and hold at least ``_ADD_MIN_ML``; it takes the side of the nearer lung.
+* ``"hybrid"``: the ``"refined"`` rules' mask (its HU-based edges), corrected by the model
+  where the two disagree over a thick region: lung the rules missed (dense lung at the
+  mediastinum and the diaphragm) is added (probability above 0.5), what the rules took
+  that the model is sure is not lung (probability below ``_REMOVE_BELOW``: mediastinal
+  fat, pericardium, spleen taken by the cavity growth) is removed. A
+  disagreement counts when it survives an in-plane opening of ``_ADD_OPEN_MM`` (the
+  model's outline is within about a pixel of 3 mm of the true edge: thin shells along
+  the pleura stay with the rules) and holds at least ``_ADD_MIN_ML``; added lung must
+  touch the rules' lungs and takes the side of the nearer lung.
 
 Both refuse non-axial volumes (the network sees axial slices).
 """
@@ -30,6 +34,7 @@ from covidct.lungs.split import LEFT, RIGHT, label_sides
 __all__ = ["hybrid_lungs", "model_lungs"]
 
 _THRESHOLD = 0.5
+_REMOVE_BELOW = 0.1  # the rules' lung is removed only where the model is this sure it is not lung
 _ADD_OPEN_MM = 4.0
 _ADD_MIN_ML = 1.0
 
@@ -84,30 +89,50 @@ def _nearer_side(added: np.ndarray, rules: np.ndarray, lr_axis: int) -> np.ndarr
     return out
 
 
+def _thick(mask: np.ndarray, grid: WorkingGrid) -> np.ndarray:
+    """The parts of ``mask`` that survive an in-plane opening of ``_ADD_OPEN_MM`` and hold at
+    least ``_ADD_MIN_ML`` (3D components): a disagreement of substance, not an edge shell."""
+    steps = max(1, int(round(_ADD_OPEN_MM / (2 * grid.spacing[1]))))
+    opened = ndi.binary_opening(mask, structure=np.ones((1, 3, 3), bool), iterations=steps)
+    lab, n = ndi.label(opened)
+    if n == 0:
+        return opened
+    sizes = np.bincount(lab.ravel()) * grid.voxel_ml
+    sizes[0] = 0.0
+    return np.isin(lab, np.nonzero(sizes >= _ADD_MIN_ML)[0])
+
+
 def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
                  rules_input: np.ndarray, opts: LungOptions, name: str, *, model: Any = None) -> np.ndarray:
-    """The rules' labels ``rules_input`` (input grid) plus the model's lung they missed."""
+    """The rules' labels ``rules_input`` (input grid), corrected by the model where the two
+    disagree over a thick region: lung the rules missed is added (when it touches their
+    lungs), what the rules took that the model calls not lung is removed."""
+    from covidct.lungs.segment import _check_in_view, _largest_parts
+
     grid, orient, hu, body = _working(arr, sp, direction, opts, name)
     rules = np.zeros(grid.shape, np.uint8)
     for k in (RIGHT, LEFT):  # the rules' labels on the working grid (linear, >= 0.5)
         frac = to_working((rules_input == k).astype(np.float32), grid) if not grid.identity \
             else (rules_input == k).astype(np.float32)
         rules[frac >= 0.5] = k
+    if not ((rules == RIGHT).any() and (rules == LEFT).any()):
+        return rules_input.copy()
     prob = predict_lung_probability(hu, grid.spacing, model=model)
-    added = (prob > _THRESHOLD) & body & (rules == 0)
-    steps = max(1, int(round(_ADD_OPEN_MM / (2 * grid.spacing[1]))))
-    added = ndi.binary_opening(added, structure=np.ones((1, 3, 3), bool), iterations=steps)
-    lab, n = ndi.label(added)
-    if n == 0 or not ((rules == RIGHT).any() and (rules == LEFT).any()):
+    added = _thick((prob > _THRESHOLD) & body & (rules == 0), grid)
+    lab, _ = ndi.label(added)
+    added = np.isin(lab, np.unique(lab[ndi.binary_dilation(rules > 0) & (lab > 0)])) & (lab > 0)
+    removed = _thick((prob < _REMOVE_BELOW) & (rules > 0), grid)
+    if not (added.any() or removed.any()):
         return rules_input.copy()
-    touching = np.unique(lab[ndi.binary_dilation(rules > 0) & (lab > 0)])
-    sizes = np.bincount(lab.ravel()) * grid.voxel_ml
-    keep = [i for i in touching if sizes[i] >= _ADD_MIN_ML]
-    added = np.isin(lab, keep)
-    if not added.any():
-        return rules_input.copy()
-    extra = labels_to_input(_nearer_side(added, rules, orient.lr_axis), grid)
+    labels = rules.copy()
+    labels[removed] = 0
+    side = _nearer_side(added, rules, orient.lr_axis)
+    labels[added] = side[added]
+    labels = _largest_parts(labels)
+    _check_in_view(labels, grid, opts, name)
     out = rules_input.copy()
+    out[labels_to_input(removed.astype(np.uint8), grid, n_labels=1) > 0] = 0
+    extra = labels_to_input(np.where(added, labels, 0).astype(np.uint8), grid)
     free = out == 0
     out[free] = extra[free]
     return out
