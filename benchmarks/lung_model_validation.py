@@ -5,14 +5,15 @@ Usage:
   .venv/bin/python benchmarks/lung_model_validation.py \\
       --heldout lung1=RUN_WITHOUT_LUNG1/lung-unet.pt --heldout lung2=RUN_WITHOUT_LUNG2/lung-unet.pt \\
       [--real DIR] [--json OUT.json] [--card CARD.json]
+  .venv/bin/python benchmarks/lung_model_validation.py --merge ROWS.json ... --card CARD.json
 
 Each real CT is scored with a model that never saw it (``covidct train lungs-unet --data DIR
 --set exclude=[lung1]`` for lung1, and the other way round). Cases: the clear CT (Dice
 against its ``"refined"`` mask, false lesion: the lesion share of the lung outside lung2's
 tumour label) and the painted cases of ``hybrid_validation.py`` (the same findings and seeds
 0-3; Dice against the clear CT's mask, error of ``quantify``'s lesion fraction against the
-painted one, end to end with each method's lungs). ``--card`` writes the table into a model
-card as ``held_out``.
+painted one, end to end with each method's lungs). ``--card`` adds the rows to a model
+card as ``held_out`` (replacing earlier rows of the same CTs).
 """
 
 from __future__ import annotations
@@ -90,14 +91,18 @@ def run_ct(path: Path, model, tumour_path: Path | None) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", type=Path, default=DEFAULT_REAL)
-    parser.add_argument("--heldout", action="append", required=True, metavar="CT=MODEL",
+    parser.add_argument("--heldout", action="append", default=[], metavar="CT=MODEL",
                         help="the model file that did not see CT (lung1=..., lung2=...)")
+    parser.add_argument("--merge", nargs="+", type=Path, default=[],
+                        help="rows saved by --json: no evaluation, only add them to --card")
     parser.add_argument("--json", type=Path, help="write the rows as JSON")
     parser.add_argument("--card", type=Path, help="add the rows to this model card as 'held_out'")
     args = parser.parse_args()
     pairs = dict(item.split("=", 1) for item in args.heldout)
+    if not pairs and not args.merge:
+        parser.error("give --heldout CT=MODEL (or --merge ROWS.json with --card)")
     print(f"{'case':<26} {'method':<9} {'dice':>7} {'error/false':>7} {'seg_s':>6}")
-    rows = []
+    rows = [r for f in args.merge for r in json.loads(f.read_text())]
     for stem, model_file in pairs.items():
         model = load_lung_model(model_file)
         rows += [{**r, "model": str(model_file)} for r in
@@ -107,9 +112,15 @@ def main() -> None:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.card:
         card = json.loads(args.card.read_text())
-        card["held_out"] = {"command": "benchmarks/lung_model_validation.py " + " ".join(
-            f"--heldout {k}=<model trained without {k}>" for k in pairs), "rows": rows}
-        args.card.write_text(json.dumps(card, indent=2))
+        held = card.get("held_out", {"rows": []})
+        held["command"] = ("benchmarks/lung_model_validation.py --heldout lung1=<run without lung1> "
+                           "--heldout lung2=<run without lung2>")
+        cts = {r["case"].split()[0] for r in rows}
+        held["rows"] = [r for r in held["rows"] if r["case"].split()[0] not in cts] + rows
+        card["held_out"] = held
+        tmp = args.card.with_name(args.card.name + ".part")
+        tmp.write_text(json.dumps(card, indent=2))
+        tmp.replace(args.card)
 
 
 if __name__ == "__main__":
