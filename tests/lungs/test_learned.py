@@ -33,6 +33,12 @@ def phantom():
     return simulate_case(7, diagnosis="covid", size="small")
 
 
+@pytest.fixture(scope="module")
+def masks(phantom):
+    """The phantom's lungs by "refined", "model" and "hybrid" (segmented once)."""
+    return {m: segment_lungs(phantom.volume, method=m) for m in ("refined", "model", "hybrid")}
+
+
 def test_shipped_weights_match_their_card():
     model = load_lung_model()
     card = json.loads(lung_model_path().with_name("lung-unet.card.json").read_text())
@@ -104,8 +110,8 @@ def test_thin_slices_are_predicted_every_few_and_interpolated(phantom):
 
 
 @pytest.mark.parametrize("method", ["model", "hybrid"])
-def test_learned_methods_on_a_phantom(phantom, method):
-    labels = segment_lungs(phantom.volume, method=method)
+def test_learned_methods_on_a_phantom(phantom, masks, method):
+    labels = masks[method]
     assert labels.dtype == np.uint8 and set(np.unique(labels)) == {0, 1, 2}
     assert dice(labels > 0, phantom.lungs > 0) > 0.93
     # right lung (label 1) on the patient's right: the low-x side of an LPS volume
@@ -113,9 +119,8 @@ def test_learned_methods_on_a_phantom(phantom, method):
     assert xs[1] < xs[2]
 
 
-def test_hybrid_changes_the_rules_only_where_they_disagree_with_the_model(phantom):
-    rules = segment_lungs(phantom.volume, method="refined")
-    hybrid = segment_lungs(phantom.volume, method="hybrid")
+def test_hybrid_changes_the_rules_only_where_they_disagree_with_the_model(phantom, masks):
+    rules, hybrid = masks["refined"], masks["hybrid"]
     truth = phantom.lungs > 0
     assert dice(hybrid > 0, rules > 0) > 0.95
     assert dice(hybrid > 0, truth) >= dice(rules > 0, truth) - 0.005
@@ -175,6 +180,7 @@ def test_augmentation_keeps_shapes_and_is_seeded():
     assert 0.5 < float(a[1].sum() / y.sum()) < 1.6  # scale 0.85-1.2: area within (1/1.2^2, 1/0.85^2)
 
 
+@pytest.mark.slow
 def test_cli_segment_with_the_hybrid_method(phantom, tmp_path):
     from typer.testing import CliRunner
 
