@@ -195,3 +195,10 @@ def test_cli_segment_with_the_hybrid_method(phantom, tmp_path):
     assert np.array_equal(read_mask(out, vol), segment_lungs(vol, method="hybrid"))
     bad = CliRunner().invoke(app, ["segment", str(path), "-o", str(tmp_path / "b.nrrd"), "--method", "unet"])
     assert bad.exit_code == 2 and "hybrid" in bad.output and not (tmp_path / "b.nrrd").exists()
+
+
+def test_hybrid_refuses_the_real_abdominal_ct(real_abdomen_paths):
+    from covidct.io import read_ct
+
+    with pytest.raises(NoLungsFoundError, match="no lungs in view"):
+        segment_lungs(read_ct(real_abdomen_paths["nifti"]), method="hybrid")
