@@ -35,14 +35,18 @@ def test_lesion_shares_known_answer():
     assert not disease_gate(*_block_lungs(ggo_rows=3), SPACING, LungOptions()).open  # 3/36
 
 
-def test_interior_erosion_is_in_mm():
+def test_interior_erosion_is_in_mm_and_at_least_two_pixels():
     labels, hu = _block_lungs(ggo_rows=9)
-    # 2.5 mm pixels: the 2.5 mm erosion is one pixel; interior 38 x 38, ground glass 9 x 36
+    # 0.625 mm pixels: the 2.5 mm erosion is 4 pixels; interior rows 14-45 and columns
+    # 9-40 (32 x 32), of which rows 14-20 are ground glass
+    (g_r, _), _ = lesion_shares(labels, hu, (3.0, 0.625, 0.625), LungOptions())
+    assert g_r == pytest.approx(7 * 32 / 32**2)
+    # 2.5 mm pixels: one pixel would be 2.5 mm, but the partial-volume rim takes two
     (g_r, _), _ = lesion_shares(labels, hu, (3.0, 2.5, 2.5), LungOptions())
-    assert g_r == pytest.approx(9 * 36 / 38**2)
-    # no erosion: 40 x 40
-    (g_r, _), _ = lesion_shares(labels, hu, SPACING, LungOptions(gate=GateOptions(interior_mm=0)))
-    assert g_r == pytest.approx(9 * 36 / 40**2)
+    assert g_r == 0.25
+    wide = LungOptions(gate=GateOptions(interior_mm=5.0))  # 4 pixels of 1.25 mm
+    (g_r, _), _ = lesion_shares(labels, hu, SPACING, wide)
+    assert g_r == pytest.approx(7 * 32 / 32**2)
 
 
 def test_diseased_and_growing_lungs():

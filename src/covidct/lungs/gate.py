@@ -19,6 +19,8 @@ from covidct.lungs.options import LungOptions
 
 __all__ = ["DiseaseGate", "disease_gate", "lesion_shares"]
 
+_PV_RIM_PX = 2  # the partial-volume rim at the pleura spans a pixel or two, whatever their size
+
 
 @dataclass(frozen=True)
 class DiseaseGate:
@@ -49,12 +51,14 @@ def lesion_shares(
     """Shares of ground glass and of dense tissue inside the right and left lung.
 
     The interior is each lung's mask eroded in-plane by ``gate.interior_mm`` (a square of
-    whole pixels of ``spacing``). Ground glass: HU in ``gate.ggo_hu``; dense: from its
+    whole pixels of ``spacing``), and by at least two pixels: partial volume at the pleura
+    is a pixel phenomenon (on 3.5 mm pixels one pixel of erosion let it open the gate of a
+    clear phantom lung). Ground glass: HU in ``gate.ggo_hu``; dense: from its
     upper end to ``threshold.bone_hu``. Returns ((ggo_right, ggo_left), (dense_right,
     dense_left)); 0 for an empty lung.
     """
     lo, hi = opts.gate.ggo_hu
-    r = mm_to_px(opts.gate.interior_mm, spacing[1], minimum=0)
+    r = mm_to_px(opts.gate.interior_mm, spacing[1], minimum=_PV_RIM_PX)
     square = np.ones((1, 2 * r + 1, 2 * r + 1), bool)
     ggo, dense = [], []
     for k in (1, 2):

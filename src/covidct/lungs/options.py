@@ -227,8 +227,8 @@ class GateOptions:
     lungs measure 0.17-0.54 ground glass on the phantom.
 
     Attributes:
-        interior_mm: a lung's interior is its mask eroded in-plane by this (partial volume
-            at the pleura is neither ground glass nor dense).
+        interior_mm: a lung's interior is its mask eroded in-plane by this, and by at
+            least two pixels (partial volume at the pleura is neither ground glass nor dense).
         ggo_hu: (low, high) HU of ground glass; dense is from ``high`` to
             ``threshold.bone_hu``.
         min_ggo_share, min_dense_share: a lung is diseased when this share of its interior
