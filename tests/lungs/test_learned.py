@@ -202,3 +202,11 @@ def test_hybrid_refuses_the_real_abdominal_ct(real_abdomen_paths):
 
     with pytest.raises(NoLungsFoundError, match="no lungs in view"):
         segment_lungs(read_ct(real_abdomen_paths["nifti"]), method="hybrid")
+
+
+def test_model_method_refuses_the_real_abdominal_ct(real_abdomen_paths):
+    """The model alone takes bowel gas for lung; the rules' refusal runs first."""
+    from covidct.io import read_ct
+
+    with pytest.raises(NoLungsFoundError, match="no lungs in view"):
+        segment_lungs(read_ct(real_abdomen_paths["nifti"]), method="model")

@@ -44,11 +44,11 @@ def _working(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[f
     orient = Orientation.from_direction(direction, sp)
     if not orient.axial:
         raise InvalidInputError(f"{name}: the lung model needs axial slices (z the cranio-caudal axis)")
-    grid = WorkingGrid.choose(arr.shape, sp, opts.working_inplane_mm, opts.working_slice_mm)
+    grid = WorkingGrid.choose(arr.shape, sp, opts.grid.inplane_mm, opts.grid.slice_mm)
     hu = to_working(arr, grid)
-    body = body_mask(hu, opts.body_hu)
+    body = body_mask(hu, opts.threshold.body_hu)
     if not body.any():
-        raise NoLungsFoundError(f"{name}: no body found (nothing above {opts.body_hu:.0f} HU)")
+        raise NoLungsFoundError(f"{name}: no body found (nothing above {opts.threshold.body_hu:.0f} HU)")
     return grid, orient, hu, body
 
 
@@ -61,10 +61,10 @@ def model_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tupl
     lungs = (predict_lung_probability(hu, grid.spacing, model=model) > _THRESHOLD) & body
     airway, trachea_x = find_airways(hu, body, grid.spacing, orient, opts)
     lungs = remove_airways(lungs, airway, grid.spacing, opts)
-    lungs, _ = large_components(lungs, max(1, int(opts.min_lung_ml / grid.voxel_ml)))
+    lungs, _ = large_components(lungs, max(1, int(opts.select.min_lung_ml / grid.voxel_ml)))
     if not lungs.any():
         raise NoLungsFoundError(f"{name}: no plausible lungs found: the lung model finds no lung of "
-                                f"at least {opts.min_lung_ml:.0f} mL")
+                                f"at least {opts.select.min_lung_ml:.0f} mL")
     midline = _midline(lungs, body, orient, trachea_x)
     labels = _largest_parts(label_sides(lungs, orient, midline, grid.spacing,
                                         max(1, int(1.0 / grid.voxel_ml))))
