@@ -7,8 +7,9 @@ Usage:
 
 Slices are made as the ``--layout`` writer makes them (UCSD: whole slice, square pixels;
 COVIDx-CT: 512 px, cropped to the body box). Cases are simulated with seeds ``--seed0 ... --seed0 + n - 1`` (diagnosis covid), seeds that
-the training exports did not use (held-out patients). Slice model: ``--slices`` evenly spaced
-lung slices per case, made exactly as the UCSD writer makes them (square pixels, lung window,
+the training exports did not use (held-out patients). Slice model: ``--slices`` slices per
+case picked and made exactly as the UCSD writer does (:func:`covidct.datasets.ucsd.pick_slices`:
+slices showing the findings; COVIDx-CT: evenly spaced lung slices; square pixels, lung window,
 8-bit), lesion and lung masks resampled alike (nearest), the CAM of the COVID class on the
 model's input grid. 3D model: the CAM of the predicted ``ct`` class mapped onto the CT grid
 (:func:`covidct.explain.volume_heatmap`). Per slice/case, within the lungs: heat share in the
@@ -23,17 +24,16 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from skimage.transform import resize
 
 from covidct.datasets._common import (
     body_box,
     hu_to_uint8,
-    lung_slice_indices,
     resample_slice_to_square,
 )
 from covidct.datasets.covidx import SLICE_SIZE
+from covidct.datasets.ucsd import pick_slices
 from covidct.errors import InvalidInputError
 from covidct.explain import lesion_pointing, pointing_summary, slice_heatmaps, volume_heatmap
 from covidct.phantom import simulate_case
@@ -60,10 +60,8 @@ def _slice_records(run: Path, cases, per_case: int, layout: str) -> list[dict]:
     rows = []
     for case in cases:
         vol = case.volume
-        lung_z = lung_slice_indices(case.lungs)
-        picks = np.unique(np.linspace(0, len(lung_z) - 1, per_case + 2)[1:-1].round().astype(int))
-        for k in picks:
-            z = lung_z[int(k)]
+        pick = "findings" if layout == "ucsd" else "even"
+        for z in pick_slices(case.lungs, case.lesions, per_case, pick=pick):
             image, masks = _export(vol, (case.lesions, case.lungs), z, layout)
             lesions, lungs = (resize(m, (side, side), order=0, anti_aliasing=False) for m in masks)
             if not (lesions & lungs).any():

@@ -10,6 +10,7 @@ from covidct.datasets import detect_layout, read_dataset, resolve_path, uint8_to
 from covidct.datasets._common import hu_to_uint8, lung_slice_indices, read_png
 from covidct.datasets.cncb import cncb_mask
 from covidct.datasets.ictcf import write_ictcf
+from covidct.datasets.ucsd import FINDING_SHARE, pick_slices
 from covidct.errors import InvalidInputError
 from covidct.io import read_ct, read_mask
 
@@ -152,6 +153,37 @@ def test_ucsd_patients_from_names(tmp_path, tiny_cases):
     assert (table["split"] != "").all()
     image = read_png(tmp_path / "u" / table["image"].iloc[0])
     assert image.shape == (64, 64)
+
+
+def test_ucsd_pick_slices_known_answers():
+    lungs = np.zeros((10, 4, 4), np.uint8)
+    lungs[1:9] = 1  # lung slices z = 1..8
+    lesions = np.zeros_like(lungs)
+    lesions[5, :2, :2] = 1  # 4 px: the largest lesion slice
+    lesions[6, 0, :2] = 1  # 2 px >= 25 % of 4
+    lesions[2, 0, 0] = 1  # 1 px = 25 % of 4, kept (threshold inclusive)
+    assert pick_slices(lungs, lesions, 2) == [2, 6]  # middles of 2 runs of [2, 5, 6]
+    assert pick_slices(lungs, lesions, 1) == [5]
+    assert pick_slices(lungs, lesions, 5) == [2, 5, 6]  # fewer when fewer show findings
+    assert pick_slices(lungs, lesions, 2, pick="even") == [3, 7]  # middles of z 1-4, 5-8
+    assert pick_slices(lungs, np.zeros_like(lungs), 2) == [3, 7]  # no lesion: lung slices
+    with pytest.raises(InvalidInputError, match="unknown slice pick"):
+        pick_slices(lungs, lesions, 2, pick="random")
+
+
+def test_ucsd_covid_slices_show_findings(tmp_path, tiny_cases):
+    """Every exported slice of a case with lesions holds lesion pixels (UCSD shows findings)."""
+    table = write_dataset(tiny_cases, tmp_path / "u", "ucsd", seed=0)
+    by_patient = {c.patient_id: c for c in tiny_cases}
+    checked = 0
+    for row in table.itertuples():
+        case = by_patient[row.patient_id]
+        if case.lesions.any():
+            z = int(row.slice_index)
+            share = (case.lesions[z] > 0).sum() / (case.lesions > 0).reshape(len(case.lesions), -1).sum(1).max()
+            assert share >= FINDING_SHARE
+            checked += 1
+    assert checked >= 4  # the covid and pneumonia cases
 
 
 def test_writer_refuses_non_empty_folder(tmp_path, tiny_cases):

@@ -41,6 +41,8 @@ def test_run_folder_holds_everything(run):
     assert info["provenance"]["inputs"][0]["n_files"] > 0
     policy = json.loads((run / "fold0" / "policy.json").read_text())
     assert [h["epoch"] for h in policy["history"]] == [0, 1]
+    card = json.loads((run / "fold0" / "model.card.json").read_text())
+    assert card["epochs_run"] == 2
 
 
 def test_saved_model_reproduces_the_test_predictions(run, ucsd_root):

@@ -10,8 +10,14 @@ Layout::
 The writer names slices ``{patient}_slice{z:03d}.png`` so that the reader recovers the
 patient; for other names (the real dataset's) each image is its own patient, since the
 real file names do not say which slices share a patient. Writer: ``slices_per_case``
-evenly spaced lung slices per case, isotropic pixels, 8-bit lung window, patients split
-about 70/15/15 (stratified by COVID when possible).
+lung slices per case, isotropic pixels, 8-bit lung window, patients split about 70/15/15
+(stratified by COVID when possible).
+
+Which slices: UCSD's images were taken from papers to show the findings, so by default
+(``pick="findings"``) a case with lesions gives evenly spaced slices among those whose
+lesion area is at least :data:`FINDING_SHARE` of the case's largest per-slice lesion area
+(COVID and common pneumonia alike); a case without lesions (controls, CT-negative COVID)
+gives evenly spaced lung slices. ``pick="even"`` ignores the lesions.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from covidct.datasets.table import make_case_table
 from covidct.errors import InvalidInputError
 from covidct.io.atomic import write_text
 
-__all__ = ["CLASS_DIRS", "LAYOUT", "read_ucsd", "split_file", "write_ucsd"]
+__all__ = ["CLASS_DIRS", "FINDING_SHARE", "LAYOUT", "pick_slices", "read_ucsd", "split_file", "write_ucsd"]
 
 LAYOUT = "ucsd"
 #: ``{covid: (image folder, Data-split sub-folder, split-file suffix)}``.
@@ -48,6 +54,10 @@ CLASS_DIRS: dict[int, tuple[str, str, str]] = {
     1: ("CT_COVID", "COVID", "CT_COVID"),
     0: ("CT_NonCOVID", "NonCOVID", "CT_NonCOVID"),
 }
+#: A slice "shows the findings" when its lesion area is at least this share of the case's
+#: largest per-slice lesion area.
+FINDING_SHARE = 0.25
+_PICKS = ("findings", "even")
 _SPLITS = ("train", "val", "test")
 _NAME_RE = re.compile(r"^(?P<patient>.+)_slice(?P<slice>\d+)$")
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -69,15 +79,38 @@ def _is_covid(case: CaseLike) -> int:
     return int(covid)
 
 
+def pick_slices(lungs: np.ndarray, lesions: np.ndarray, n: int, *, pick: str = "findings") -> list[int]:
+    """Axial indices ``z`` of the ``n`` slices a case contributes (fewer when it has fewer).
+
+    ``lungs``, ``lesions``: (z, y, x) masks (non-zero = lung / lesion). Evenly spaced = the
+    middles of ``n`` equal runs of the candidates. ``pick="findings"``: evenly spaced among the slices showing findings (see the module docstring), or among the
+    lung slices when the case has no lesion; ``pick="even"``: evenly spaced lung slices.
+    """
+    if pick not in _PICKS:
+        raise InvalidInputError(f"unknown slice pick {pick!r}; expected one of {list(_PICKS)}")
+    candidates = lung_slice_indices(lungs)
+    lesion_px = np.asarray(lesions).reshape(np.shape(lesions)[0], -1).astype(bool).sum(axis=1)
+    if pick == "findings" and lesion_px.max() > 0:
+        candidates = np.flatnonzero(lesion_px >= FINDING_SHARE * lesion_px.max()).tolist()
+    if len(candidates) <= n:
+        return list(candidates)
+    # the middles of n equal runs of the candidates: distinct, away from both ends
+    return [candidates[int((k + 0.5) * len(candidates) / n)] for k in range(n)]
+
+
 def write_ucsd(
     cases: Iterable[CaseLike],
     out: str | Path,
     *,
     slices_per_case: int = 2,
+    pick: str = "findings",
     seed: int = 0,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
-    """Write ``slices_per_case`` lung slices per case in the UCSD layout; returns the table."""
+    """Write ``slices_per_case`` lung slices per case in the UCSD layout; returns the table.
+
+    ``pick``: which slices (:func:`pick_slices`; by default those showing the findings).
+    """
     if slices_per_case < 1:
         raise InvalidInputError(f"slices_per_case must be >= 1; got {slices_per_case}")
     root = prepare_output_dir(out)
@@ -87,14 +120,9 @@ def write_ucsd(
     for _, case in iter_with_progress(cases, progress):
         covid = _is_covid(case)
         folder = root / CLASS_DIRS[covid][0]
-        lung_z = lung_slice_indices(case.lungs)
-        picks = np.unique(
-            np.linspace(0, len(lung_z) - 1, slices_per_case + 2)[1:-1].round().astype(int)
-        )
         vol = case.volume
         size = max(vol.shape[1], vol.shape[2])
-        for k in picks:
-            z = lung_z[int(k)]
+        for z in pick_slices(case.lungs, case.lesions, slices_per_case, pick=pick):
             hu = resample_slice_to_square(
                 vol.array[z], (vol.spacing[1], vol.spacing[2]), size=size, order=1, fill=-2000.0
             )

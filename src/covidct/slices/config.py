@@ -13,12 +13,14 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-
 from covidct.errors import InvalidInputError
 from covidct.slices.models import ARCHS
 from covidct.slices.transforms import TRANSFORM_PRESETS
 
-__all__ = ["PRESETS", "SliceConfig", "load_slice_config", "preset_rows", "train_from_cli"]
+__all__ = ["OPTIMIZERS", "PRESETS", "SliceConfig", "load_slice_config", "preset_rows", "train_from_cli"]
+
+#: Optimiser names: ``sgd`` (momentum, the tutorial's) or ``adamw`` (betas 0.9, 0.999).
+OPTIMIZERS = ("sgd", "adamw")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +37,8 @@ class SliceConfig:
         folds: 0 = the dataset's split files; k >= 2 = patient-level k-fold CV.
         val_size: patient share of training held out for validation when none is given.
         epochs, batch_size, accumulate: at most ``epochs``; gradient accumulation steps.
-        lr, momentum, weight_decay: SGD settings.
+        optimizer: ``sgd`` (the tutorial's, with ``momentum``) or ``adamw``.
+        lr, momentum, weight_decay: optimiser settings (momentum: SGD only).
         ema_factor, patience, lr_factor: the plateau policy (:mod:`covidct.slices.policy`).
         precision: Lightning precision; "auto" = 16-mixed on CUDA, 32-true on CPU.
         num_workers, seed, bootstrap: loader workers, seed of everything, bootstrap replicates.
@@ -53,6 +56,7 @@ class SliceConfig:
     epochs: int = 60
     batch_size: int = 8
     accumulate: int = 8
+    optimizer: str = "sgd"
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0
@@ -71,6 +75,8 @@ class SliceConfig:
             raise InvalidInputError(f"unknown slice backbone {self.arch!r}; expected one of {sorted(ARCHS)}")
         if self.transform not in TRANSFORM_PRESETS:
             raise InvalidInputError(f"unknown transform {self.transform!r}; expected one of {sorted(TRANSFORM_PRESETS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise InvalidInputError(f"unknown optimizer {self.optimizer!r}; expected one of {list(OPTIMIZERS)}")
         if self.folds == 1 or self.folds < 0:
             raise InvalidInputError(f"folds must be 0 (the dataset's split) or >= 2; got {self.folds}")
         if self.epochs < 1 or self.batch_size < 1 or self.accumulate < 1:

@@ -1,4 +1,5 @@
-"""The Lightning module of a slice classifier: cross-entropy, SGD with momentum (the tutorial).
+"""The Lightning module of a slice classifier: cross-entropy, SGD with momentum (the tutorial)
+or AdamW (training from scratch).
 
 Logs ``train_loss``/``train_acc`` per step and ``val_loss``/``val_acc`` per epoch (TensorBoard
 scalars through the trainer's logger); gradient accumulation is the trainer's
@@ -14,6 +15,9 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from covidct.errors import InvalidInputError
+from covidct.slices.config import OPTIMIZERS
+
 __all__ = ["SliceClassifier"]
 
 
@@ -21,10 +25,13 @@ class SliceClassifier(L.LightningModule):
     """Train one 2D network (``(N, 3, H, W)`` -> ``(N, n_classes)`` logits)."""
 
     def __init__(self, network: nn.Module, *, lr: float = 0.01, momentum: float = 0.9,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, optimizer: str = "sgd") -> None:
         super().__init__()
+        if optimizer not in OPTIMIZERS:
+            raise InvalidInputError(f"unknown optimizer {optimizer!r}; expected one of {list(OPTIMIZERS)}")
         self.network = network
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.optimizer = optimizer
         self.loss_fn = nn.CrossEntropyLoss()
 
     def forward(self, images: Tensor) -> Tensor:
@@ -48,5 +55,7 @@ class SliceClassifier(L.LightningModule):
         self._step(batch, "val")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        if self.optimizer == "adamw":
+            return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum,
                                weight_decay=self.weight_decay)

@@ -86,7 +86,7 @@ def _train_fold(config: SliceConfig, parts: FoldParts, root: Path, classes: tupl
     test_ds = SliceDataset(parts.test, root, tf.build(train=False), box_crop=config.box_crop)
     network, weights_used = build_slice_model(config.arch, len(classes), weights=config.weights)
     module = SliceClassifier(network, lr=config.lr, momentum=config.momentum,
-                             weight_decay=config.weight_decay)
+                             weight_decay=config.weight_decay, optimizer=config.optimizer)
     policy = TutorialPolicy(PolicyOptions(factor=config.ema_factor, patience=config.patience,
                                           lr_factor=config.lr_factor))
     best = ModelCheckpoint(dirpath=fold_dir / "checkpoints", filename="best", monitor="val_acc",
@@ -107,7 +107,7 @@ def _train_fold(config: SliceConfig, parts: FoldParts, root: Path, classes: tupl
                      fold_dir / "model.pt",
                      card={"run": config.name, "fold": parts.fold, "weights": weights_used,
                            "best_val_acc": float(best.best_model_score or np.nan),
-                           "epochs_run": trainer.current_epoch + 1, "input": NOT_HU})
+                           "epochs_run": int(trainer.current_epoch), "input": NOT_HU})
     (fold_dir / "policy.json").write_text(json.dumps({"weights": weights_used,
                                                        "history": policy.history}, indent=2))
     probs = predict_dataset(network, test_ds)

@@ -63,11 +63,12 @@ class SliceTransform:
 
 
 #: Named presets: the tutorial's (mean 0, std 1 as in its code), the same with ImageNet
-#: statistics, and a small one for CPU runs and tests.
+#: statistics, and smaller ones for CPU runs (96 px: the from-scratch learning runs) and tests.
 TRANSFORM_PRESETS: dict[str, SliceTransform] = {
     "tutorial": SliceTransform(),
     "imagenet": SliceTransform(name="imagenet", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
     "cpu-112": SliceTransform(name="cpu-112", resize=128, crop=112),
+    "cpu-96": SliceTransform(name="cpu-96", resize=104, crop=96, scale=(0.75, 1.0)),
     "cpu-64": SliceTransform(name="cpu-64", resize=72, crop=64),
 }
 
