@@ -1,6 +1,7 @@
 """Time and memory of covidct.lungs.segment_lungs on CT files (default: the two real CTs).
 
-Usage: .venv/bin/python benchmarks/bench_segment.py [CT_PATH ...] [--method refined|classical|both]
+Usage: .venv/bin/python benchmarks/bench_segment.py [CT_PATH ...]
+       [--method refined|classical|model|hybrid|both]
        [--repeat N] [--cli]
 Each study runs in a fresh child process; prints method, wall time (s), the child's peak
 resident memory (MB, ru_maxrss) and the volume of each lung (mL). With ``--cli`` it times
@@ -58,7 +59,7 @@ def _cli(path: Path, method: str) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="*", type=Path, default=DEFAULT)
-    ap.add_argument("--method", choices=["refined", "classical", "both"], default="both")
+    ap.add_argument("--method", choices=["refined", "classical", "model", "hybrid", "both"], default="both")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--cli", action="store_true", help="time the whole covidct segment command")
     args = ap.parse_args()

@@ -4,7 +4,7 @@ Usage: .venv/bin/python benchmarks/lungs_in_view.py [--real DIR] [--abdomen DIR]
 
 For each abdominal CT (``../shared/data/real-abdomen``: a NIfTI and a DICOM series) prints
 what `segment_lungs` says (the one-line error) and the lung-like volume it finds with the
-in-view check off (``LungOptions(min_view_ml=0)``). For lung1 and lung2 cut to the lowest
+in-view check off (``LungOptions(select=SelectOptions(min_view_ml=0))``). For lung1 and lung2 cut to the lowest
 60 and 80 mm of their lungs (feet first, as an abdominal scan would show the bases) prints
 the lung volumes and the Dice against the full scan's mask over the same slices.
 """
@@ -20,6 +20,7 @@ import numpy as np
 from covidct.errors import CovidCTError
 from covidct.io import read_ct
 from covidct.lungs import LEFT, RIGHT, LungOptions, segment_lungs
+from covidct.lungs.options import SelectOptions
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -36,7 +37,7 @@ def abdomen(path: Path) -> None:
     except CovidCTError as exc:
         verdict = f"{type(exc).__name__}: {str(exc).split(': ', 1)[1]}"
     try:
-        found = segment_lungs(volume, options=LungOptions(min_view_ml=0.0))
+        found = segment_lungs(volume, options=LungOptions(select=SelectOptions(min_view_ml=0.0)))
         ml = f"{np.count_nonzero(found) * volume.voxel_volume_ml:.0f} mL"
     except CovidCTError:
         ml = "none"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,8 +47,7 @@ OUTPUT_NAMES = ("lungs.nii.gz", "lesions.nii.gz", "quantification.json", "montag
 #: here) and "paper-robust" (:meth:`LungOptions.paper`: the paper's settings with them).
 LUNG_PRESETS: dict[str, Callable[[], LungOptions]] = {
     "default": LungOptions.fast,
-    "paper": lambda: replace(LungOptions.paper(), use_pockets=False, use_mirror_prior=False,
-                             use_cavity=False),
+    "paper": LungOptions.paper_only,
     "paper-robust": LungOptions.paper,
 }
 
@@ -122,7 +121,7 @@ def segment_study(
     path: str | Path,
     output: str | Path | None = None,
     *,
-    method: Literal["refined", "classical"] = "refined",
+    method: Literal["refined", "classical", "model", "hybrid"] = "refined",
     series_uid: str | None = None,
     lung_preset: str = "default",
 ) -> SegmentationRun:

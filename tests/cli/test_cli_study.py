@@ -84,11 +84,11 @@ def test_lung_preset_and_provenance_in_quantification_json(study, tmp_path):
     assert res.exit_code == 0, res.output
     vol = read_ct(path)
     paper = lung_options("paper")
-    assert not paper.use_pockets and paper.working_inplane_mm == 1.0
+    assert not paper.pockets.enabled and paper.grid.inplane_mm == 1.0
     assert np.array_equal(read_mask(out / "lungs.nii.gz", vol), segment_lungs(vol, options=paper))
     prov = json.loads((out / "quantification.json").read_text())["provenance"]
     assert prov["options"]["lung_preset"] == "paper"
-    assert prov["options"]["lungs"]["use_pockets"] is False
+    assert prov["options"]["lungs"]["pockets"]["enabled"] is False
     assert prov["options"]["lesions"]  # the QuantOptions used
     assert prov["inputs"][0]["sha256"] == sha256_file(path)
     bad = runner.invoke(app, ["segment", str(path), "-o", str(tmp_path / "m.nrrd"),

@@ -5,7 +5,7 @@ subpleural consolidation (+40 HU): Dice classical 0.955 -> refined 0.984, lesion
 kept 1% -> 79%; ground glass (-500 HU): 0.995 vs 0.991 (both keep 98-99% of it: -500 HU
 is below the -420 HU threshold); near-white left lung (80% at +20 HU): total Dice
 0.758 -> 0.972, left lung 0.31 -> 0.957, lesion kept 0% -> 99.8% (the cavity step runs
-here: 84% of the left lung's interior is dense, see ``covidct.lungs.cavity.is_diseased``).
+here: 84% of the left lung's interior is dense, see ``covidct.lungs.gate.disease_gate``).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from synth import SHAPE, SPACING, dice
@@ -9,6 +11,7 @@ from synth import SHAPE, SPACING, dice
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.io.volume import CTVolume
 from covidct.lungs import LEFT, RIGHT, LungOptions, segment_lungs
+from covidct.lungs.options import GridOptions, RefineOptions, SnakeOptions, ThresholdOptions
 
 FLIP_X = (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
@@ -96,12 +99,27 @@ def test_invalid_inputs(chest):
 
 def test_options_presets_and_validation():
     paper = LungOptions.paper()
-    assert paper.threshold_hu == -420 and paper.close_mm == 10 and paper.final_erode_mm == 2
-    assert (paper.snake_alpha, paper.snake_beta, paper.snake_iterations) == (0.02, 20.0, 20)
-    assert paper.working_inplane_mm == 1.0 == paper.working_slice_mm
+    assert paper.threshold.air_hu == -420 and paper.refine.close_mm == 10
+    assert paper.refine.final_erode_mm == 2
+    assert (paper.snake.alpha, paper.snake.beta, paper.snake.iterations) == (0.02, 20.0, 20)
+    assert paper.grid.inplane_mm == 1.0 == paper.grid.slice_mm
+    assert paper.pockets.enabled and paper.cavity.enabled
+    only = LungOptions.paper_only()
+    assert not (only.pockets.enabled or only.mirror.enabled or only.cavity.enabled)
+    assert only.grid == paper.grid and only.snake == paper.snake
     assert LungOptions.fast() == LungOptions()
-    assert LungOptions().as_dict()["contour_level"] == 0.8
-    with pytest.raises(InvalidInputError):
-        LungOptions(close_mm=0)
-    with pytest.raises(InvalidInputError):
-        LungOptions(threshold_hu=100)
+    nested = LungOptions().as_dict()
+    assert nested["snake"]["contour_level"] == 0.8
+    assert nested["cavity"]["fat_hu"] == (-190.0, -60.0)
+    assert set(nested) == {"grid", "threshold", "select", "airways", "refine", "snake",
+                           "pockets", "mirror", "gate", "cavity", "domes"}
+    with pytest.raises(InvalidInputError, match="refine.close_mm"):
+        RefineOptions(close_mm=0)
+    with pytest.raises(InvalidInputError, match="air_hu"):
+        ThresholdOptions(air_hu=100)
+    with pytest.raises(InvalidInputError, match="snake"):
+        SnakeOptions(points=4)
+    with pytest.raises(TypeError):  # keyword-only, frozen
+        GridOptions(1.0, 2.0)  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        LungOptions().grid = GridOptions()  # type: ignore[misc]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
 
 from covidct.cli._common import console, err_console, handle_errors, series_note
 
-__all__ = ["info", "segment", "quantify"]
+__all__ = ["info", "quantify", "segment"]
 
 INPUT_HELP = (
     "CT to read: DICOM folder or .zip, NIfTI, NRRD, MHA, a folder of PNG slices, "
@@ -37,7 +36,7 @@ def _fmt(value: object) -> str:
 @handle_errors
 def info(
     input: str = typer.Argument(..., help=INPUT_HELP),
-    series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
+    series: str | None = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Print size, spacing, HU range, orientation and metadata of a CT.
@@ -45,9 +44,8 @@ def info(
     Example: covidct info scans/patient1/ --json
     """
     from covidct.io import describe, read_ct
-    from covidct.pipeline import resolve_input
-
     from covidct.io.slice2d import describe_slice, is_single_slice, read_slice
+    from covidct.pipeline import resolve_input
 
     if is_single_slice(input):  # one DICOM slice or PNG/JPG: a 2D image, described as such
         summary = describe_slice(read_slice(input))
@@ -71,8 +69,10 @@ def segment(
     output: Path = typer.Option(
         ..., "-o", "--out", "--output", help="Mask file (.nii.gz, .nii, .nrrd, .mha)."
     ),
-    method: str = typer.Option("refined", help="refined (default) or classical (the baseline)."),
-    series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
+    method: str = typer.Option(
+        "refined", help="refined (default), classical (the baseline), model (the lung network) "
+        "or hybrid (refined plus the network's lung the rules missed)."),
+    series: str | None = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
     lung_preset: str = typer.Option("default", "--lung-preset", help=LUNG_PRESET_HELP),
 ) -> None:
     """Segment the lungs: write a mask (0 background, 1 right, 2 left) on the CT's grid.
@@ -80,10 +80,11 @@ def segment(
     Example: covidct segment sample:lung1 -o lung1_lungs.nii.gz
     """
     from covidct.errors import InvalidInputError
+    from covidct.lungs.segment import METHODS
     from covidct.pipeline import segment_study
 
-    if method not in ("refined", "classical"):
-        raise InvalidInputError(f"--method must be 'refined' or 'classical'; got {method!r}")
+    if method not in METHODS:
+        raise InvalidInputError(f"--method must be one of {', '.join(METHODS)}; got {method!r}")
     run = segment_study(input, output, method=method, series_uid=series,  # type: ignore[arg-type]
                         lung_preset=lung_preset)
     vols = run.lung_volumes_ml()
@@ -102,16 +103,16 @@ def _pct(x: float) -> str:
 @handle_errors
 def quantify(
     input: str = typer.Argument(..., help=INPUT_HELP),
-    lungs: Optional[Path] = typer.Option(
+    lungs: Path | None = typer.Option(
         None, "--lungs", help="Lung mask on the CT's grid (segmented here when omitted)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
-    out: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(
         None, "-o", "--out", help="Folder for lesion mask, lung mask, JSON and a PNG montage."
     ),
-    series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
+    series: str | None = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
     lung_preset: str = typer.Option("default", "--lung-preset", help=LUNG_PRESET_HELP),
-    lesion_model: Optional[Path] = typer.Option(
+    lesion_model: Path | None = typer.Option(
         None, "--lesion-model", help="Mask R-CNN model.pt (or run folder) instead of the HU method."
     ),
 ) -> None:

@@ -6,6 +6,10 @@ Presets (the seed's settings; ``--set`` overrides any field):
   layout folder, Adam lr 1e-5, weight decay 1e-3, batch 1, 100 epochs, 512 px slices;
 * ``maskrcnn-r18-t1-cpu``: the same model trained from scratch on 256 px slices, lr 1e-3,
   5 epochs of 60 training slices, 64 sampled RoIs per image: a scaled-down run for a CPU;
+* ``maskrcnn-r18-t2-cpu``: the recipe that starts to learn from scratch on a CPU (docs/maskrcnn.md):
+  ResNet18 truncation 2 (stride 8), 256 px, anchors 4..64 px (the seed's 2..32 px are for
+  512 px), RoI IoU 0.5/0.5 with 25 % positives among 128 sampled RoIs, learnt batch norm,
+  Adam lr 2e-3, batch 2, 4 epochs of 360 slices (720 steps);
 * ``ct-mask-net``: the classifier (module S, K = 128 RoIs, s = 512) on a COVIDx-CT folder from
   a segmentation run (``segmentation``), Adam lr 1e-5, wd 1e-3, batch 8, 50 epochs;
 * ``ct-mask-net-cpu``: the same with K = 32, s = 128, lr 1e-3 on 256 px slices, 4 epochs of
@@ -43,7 +47,11 @@ class DetectionTrainConfig:
         backbone, truncation, mask_type, pretrained, min_size, max_size: see
             :class:`~covidct.detection.model.MaskRCNNOptions`.
         norm: backbone batch norm, "frozen-stats" (ImageNet start) or "batch" (from scratch).
+        anchor_sizes: anchor sizes in px of the resized image (the seed: 2..32 at 512 px).
         box_batch_size: RoIs sampled per image for the box / mask losses (the seed: 256).
+        box_positive_fraction: share of foreground RoIs in that sample (the seed: 0.75).
+        box_fg_iou, box_bg_iou: IoU above which an RoI is foreground / below which it is
+            background (the seed: 0.75 / 0.5).
         roi_batch_size, s_features: module S (classification).
         epochs, batch_size, lr, weight_decay: Adam training.
         val_size, test_size: patient shares of the split when the data has none.
@@ -68,7 +76,11 @@ class DetectionTrainConfig:
     min_size: int = 512
     max_size: int = 1024
     norm: str = "frozen-stats"
+    anchor_sizes: tuple[int, ...] = (2, 4, 8, 16, 32)
     box_batch_size: int = 256
+    box_positive_fraction: float = 0.75
+    box_fg_iou: float = 0.75
+    box_bg_iou: float = 0.5
     roi_batch_size: int = 128
     s_features: int = 512
     epochs: int = 100
@@ -97,6 +109,9 @@ class DetectionTrainConfig:
                     object.__setattr__(self, f.name, kind(value))
                 except (TypeError, ValueError) as exc:
                     raise InvalidInputError(f"{f.name} must be a number; got {value!r}") from exc
+        if isinstance(self.anchor_sizes, (int, str)) or not self.anchor_sizes:
+            raise InvalidInputError(f"anchor_sizes must be a list of sizes in px; got {self.anchor_sizes!r}")
+        object.__setattr__(self, "anchor_sizes", tuple(int(a) for a in self.anchor_sizes))
         if self.task not in TASKS:
             raise InvalidInputError(f"task must be one of {TASKS}; got {self.task!r}")
         self.model_options()
@@ -108,11 +123,14 @@ class DetectionTrainConfig:
         return MaskRCNNOptions(backbone=self.backbone, truncation=int(self.truncation),
                                mask_type=self.mask_type, pretrained=str(self.pretrained),
                                min_size=int(self.min_size), max_size=int(self.max_size),
-                               box_batch_size=int(self.box_batch_size), norm=self.norm)
+                               box_batch_size=int(self.box_batch_size), norm=self.norm,
+                               anchor_sizes=self.anchor_sizes,
+                               box_positive_fraction=self.box_positive_fraction,
+                               box_fg_iou=self.box_fg_iou, box_bg_iou=self.box_bg_iou)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict, as written to YAML."""
-        return asdict(self)
+        """Plain dict, as written to YAML (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     def save(self, path: str | Path) -> Path:
         """Write the config as YAML."""
@@ -140,6 +158,12 @@ def _presets() -> dict[str, DetectionTrainConfig]:
             r18, name="maskrcnn-r18-t1-cpu", min_size=256, max_size=256, lr=1e-3, epochs=5,
             batch_size=2, max_train_slices=60, max_val_slices=40, box_batch_size=64, pretrained="none", norm="batch",
             bootstrap=100,
+        ),
+        "maskrcnn-r18-t2-cpu": replace(
+            r18, name="maskrcnn-r18-t2-cpu", truncation=2, min_size=256, max_size=256,
+            anchor_sizes=(4, 8, 16, 32, 64), box_batch_size=128, box_positive_fraction=0.25,
+            box_fg_iou=0.5, box_bg_iou=0.5, lr=2e-3, epochs=4, batch_size=2,
+            max_train_slices=360, max_val_slices=20, pretrained="none", norm="batch", bootstrap=200,
         ),
         "ct-mask-net": clf,
         "ct-mask-net-cpu": replace(

@@ -154,7 +154,12 @@ def _fit(cfg: DetectionTrainConfig, module: Any, loaders: dict[str, Any], run: P
         num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0,
     )
     trainer.fit(module, train_dataloaders=loaders["train"], val_dataloaders=loaders.get("val"))
-    return Path(ckpt.best_model_path) if has_val and ckpt.best_model_path else None
+    if not (has_val and ckpt.best_model_path):
+        return None
+    if cfg.task == "segmentation" and not float(ckpt.best_model_score or 0.0) > 0.0:
+        log.warning("validation AP@0.5 stayed 0 in every epoch: keeping the last weights, not the first")
+        return None
+    return Path(ckpt.best_model_path)
 
 
 def train_detection(cfg: DetectionTrainConfig, run_dir: str | Path, *,

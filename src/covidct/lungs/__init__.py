@@ -2,7 +2,8 @@
 
 ``segment_lungs`` returns a ``(z, y, x)`` uint8 mask on the input grid: 0 background,
 1 right lung, 2 left lung, trachea and main bronchi excluded. ``LungOptions`` holds the
-settings (``LungOptions.paper()`` the paper's, ``LungOptions.fast()`` the default).
+settings, one group per step (``LungOptions().cavity.reach_mm``...; ``LungOptions.paper()``
+the paper's, ``LungOptions.fast()`` the default).
 """
 
 from __future__ import annotations

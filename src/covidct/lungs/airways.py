@@ -1,6 +1,6 @@
 """Trachea and main bronchi: find, track, and remove them from the lung candidate.
 
-The trachea is found in the most superior slices as the air lumen (below ``airway_hu``)
+The trachea is found in the most superior slices as the air lumen (below ``airways.lumen_hu``)
 closest to the body's left-right midline; it is then tracked slice by slice towards the
 feet: an airway piece in the next slice is a lumen component overlapping the current
 airway (grown by a few mm) that stays small (a lumen, not a lung). After the carina
@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import disk
 
-from covidct.lungs.grid import Orientation
+from covidct.lungs.grid import Orientation, mm_to_px
 from covidct.lungs.options import LungOptions
 
 __all__ = ["find_airways", "remove_airways", "zs_first"]
@@ -30,10 +30,6 @@ _BRONCHUS_REACH_MM = 70.0  # how far from the trachea axis (left-right) they may
 _SEED_OFFSET_MM = 30.0  # the trachea lies within this of the body midline
 _MIN_SEED_MM2 = 30.0
 _MIN_PIECE_MM2 = 20.0  # lumen specks in the lung parenchyma are smaller than a bronchus
-
-
-def _radius_px(mm: float, spacing_yx: float) -> int:
-    return max(1, int(round(mm / spacing_yx)))
 
 
 def _find_seed(
@@ -54,9 +50,9 @@ def _find_seed(
         best, best_dx = None, None
         for i, area, (_, cx) in zip(idx, areas, cents):
             dx = abs(cx - mid_x) * spacing_x
-            if _MIN_SEED_MM2 <= area <= opts.airway_max_area_mm2 and dx <= _SEED_OFFSET_MM:
-                if best is None or dx < best_dx:
-                    best, best_dx = i, dx
+            seed_like = _MIN_SEED_MM2 <= area <= opts.airways.max_area_mm2 and dx <= _SEED_OFFSET_MM
+            if seed_like and (best is None or dx < best_dx):
+                best, best_dx = i, dx
         if best is not None:
             return z, lab == best
     return None
@@ -95,9 +91,9 @@ def _track(
     nz = lumen.shape[0]
     out = np.zeros(lumen.shape, dtype=bool)
     out[z0] = seed
-    max_area = opts.airway_max_area_mm2
+    max_area = opts.airways.max_area_mm2
     axis_x = float(np.mean(np.nonzero(seed)[1]))
-    reach_fp = disk(_radius_px(_TRACK_MM, sy))
+    reach_fp = disk(mm_to_px(_TRACK_MM, sy))
     branches = [seed]
     split = False
     step = -1 if orient.superior_is_high else 1
@@ -115,9 +111,9 @@ def _track(
                     nxt = cands[:2]
                     split = True
                     break
-            if split:
-                if abs(float(np.mean(np.nonzero(cands[0])[1])) - axis_x) * sx > _BRONCHUS_REACH_MM:
-                    continue
+            lateral_mm = abs(float(np.mean(np.nonzero(cands[0])[1])) - axis_x) * sx
+            if split and lateral_mm > _BRONCHUS_REACH_MM:
+                continue
             nxt.append(cands[0])
         if split:
             depth_after += sz
@@ -155,7 +151,7 @@ def find_airways(
         return out, None
     _, sy, sx = spacing
     px_mm2 = sy * sx
-    lumen = (hu < opts.airway_hu) & body
+    lumen = (hu < opts.airways.lumen_hu) & body
     nz = hu.shape[0]
     order = list(range(nz - 1, -1, -1)) if orient.superior_is_high else list(range(nz))
     zs_with_lumen = [z for z in order if lumen[z].any()]
@@ -194,14 +190,14 @@ def remove_airways(
 
     In each slice, a small air component that overlaps the airway is removed whole (the
     lumen with its partial-volume rim); in a large component (airway joined to a lung)
-    only the airway grown by ``airway_dilation_mm`` is removed.
+    only the airway grown by ``airways.dilation_mm`` is removed.
     """
     out = air.copy()
     if not airway.any():
         return out
     sy, sx = spacing[1], spacing[2]
-    grow = disk(_radius_px(opts.airway_dilation_mm, sy)) if opts.airway_dilation_mm > 0 else None
-    max_px = opts.airway_max_area_mm2 / (sy * sx)
+    grow = disk(mm_to_px(opts.airways.dilation_mm, sy)) if opts.airways.dilation_mm > 0 else None
+    max_px = opts.airways.max_area_mm2 / (sy * sx)
     for z in np.nonzero(airway.any(axis=(1, 2)))[0]:
         a = airway[z]
         if grow is not None:

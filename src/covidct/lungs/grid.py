@@ -14,7 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-__all__ = ["Orientation", "WorkingGrid", "labels_to_input", "to_working"]
+__all__ = ["Orientation", "WorkingGrid", "labels_to_input", "mm2_to_px", "mm_to_px", "to_working"]
+
+
+def mm_to_px(length_mm: float, pixel_mm: float, *, minimum: int = 1) -> int:
+    """A length in mm as a whole number of pixels of ``pixel_mm`` mm (rounded, at least
+    ``minimum``): radii, dilation and erosion steps of the lung stage."""
+    return max(minimum, round(length_mm / pixel_mm))
+
+
+def mm2_to_px(area_mm2: float, spacing: tuple[float, float, float]) -> float:
+    """An in-plane area in mm² as a (fractional) number of pixels of ``spacing`` (z, y, x mm)."""
+    return area_mm2 / (spacing[1] * spacing[2])
 
 
 @dataclass(frozen=True)
@@ -87,7 +98,7 @@ class WorkingGrid:
         targets = (slice_mm, inplane_mm, inplane_mm)
         shape, spacing = [], []
         for n, s, t in zip(in_shape, in_spacing, targets):
-            m = n if s >= t else max(1, int(round(n * s / t)))
+            m = n if s >= t else max(1, round(n * s / t))
             shape.append(m)
             spacing.append(n * s / m)
         return cls(tuple(in_shape), tuple(in_spacing), tuple(shape), tuple(spacing))  # type: ignore[arg-type]

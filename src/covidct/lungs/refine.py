@@ -3,25 +3,25 @@
 The threshold mask misses lung made dense by infection (consolidation and ground glass
 touching the pleura, "white lung"). Per axial slice and per lung (working grid):
 
-1. **Paper step** (Bao et al. 2021): close with a disk of ``close_mm`` (``small_close_mm``
-   for slices with little lung or one lung), take the contour at level ``contour_level``,
-   run an active contour (``skimage.segmentation.active_contour``, alpha 0.02, beta 20,
+1. **Paper step** (Bao et al. 2021): close with a disk of ``refine.close_mm``
+   (``refine.small_close_mm`` for slices with little lung or one lung), take the contour
+   at level ``snake.contour_level``, run an active contour (``skimage.segmentation.active_contour``, alpha 0.02, beta 20,
    20 iterations) on the slice with the outside zeroed, fill the snake and unite it with
-   the closed mask; optional erosion (``final_erode_mm``) and re-closing.
+   the closed mask; optional erosion (``refine.final_erode_mm``) and re-closing.
 2. **Pleural pockets** (added here): the concavities of the lung's convex hull are
    candidate pockets. A pocket is filled when it faces the chest wall (its centroid lies
    farther from the slice's body centre than the lung's centroid: the heart, mediastinum
    and the liver dome lie on the inner side and are never filled), holds almost no bone
-   and little fat, and is not larger than ``pocket_max_fraction`` of the lung in that
+   and little fat, and is not larger than ``pockets.max_fraction`` of the lung in that
    slice (the liver and spleen domes under a basal lung crescent are). This brings back subpleural consolidation and ground glass of any size
    that a disk closing or a snake only partly bridges.
 3. **Contralateral prior for white lung** (added here, 3D, before the slices): when one
-   lung's aerated volume is below ``mirror_trigger_ratio`` of the other's, the healthy
+   lung's aerated volume is below ``mirror.trigger_ratio`` of the other's, the healthy
    lung is mirrored across the body midline and the lesion-like tissue (below
-   ``dense_max_hu``, not fat, not bone, inside the body) in that mirror image joins the
+   ``threshold.lesion_max_hu``, not fat, not bone, inside the body) in that mirror image joins the
    small lung. Lungs are near-symmetric, so this recovers an opaque lung the threshold
    left almost empty; it may add a little heart on the left (the heart is off-centre).
-4. A closing along z (``smooth_z`` slices) fills a slice missing between two that have
+4. A closing along z (``refine.smooth_z`` slices) fills a slice missing between two that have
    lung; holes are filled per slice.
 
 Everything stays inside the body outline, off the airways and off the other lung.
@@ -30,6 +30,7 @@ Everything stays inside the body outline, off the airways and off the other lung
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -39,6 +40,7 @@ from skimage.morphology import convex_hull_image, disk
 from skimage.segmentation import active_contour
 from threadpoolctl import threadpool_limits
 
+from covidct.lungs.grid import mm_to_px
 from covidct.lungs.options import LungOptions
 
 __all__ = ["mirror_prior", "refine_labels"]
@@ -59,23 +61,23 @@ def _close(mask: np.ndarray, radius_px: float) -> np.ndarray:
 
 def _snake(mask: np.ndarray, hu: np.ndarray, opts: LungOptions) -> np.ndarray:
     """The paper's active contour around ``mask`` on the slice; returns its filled area."""
-    contours = find_contours(mask.astype(np.float32), opts.contour_level)
+    contours = find_contours(mask.astype(np.float32), opts.snake.contour_level)
     if not contours:
         return mask
     init = max(contours, key=len)
     if len(init) < 8:
         return mask
-    if len(init) > opts.snake_points:
-        init = init[np.linspace(0, len(init) - 1, opts.snake_points).astype(int)]
+    if len(init) > opts.snake.points:
+        init = init[np.linspace(0, len(init) - 1, opts.snake.points).astype(int)]
     img = np.clip((hu + 1024.0) / 1024.0, 0.0, 2.0).astype(np.float64)
     img[~mask] = 0.0
     with threadpool_limits(1):  # a small matrix: BLAS threads only contend
         snake = active_contour(
             img,
             init,
-            alpha=opts.snake_alpha,
-            beta=opts.snake_beta,
-            max_num_iter=opts.snake_iterations,
+            alpha=opts.snake.alpha,
+            beta=opts.snake.beta,
+            max_num_iter=opts.snake.iterations,
             boundary_condition="periodic",
         )
     rr, cc = polygon(snake[:, 0], snake[:, 1], shape=mask.shape)
@@ -107,12 +109,12 @@ def _pockets(
     idx = np.arange(1, n + 1)
     cents = ndi.center_of_mass(cand, lab, idx)
     sizes = ndi.sum_labels(cand, lab, idx)
-    bone = ndi.sum_labels(hu > opts.bone_hu, lab, idx)
-    fat = ndi.sum_labels((hu > opts.fat_hu[0]) & (hu < opts.fat_hu[1]), lab, idx)
-    max_size = opts.pocket_max_fraction * float(mask.sum())
+    bone = ndi.sum_labels(hu > opts.threshold.bone_hu, lab, idx)
+    fat = ndi.sum_labels((hu > opts.threshold.fat_hu[0]) & (hu < opts.threshold.fat_hu[1]), lab, idx)
+    max_size = opts.pockets.max_fraction * float(mask.sum())
     mid_col = None
     if midline_x is not None and 0 <= round(midline_x) < mask.shape[1]:
-        mid_col = int(round(midline_x))
+        mid_col = round(midline_x)
     for i, (py, px), size, nb, nf in zip(idx, cents, sizes, bone, fat):
         if mid_col is not None and (lab[:, mid_col] == i).any():
             continue  # crosses the body midline: mediastinum
@@ -120,7 +122,7 @@ def _pockets(
             continue  # larger than the lung part around it: an organ (liver, spleen dome)
         if np.hypot(py - cy, px - cx) <= lung_dist:
             continue  # faces the mediastinum / the abdomen
-        if nb > opts.pocket_max_bone_fraction * size or nf > opts.pocket_max_fat_fraction * size:
+        if nb > opts.pockets.max_bone_fraction * size or nf > opts.pockets.max_fat_fraction * size:
             continue
         out |= lab == i
     return out
@@ -144,7 +146,7 @@ def mirror_prior(
         new labels (a copy); unchanged when the lungs are of comparable size.
     """
     v = [int((labels == k).sum()) for k in (1, 2)]
-    if min(v) >= opts.mirror_trigger_ratio * max(v) or max(v) == 0:
+    if min(v) >= opts.mirror.trigger_ratio * max(v) or max(v) == 0:
         return labels
     big = 1 if v[0] > v[1] else 2
     small = 3 - big
@@ -154,7 +156,7 @@ def mirror_prior(
     valid = (mirrored_from >= 0) & (mirrored_from < nx)
     mirror = np.zeros(labels.shape, bool)
     mirror[:, :, valid] = (labels == big)[:, :, mirrored_from[valid]]
-    add = mirror & allowed & (labels == 0) & (hu < opts.dense_max_hu)
+    add = mirror & allowed & (labels == 0) & (hu < opts.threshold.lesion_max_hu)
     log.info(
         "white-lung prior: lung %d has %.0f%% of lung %d's volume; %d voxels added",
         small, 100.0 * min(v) / max(v), big, int(add.sum()),
@@ -162,6 +164,72 @@ def mirror_prior(
     out = labels.copy()
     out[add] = small
     return out
+
+
+@dataclass(frozen=True)
+class _Radii:
+    """The refinement's disks in working pixels."""
+
+    close: int  # refine.close_mm
+    small: int  # refine.small_close_mm
+    erode: int  # refine.final_erode_mm (0: none)
+
+
+def _paper_step(m: np.ndarray, h: np.ndarray, allowed: np.ndarray, small: bool, r: _Radii,
+                opts: LungOptions) -> np.ndarray:
+    """The paper's closing, snake and erosion of one lung's slice mask ``m`` (2D)."""
+    if small:
+        return _close(m, r.small)
+    grown = _close(m, r.close)
+    if opts.snake.enabled and opts.snake.iterations > 0:
+        grown = grown | (_snake(grown, h, opts) & allowed)
+    if r.erode > 0:
+        grown = _close(ndi.binary_erosion(grown, structure=disk(r.erode)) | m, r.close)
+    return grown
+
+
+def _window(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The bounding box of a 2D ``mask`` grown by ``margin`` pixels, inside the slice."""
+    ys, xs = np.nonzero(mask)
+    ny, nx = mask.shape
+    return (slice(max(0, ys.min() - margin), min(ny, ys.max() + margin + 1)),
+            slice(max(0, xs.min() - margin), min(nx, xs.max() + margin + 1)))
+
+
+def _refine_slice(sl: np.ndarray, h: np.ndarray, allowed_z: np.ndarray, fat_z: np.ndarray,
+                  body_z: np.ndarray, r: _Radii, px_mm2: float, opts: LungOptions,
+                  midline_x: float | None) -> np.ndarray:
+    """Refined labels of one slice ``sl`` (2D); each lung in its own window."""
+    out = np.zeros_like(sl)
+    present = [k for k in (1, 2) if (sl == k).any()]
+    small = np.count_nonzero(sl) * px_mm2 < opts.refine.small_slice_mm2 or len(present) < 2
+    by, bx = np.mean(np.nonzero(body_z), axis=1)
+    taken = np.zeros(sl.shape, bool)
+    for k in present:
+        win = _window(sl == k, r.close + 2)
+        m = sl[win] == k
+        allowed = allowed_z[win] & ~taken[win] & ~(sl[win] == 3 - k)
+        grown = (_paper_step(m, h[win], allowed, small, r, opts) & allowed) | m
+        if opts.pockets.enabled:
+            centre = (by - win[0].start, bx - win[1].start)
+            mid = None if midline_x is None else midline_x - win[1].start
+            grown = _pockets(grown, h[win], allowed & ~fat_z[win], centre, opts, mid)
+        grown = ndi.binary_fill_holes(grown) & (allowed | m)
+        grown &= ~taken[win]
+        out[win][grown] = k
+        taken[win] |= grown
+    return out
+
+
+def _smooth_z(out: np.ndarray, allowed: np.ndarray, smooth_z: int) -> None:
+    """Close each lung along z over ``2 * smooth_z + 1`` slices, into allowed free voxels
+    (a slice missing between two that have lung); in place."""
+    if smooth_z <= 0 or out.shape[0] <= 2:
+        return
+    struct = np.ones((2 * smooth_z + 1, 1, 1), bool)
+    for k in (1, 2):
+        closed = ndi.binary_closing(out == k, structure=struct) & allowed & (out == 0)
+        out[closed] = k
 
 
 def refine_labels(
@@ -173,55 +241,21 @@ def refine_labels(
     opts: LungOptions,
     midline_x: float | None = None,
 ) -> np.ndarray:
-    """Per-slice refinement of uint8 lung labels (1 right, 2 left) on the working grid."""
-    sy, sx = spacing[1], spacing[2]
-    px_mm2 = sy * sx
-    r_close = max(1, int(round(opts.close_mm / sy)))
-    r_small = max(1, int(round(opts.small_close_mm / sy)))
-    r_erode = int(round(opts.final_erode_mm / sy))
-    fat = (hu > opts.fat_hu[0]) & (hu < opts.fat_hu[1])
-    allowed3 = body & ~forbidden & (hu < opts.dense_max_hu)
-    margin = r_close + 2
+    """Per-slice refinement of uint8 lung labels (1 right, 2 left) on the working grid.
+
+    ``hu``: working HU ``(z, y, x)``; ``body``: body mask; ``forbidden``: never lung
+    (bone, airway wall, abdominal gas); ``spacing``: ``(sz, sy, sx)`` mm; ``midline_x``:
+    x index of the body midline (pockets crossing it are mediastinum). Returns new labels.
+    """
+    sy = spacing[1]
+    r = _Radii(close=mm_to_px(opts.refine.close_mm, sy),
+               small=mm_to_px(opts.refine.small_close_mm, sy),
+               erode=mm_to_px(opts.refine.final_erode_mm, sy, minimum=0))
+    fat = (hu > opts.threshold.fat_hu[0]) & (hu < opts.threshold.fat_hu[1])
+    allowed = body & ~forbidden & (hu < opts.threshold.lesion_max_hu)
     out = np.zeros_like(labels)
-    ny, nx = labels.shape[1:]
     for z in np.nonzero(labels.any(axis=(1, 2)))[0]:
-        sl = labels[z]
-        area = np.count_nonzero(sl) * px_mm2
-        present = [k for k in (1, 2) if (sl == k).any()]
-        small = area < opts.small_slice_mm2 or len(present) < 2
-        by, bx = np.mean(np.nonzero(body[z]), axis=1)
-        taken = np.zeros(sl.shape, bool)
-        for k in present:
-            ys, xs = np.nonzero(sl == k)
-            win = (
-                slice(max(0, ys.min() - margin), min(ny, ys.max() + margin + 1)),
-                slice(max(0, xs.min() - margin), min(nx, xs.max() + margin + 1)),
-            )
-            m = sl[win] == k
-            h = hu[z][win]
-            allowed = allowed3[z][win] & ~taken[win] & ~(sl[win] == 3 - k)
-            if small:
-                grown = _close(m, r_small)
-            else:
-                grown = _close(m, r_close)
-                if opts.use_snake and opts.snake_iterations > 0:
-                    grown = grown | (_snake(grown, h, opts) & allowed)
-                if r_erode > 0:
-                    grown = _close(ndi.binary_erosion(grown, structure=disk(r_erode)) | m, r_close)
-            grown = (grown & allowed) | m
-            if opts.use_pockets:
-                centre = (by - win[0].start, bx - win[1].start)
-                mid = None if midline_x is None else midline_x - win[1].start
-                grown = _pockets(grown, h, allowed & ~fat[z][win], centre, opts, mid)
-            grown = ndi.binary_fill_holes(grown) & (allowed | m)
-            grown &= ~taken[win]
-            out[z][win][grown] = k
-            taken[win] |= grown
-    if opts.smooth_z > 0 and labels.shape[0] > 2:
-        n = 2 * opts.smooth_z + 1
-        struct = np.ones((n, 1, 1), bool)
-        for k in (1, 2):
-            m = out == k
-            closed = ndi.binary_closing(m, structure=struct) & allowed3 & (out == 0)
-            out[closed] = k
+        out[z] = _refine_slice(labels[z], hu[z], allowed[z], fat[z], body[z], r,
+                               spacing[1] * spacing[2], opts, midline_x)
+    _smooth_z(out, allowed, opts.refine.smooth_z)
     return out

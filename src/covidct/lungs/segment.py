@@ -2,22 +2,24 @@
 
 Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.options.LungOptions`):
 
-1. body outline (tissue above ``body_hu``, holes filled per slice);
-2. air below ``threshold_hu`` inside the body (``"refined"``) or the Kaggle/DSB-2017 air
+1. body outline (tissue above ``threshold.body_hu``, holes filled per slice);
+2. air below ``threshold.air_hu`` inside the body (``"refined"``) or the Kaggle/DSB-2017 air
    mask (``"classical"``, the paper's baseline);
 3. trachea and main bronchi found and tracked from the superior slices, removed;
-4. lung components kept: at least ``min_lung_ml``, deep inside the body (not skin folds,
-   not air between arm and chest) and not pure gas (median above ``_GAS_MEDIAN_HU``,
+4. lung components kept: at least ``select.min_lung_ml``, deep inside the body (not skin folds,
+   not air between arm and chest) and not pure gas (median above ``GAS_MEDIAN_HU``,
    which rejects bowel and stomach gas: lung has vessels and partial volume);
 5. right / left labels from the direction matrix, touching lungs split;
 6. ``"refined"`` only: large pure-gas pockets (stomach, bowel) are not lung (step 2), and
    those floating on soft tissue (abdominal gas) never become lung later; the
    dense-lung recovery of :mod:`covidct.lungs.refine` (the paper's snake, pockets, mirror
-   prior), then (``use_cavity``) the thoracic-cavity growth and organ-dome carving of
-   :mod:`covidct.lungs.cavity` for bilateral subpleural disease; in clear lungs, the
-   outer rim voxels that are mostly not lung (partial volume) are trimmed;
-7. lungs in view: less than ``min_view_ml`` of lung in all (an abdominal CT that shows the
-   posterior lung recesses and bowel gas at its top edge) raises ``NoLungsFoundError``;
+   prior), the disease gate (:mod:`covidct.lungs.gate`, evaluated once), then
+   (``cavity.enabled``) the thoracic-cavity growth of :mod:`covidct.lungs.cavity` and
+   the organ-dome carving of :mod:`covidct.lungs.domes` for bilateral subpleural disease;
+   in clear lungs, the outer rim voxels that are mostly not lung (partial volume) are
+   trimmed;
+7. lungs in view: less than ``select.min_view_ml`` of lung in all (an abdominal CT that
+   shows the posterior lung recesses and bowel gas at its top edge) raises ``NoLungsFoundError``;
 8. labels brought back to the input grid (resampled on the box around them only).
 """
 
@@ -32,22 +34,25 @@ from scipy import ndimage as ndi
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.io.volume import CTVolume
 from covidct.lungs.airways import find_airways, remove_airways
-from covidct.lungs.cavity import carve_domes, cavity_fill, diseased_lungs, lesion_shares
+from covidct.lungs.cavity import cavity_fill, rib_slab
 from covidct.lungs.classical import body_mask, classical_air, fill_slices
-from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_working
+from covidct.lungs.domes import carve_domes
+from covidct.lungs.gas import GAS_MEDIAN_HU, abdominal_gas, gas_pockets
+from covidct.lungs.gate import DiseaseGate, disease_gate
+from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, mm_to_px, to_working
 from covidct.lungs.options import LungOptions
 from covidct.lungs.refine import mirror_prior, refine_labels
 from covidct.lungs.split import LEFT, RIGHT, label_sides
 
-__all__ = ["segment_lungs"]
+__all__ = ["METHODS", "segment_lungs"]
+
+#: the lung segmentation methods of :func:`segment_lungs`.
+METHODS = ("refined", "classical", "model", "hybrid")
 
 log = logging.getLogger(__name__)
 
 _IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 _SPACING_RANGE_MM = (0.05, 20.0)
-_GAS_MEDIAN_HU = -975.0
-_GAS_POCKET_ML = 5.0
-_WALL_MEDIAN_HU = -500.0  # median HU under a gas pocket that floats on soft tissue
 _RIM_MAX_HU = -100.0  # a rim voxel above this is consolidation / soft tissue, not a mix
 _MIN_DEPTH_MM = 8.0  # lung lies at least this deep inside the body outline (median voxel)
 
@@ -105,7 +110,7 @@ def _select_lungs(
         return np.zeros(air.shape, bool)
     idx = np.arange(1, n + 1)
     sizes = np.bincount(lab.ravel(), minlength=n + 1)[1:]
-    min_vox = opts.min_lung_ml / grid.voxel_ml
+    min_vox = opts.select.min_lung_ml / grid.voxel_ml
     keep = []
     for i, size in zip(idx, sizes):
         if size < min_vox:
@@ -113,7 +118,7 @@ def _select_lungs(
         vals = lab == i
         med_hu = float(np.median(hu[vals]))
         med_depth = float(np.median(depth_mm[vals]))
-        if med_hu < _GAS_MEDIAN_HU or med_depth < _MIN_DEPTH_MM:
+        if med_hu < GAS_MEDIAN_HU or med_depth < _MIN_DEPTH_MM:
             log.debug("air component of %d voxels dropped (median %.0f HU, depth %.0f mm)",
                       size, med_hu, med_depth)
             continue
@@ -121,73 +126,19 @@ def _select_lungs(
     return np.isin(lab, keep)
 
 
-def _gas_pockets(smooth: np.ndarray, grid: WorkingGrid) -> np.ndarray:
-    """Large pure-gas pockets (stomach, bowel), grown by a pixel: not lung even if they touch it.
-
-    Lung parenchyma is -950..-700 HU; a pocket of at least ``_GAS_POCKET_ML`` whose in-plane
-    median (``smooth``) is below ``_GAS_MEDIAN_HU`` is gas. Airways inside the lung come back when the
-    slices are filled (they are enclosed by lung).
-    """
-    gas = smooth < _GAS_MEDIAN_HU
-    lab, n = ndi.label(gas)
-    if n == 0:
-        return gas
-    sizes = np.bincount(lab.ravel()) * grid.voxel_ml
-    sizes[0] = 0.0
-    big = np.nonzero(sizes >= _GAS_POCKET_ML)[0]
-    pockets = np.isin(lab, big)
-    return ndi.binary_dilation(pockets, structure=np.ones((1, 3, 3), bool))
-
-
-def _abdominal_gas(
-    pockets: np.ndarray, hu: np.ndarray, body: np.ndarray, airway: np.ndarray,
-    superior_is_high: bool,
-) -> np.ndarray:
-    """The gas pockets that float on soft tissue (stomach, bowel), grown by a voxel in 3D.
-
-    A pocket inside the body that does not touch the airway and whose floor (the voxels
-    one or two slices below it, towards the feet) has a median above ``_WALL_MEDIAN_HU`` is abdominal
-    gas (gas rises onto fluid or the organ wall); an emphysematous bulla or an airway
-    lies on lung. The growth covers the partial-volume top of the gas dome.
-    """
-    lab, n = ndi.label(pockets)
-    if n == 0:
-        return np.zeros(pockets.shape, bool)
-    # feet at index 0; the floor of a pocket: the voxels right under its columns, read
-    # as the higher HU of the two voxels below (a gas-fluid level is partial volume)
-    lab_up = lab if superior_is_high else lab[::-1]
-    hu_up = hu if superior_is_high else hu[::-1]
-    floor_lab = np.zeros_like(lab_up)
-    floor_lab[:-1] = lab_up[1:]
-    floor_lab[lab_up > 0] = 0
-    floor_hu = hu_up.copy()
-    floor_hu[1:] = np.maximum(hu_up[1:], hu_up[:-1])
-    outside = set(np.unique(lab[~body]).tolist())
-    touch = set(np.unique(lab[airway]).tolist())
-    keep = []
-    for i in range(1, n + 1):
-        if i in outside or i in touch:
-            continue
-        floor = floor_hu[floor_lab == i]
-        if floor.size and float(np.median(floor)) > _WALL_MEDIAN_HU:
-            keep.append(i)
-    gas = np.isin(lab, keep)
-    return ndi.binary_dilation(gas, structure=np.ones((3, 3, 3), bool)) if keep else gas
-
-
 def _partial_volume_rim(labels: np.ndarray, hu: np.ndarray, opts: LungOptions) -> np.ndarray:
     """Outer-rim voxels of the lungs that are mostly not lung (boolean mask).
 
     The closings and the snake push the outline one voxel out, onto voxels that mix lung
     with the chest wall or the mediastinum. A voxel of the in-plane rim (next to non-lung)
-    between ``threshold_hu`` and ``_RIM_MAX_HU`` holds less than about half lung; denser
+    between ``threshold.air_hu`` and ``_RIM_MAX_HU`` holds less than about half lung; denser
     rim voxels (consolidation against muscle) are kept. Used on clear lungs only: in
     diseased lungs such a voxel may be ground glass at the pleura.
     """
     lung = labels > 0
     cross = ndi.generate_binary_structure(2, 1)[None]
     rim = lung & ndi.binary_dilation(~lung, structure=cross)
-    return rim & (hu > opts.threshold_hu) & (hu < _RIM_MAX_HU)
+    return rim & (hu > opts.threshold.air_hu) & (hu < _RIM_MAX_HU)
 
 
 def _largest_parts(labels: np.ndarray) -> np.ndarray:
@@ -224,33 +175,42 @@ def _midline(lungs: np.ndarray, body: np.ndarray, orient: Orientation, trachea_x
     return float(np.mean(np.nonzero(body[zs])[axis]))
 
 
+def _candidate_air(
+    hu: np.ndarray, smooth: np.ndarray | None, body: np.ndarray, airway: np.ndarray,
+    grid: WorkingGrid, opts: LungOptions,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Steps 2-3: air inside the body without the airways (and, ``"refined"``, without
+    large gas pockets); returns (air, gas pockets or None)."""
+    if smooth is None:
+        air = classical_air(hu, opts.threshold.air_hu) & body
+    else:
+        air = (hu < opts.threshold.air_hu) & body
+    air = remove_airways(air, airway, grid.spacing, opts)
+    if smooth is None:
+        return air, None
+    pockets = gas_pockets(smooth, grid.voxel_ml)
+    return air & ~pockets, pockets
+
+
 def _initial_labels(
     hu: np.ndarray, smooth: np.ndarray | None, body: np.ndarray, grid: WorkingGrid,
     orient: Orientation, opts: LungOptions, name: str,
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None]:
-    """Steps 1-5: air, airways removed, lung components kept, right / left labels.
+    """Steps 2-5: air, airways removed, lung components kept, right / left labels.
 
     ``smooth`` is None for ``"classical"`` (the Kaggle air mask, no gas-pocket rule).
     Returns (labels, airway lumen, midline index, gas pockets or None).
     """
     wsp = grid.spacing
-    if smooth is None:
-        air = classical_air(hu, opts.threshold_hu) & body
-    else:
-        air = (hu < opts.threshold_hu) & body
     airway, trachea_x = find_airways(hu, body, wsp, orient, opts)
-    air = remove_airways(air, airway, wsp, opts)
-    pockets = None
-    if smooth is not None:
-        pockets = _gas_pockets(smooth, grid)
-        air &= ~pockets
+    air, pockets = _candidate_air(hu, smooth, body, airway, grid, opts)
     lungs = _select_lungs(air, hu, _depth_mm(body, wsp), grid, opts)
     total_ml = lungs.sum() * grid.voxel_ml
-    if total_ml < opts.min_lung_ml:
+    if total_ml < opts.select.min_lung_ml:
         raise NoLungsFoundError(
             f"{name}: no plausible lungs found: no air region of at least "
-            f"{opts.min_lung_ml:.0f} mL below {opts.threshold_hu:.0f} HU deep inside the body "
-            f"(found {total_ml:.0f} mL); is this a chest CT in HU?"
+            f"{opts.select.min_lung_ml:.0f} mL below {opts.threshold.air_hu:.0f} HU deep "
+            f"inside the body (found {total_ml:.0f} mL); is this a chest CT in HU?"
         )
     if smooth is not None:
         lungs = fill_slices(lungs)
@@ -259,38 +219,67 @@ def _initial_labels(
     return label_sides(lungs, orient, midline, wsp, min_vox), airway, midline, pockets
 
 
+def _never_lung(
+    labels: np.ndarray, hu: np.ndarray, body: np.ndarray, airway: np.ndarray,
+    pockets: np.ndarray, spacing: tuple[float, float, float], orient: Orientation,
+    opts: LungOptions,
+) -> np.ndarray:
+    """The airway lumen with its wall (``airways.dilation_mm``) and the abdominal gas:
+    never lung. The abdominal gas is taken out of ``labels`` (in place)."""
+    wall_px = mm_to_px(opts.airways.dilation_mm, spacing[1])
+    wall = ndi.binary_dilation(airway, structure=np.ones((1, 3, 3), bool), iterations=wall_px)
+    abdominal = abdominal_gas(
+        pockets, hu, body, ndi.binary_dilation(airway, iterations=wall_px), orient.superior_is_high
+    )
+    labels[abdominal] = 0
+    return wall | abdominal
+
+
+def _mirror(
+    labels: np.ndarray, hu: np.ndarray, smooth: np.ndarray, allowed: np.ndarray,
+    midline: float, opts: LungOptions,
+) -> np.ndarray:
+    """The white-lung mirror prior, adding lesion-like tissue only: not fat
+    (``threshold.fat_hu``), and below ``cavity.max_hu`` on the smoothed HU (the heart
+    wall, which the mirrored right lung overlaps, is denser than most consolidation)."""
+    fat = (hu > opts.threshold.fat_hu[0]) & (hu < opts.threshold.fat_hu[1])
+    lesion_like = smooth < opts.cavity.max_hu
+    return mirror_prior(labels, hu, allowed & ~fat & lesion_like, midline, opts)
+
+
+def _cavity_and_domes(
+    labels: np.ndarray, smooth: np.ndarray, body: np.ndarray, never: np.ndarray,
+    gate: DiseaseGate, midline: float, spacing: tuple[float, float, float],
+    orient: Orientation, opts: LungOptions,
+) -> np.ndarray:
+    """The thoracic-cavity growth, then the organ-dome carving (one rib slab for both)."""
+    slab = rib_slab(smooth, spacing, opts)
+    labels = cavity_fill(labels, smooth, slab, body, never, spacing, opts, gate,
+                         midline_x=midline, superior_is_high=orient.superior_is_high)
+    return carve_domes(labels, smooth, slab, body, spacing, opts, diseased=gate.open,
+                       superior_is_high=orient.superior_is_high)
+
+
 def _refine(
     labels: np.ndarray, hu: np.ndarray, smooth: np.ndarray, body: np.ndarray,
     airway: np.ndarray, pockets: np.ndarray, midline: float,
     spacing: tuple[float, float, float], orient: Orientation, opts: LungOptions,
 ) -> np.ndarray:
     """Step 6 of ``"refined"``: gas, mirror prior, per-slice refinement, cavity, domes, rim."""
-    grow = ndi.binary_dilation(airway, structure=np.ones((1, 3, 3), bool), iterations=2)
-    abdominal = _abdominal_gas(
-        pockets, hu, body, ndi.binary_dilation(airway, iterations=2), orient.superior_is_high
-    )
-    labels[abdominal] = 0
-    grow |= abdominal  # never lung: airway lumen and wall, abdominal gas
-    forbidden = (hu > opts.bone_hu) | grow
-    if opts.use_mirror_prior and orient.axial:
-        fat = (hu > opts.fat_hu[0]) & (hu < opts.fat_hu[1])
-        # lesion-like tissue only (the smoothed HU of the cavity step): the heart wall,
-        # which the mirrored right lung overlaps, is denser than most consolidation
-        lesion_like = smooth < opts.cavity_dense_max_hu
-        labels = mirror_prior(labels, hu, body & ~forbidden & ~fat & lesion_like, midline, opts)
+    never = _never_lung(labels, hu, body, airway, pockets, spacing, orient, opts)
+    forbidden = (hu > opts.threshold.bone_hu) | never
+    if opts.mirror.enabled and orient.axial:
+        labels = _mirror(labels, hu, smooth, body & ~forbidden, midline, opts)
     labels = refine_labels(labels, hu, body, forbidden, spacing, opts,
                            midline if orient.lr_axis == 2 else None)
     # the disease gate, once, on the refined outline: it decides the cavity growth, how
     # domes are carved and whether the partial-volume rim is trimmed
-    shares = lesion_shares(labels, hu, opts)
-    diseased = bool(diseased_lungs(labels, hu, opts, shares=shares))
-    if opts.use_cavity and orient.axial:
-        labels = cavity_fill(labels, hu, body, grow, spacing, opts, midline,
-                             orient.superior_is_high, smooth=smooth, shares=shares)
-        labels = carve_domes(labels, hu, body, spacing, opts, orient.superior_is_high,
-                             diseased=diseased, smooth=smooth)
-    labels[grow] = 0  # hole filling put the main bronchi (and gas domes) back
-    if not diseased:  # in diseased lungs the rim may be ground glass
+    gate = disease_gate(labels, hu, spacing, opts)
+    if opts.cavity.enabled and orient.axial:
+        labels = _cavity_and_domes(labels, smooth, body, never, gate, midline, spacing,
+                                   orient, opts)
+    labels[never] = 0  # hole filling put the main bronchi (and gas domes) back
+    if not gate.open:  # in diseased lungs the rim may be ground glass
         labels[_partial_volume_rim(labels, hu, opts)] = 0
     return _largest_parts(labels)
 
@@ -299,7 +288,7 @@ def segment_lungs(
     image: CTVolume | np.ndarray,
     spacing: tuple[float, float, float] | None = None,
     *,
-    method: Literal["refined", "classical"] = "refined",
+    method: Literal["refined", "classical", "model", "hybrid"] = "refined",
     options: LungOptions | None = None,
 ) -> np.ndarray:
     """Segment the lungs of a chest CT.
@@ -308,49 +297,76 @@ def segment_lungs(
         image: a :class:`CTVolume` in HU (its spacing and direction are used) or a
             ``(z, y, x)`` HU array (then ``spacing`` is required, LPS identity direction).
         spacing: ``(sz, sy, sx)`` voxel size in mm for an array input.
-        method: ``"refined"`` (default: recovers dense, infected lung) or ``"classical"``
-            (the Kaggle/DSB-2017 threshold baseline of the paper).
+        method: ``"refined"`` (default: recovers dense, infected lung), ``"classical"``
+            (the Kaggle/DSB-2017 threshold baseline of the paper), ``"model"`` (the
+            shipped lung network, :mod:`covidct.lungs.learned_segment`) or ``"hybrid"``
+            (``"refined"`` plus the lung the network finds where the rules found none).
         options: settings; default :meth:`LungOptions.fast`.
     Returns:
         uint8 ``(z, y, x)`` mask on the input grid: 0 background, 1 right lung,
         2 left lung; trachea and main bronchi are excluded.
     Raises:
-        InvalidInputError: non-HU input, not 3D, or absurd spacing.
+        InvalidInputError: non-HU input, not 3D, or absurd spacing; a non-axial volume
+            for "model" / "hybrid".
         NoLungsFoundError: no plausible lung in the volume.
+        DataUnavailableError: "model" / "hybrid" without the shipped lung model.
     """
-    if method not in ("refined", "classical"):
-        raise InvalidInputError(f"method must be 'refined' or 'classical'; got {method!r}")
+    if method not in METHODS:
+        raise InvalidInputError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
     opts = options or LungOptions.fast()
-    arr, sp, direction, name = _inputs(image, spacing)
-    orient = Orientation.from_direction(direction, sp)
-    grid = WorkingGrid.choose(arr.shape, sp, opts.working_inplane_mm, opts.working_slice_mm)
-    hu = to_working(arr, grid)
-    body = body_mask(hu, opts.body_hu)
-    if not body.any():
-        raise NoLungsFoundError(f"{name}: no body found (nothing above {opts.body_hu:.0f} HU)")
-    # the in-plane 3 x 3 median of the HU, shared by the gas, mirror, cavity and dome steps
+    if method in ("model", "hybrid"):  # the learned model (torch) is imported only here
+        from covidct.lungs import learned_segment
+
+        # the rules run first in both: their no-lungs refusal is the one that holds on real
+        # scans (the model alone takes bowel gas for lung), and "hybrid" corrects their mask
+        rules = segment_lungs(image, spacing, method="refined", options=opts)
+        arr, sp, direction, name = _inputs(image, spacing)
+        if method == "model":
+            return learned_segment.model_lungs(arr, sp, direction, opts, name)
+        return learned_segment.hybrid_lungs(arr, sp, direction, rules, opts, name)
+    hu, body, grid, orient, name = _working_scan(image, spacing, opts)
+    # the in-plane 3 x 3 median of the HU, computed once here and shared by the gas,
+    # mirror, cavity and dome steps
     smooth = ndi.median_filter(hu, size=(1, 3, 3)) if method == "refined" else None
     labels, airway, midline, pockets = _initial_labels(hu, smooth, body, grid, orient, opts, name)
     if method == "refined":
-        labels = _refine(labels, hu, smooth, body, airway, pockets, midline, grid.spacing, orient, opts)
-    if not labels.any():
-        raise NoLungsFoundError(f"{name}: no plausible lungs found after labelling")
+        labels = _refine(labels, hu, smooth, body, airway, pockets, midline, grid.spacing,
+                         orient, opts)
     _check_in_view(labels, grid, opts, name)
     return labels_to_input(labels, grid)
 
 
+def _working_scan(
+    image: CTVolume | np.ndarray, spacing: tuple[float, float, float] | None, opts: LungOptions
+) -> tuple[np.ndarray, np.ndarray, WorkingGrid, Orientation, str]:
+    """Step 1: the validated input on the working grid; returns (working HU, body mask,
+    grid, orientation, name for messages)."""
+    arr, sp, direction, name = _inputs(image, spacing)
+    grid = WorkingGrid.choose(arr.shape, sp, opts.grid.inplane_mm, opts.grid.slice_mm)
+    hu = to_working(arr, grid)
+    body = body_mask(hu, opts.threshold.body_hu)
+    if not body.any():
+        raise NoLungsFoundError(
+            f"{name}: no body found (nothing above {opts.threshold.body_hu:.0f} HU)"
+        )
+    return hu, body, grid, Orientation.from_direction(direction, sp), name
+
+
 def _check_in_view(labels: np.ndarray, grid: WorkingGrid, opts: LungOptions, name: str) -> None:
-    """Raise :class:`NoLungsFoundError` when less than ``opts.min_view_ml`` of lung is found.
+    """Raise :class:`NoLungsFoundError` when no lung is left, or less than
+    ``select.min_view_ml`` of it.
 
     An abdominal CT catches at most the posterior lung recesses at its top edge (about
     200 mL with the gas of the colon next to them on a real one); a scan of the lung bases
     holds more (the lowest 6 cm of lung: 0.4-1 L on the real sample CTs).
     """
+    if not labels.any():
+        raise NoLungsFoundError(f"{name}: no plausible lungs found after labelling")
     right = float(np.count_nonzero(labels == RIGHT)) * grid.voxel_ml
     left = float(np.count_nonzero(labels == LEFT)) * grid.voxel_ml
-    if right + left < opts.min_view_ml:
+    if right + left < opts.select.min_view_ml:
         raise NoLungsFoundError(
             f"{name}: no lungs in view: only {right + left:.0f} mL of lung-like air "
             f"(right {right:.0f}, left {left:.0f}) where a lung analysis needs at least "
-            f"{opts.min_view_ml:.0f} mL; is this an abdominal CT?"
+            f"{opts.select.min_view_ml:.0f} mL; is this an abdominal CT?"
         )

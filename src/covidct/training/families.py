@@ -41,6 +41,7 @@ FAMILY_MODULES: dict[str, str] = {
     "volume": "covidct.training.config",
     "slices": "covidct.slices.config",
     "maskrcnn": "covidct.detection.training",
+    "lungs": "covidct.lungs.train",
 }
 
 

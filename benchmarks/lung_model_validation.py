@@ -1,0 +1,127 @@
+"""The lung methods side by side on the real CTs, the learned ones held out: per case lung
+Dice and lesion-fraction error for classical / refined / model / hybrid.
+
+Usage:
+  .venv/bin/python benchmarks/lung_model_validation.py \\
+      --heldout lung1=RUN_WITHOUT_LUNG1/lung-unet.pt --heldout lung2=RUN_WITHOUT_LUNG2/lung-unet.pt \\
+      [--real DIR] [--json OUT.json] [--card CARD.json]
+  .venv/bin/python benchmarks/lung_model_validation.py --merge ROWS.json ... --card CARD.json
+
+Each real CT is scored with a model that never saw it (``covidct train lungs-unet --data DIR
+--set exclude=[lung1]`` for lung1, and the other way round). Cases: the clear CT (Dice
+against its ``"refined"`` mask, false lesion: the lesion share of the lung outside lung2's
+tumour label) and the painted cases of ``hybrid_validation.py`` (the same findings and seeds
+0-3; Dice against the clear CT's mask, error of ``quantify``'s lesion fraction against the
+painted one, end to end with each method's lungs). ``--card`` adds the rows to a model
+card as ``held_out`` (replacing earlier rows of the same CTs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from false_lesion_real import false_share
+from hybrid_validation import DEFAULT_REAL, FINDINGS
+
+from covidct.io import read_ct
+from covidct.lesions import quantify
+from covidct.lungs import segment_lungs
+from covidct.lungs.learned import load_lung_model
+from covidct.lungs.learned_segment import hybrid_lungs, model_lungs
+from covidct.lungs.options import LungOptions
+from covidct.phantom import paint_into
+
+METHODS = ("classical", "refined", "model", "hybrid")
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
+
+
+def _segment(volume, method: str, model) -> np.ndarray:
+    opts = LungOptions.fast()
+    if method in ("classical", "refined"):
+        return segment_lungs(volume, method=method)
+    args = (volume.array, volume.spacing, volume.direction)
+    if method == "model":
+        return model_lungs(*args, opts, "ct", model=model)
+    return hybrid_lungs(*args, segment_lungs(volume), opts, "ct", model=model)
+
+
+def _score(volume, reference, lesions, tumour, method: str, model) -> dict[str, float]:
+    t = time.perf_counter()
+    lungs = _segment(volume, method, model)
+    seconds = time.perf_counter() - t
+    a, b = reference > 0, lungs > 0
+    result = quantify(volume, lungs)
+    row = {"dice": _dice(a, b), "seconds": seconds}
+    if lesions is None:
+        row["false_lesion"] = false_share(result.lesion_mask > 0, b, tumour)
+    else:
+        row["error"] = result.lesion_fraction - float((lesions > 0).sum()) / float(a.sum())
+    return row
+
+
+def run_ct(path: Path, model, tumour_path: Path | None) -> list[dict]:
+    volume = read_ct(path)
+    reference = segment_lungs(volume)
+    tumour = np.zeros(volume.shape, bool)
+    if tumour_path is not None and tumour_path.is_file():
+        tumour = read_ct(tumour_path).array > 0
+    stem = path.name.split("_")[0]
+    cases = [(f"{stem} clear", volume, None)]
+    for seed, (diagnosis, fraction, cons) in enumerate(FINDINGS):
+        sick, lesions = paint_into(volume, reference, diagnosis=diagnosis, fraction=fraction,
+                                   consolidation_share=cons, seed=seed)
+        cases.append((f"{stem} {diagnosis} {fraction:.2f}/{cons:.1f}", sick, lesions))
+    rows = []
+    for name, vol, lesions in cases:
+        for method in METHODS:
+            row = {"case": name, "method": method, **_score(vol, reference, lesions, tumour, method, model)}
+            rows.append(row)
+            extra = f"{row['error']:+7.3f}" if "error" in row else f"{row['false_lesion']:7.3f}"
+            print(f"{name:<26} {method:<9} {row['dice']:7.4f} {extra} {row['seconds']:6.1f}", flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", type=Path, default=DEFAULT_REAL)
+    parser.add_argument("--heldout", action="append", default=[], metavar="CT=MODEL",
+                        help="the model file that did not see CT (lung1=..., lung2=...)")
+    parser.add_argument("--merge", nargs="+", type=Path, default=[],
+                        help="rows saved by --json: no evaluation, only add them to --card")
+    parser.add_argument("--json", type=Path, help="write the rows as JSON")
+    parser.add_argument("--card", type=Path, help="add the rows to this model card as 'held_out'")
+    args = parser.parse_args()
+    pairs = dict(item.split("=", 1) for item in args.heldout)
+    if not pairs and not args.merge:
+        parser.error("give --heldout CT=MODEL (or --merge ROWS.json with --card)")
+    print(f"{'case':<26} {'method':<9} {'dice':>7} {'error/false':>7} {'seg_s':>6}")
+    rows = [r for f in args.merge for r in json.loads(f.read_text())]
+    for stem, model_file in pairs.items():
+        model = load_lung_model(model_file)
+        rows += [{**r, "model": str(model_file)} for r in
+                 run_ct(args.real / f"{stem}_image.nrrd", model, args.real / f"{stem}_label.nrrd"
+                        if stem == "lung2" else None)]
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    if args.card:
+        card = json.loads(args.card.read_text())
+        held = card.get("held_out", {"rows": []})
+        held["command"] = ("benchmarks/lung_model_validation.py --heldout lung1=<run without lung1> "
+                           "--heldout lung2=<run without lung2>")
+        cts = {r["case"].split()[0] for r in rows}
+        held["rows"] = [r for r in held["rows"] if r["case"].split()[0] not in cts] + rows
+        card["held_out"] = held
+        tmp = args.card.with_name(args.card.name + ".part")
+        tmp.write_text(json.dumps(card, indent=2))
+        tmp.replace(args.card)
+
+
+if __name__ == "__main__":
+    main()

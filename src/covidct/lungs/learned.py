@@ -1,0 +1,276 @@
+"""The learned lung model: a small 2.5D U-Net on low-resolution axial slices.
+
+The network sees three axial slices (the slice and its neighbours about ``NEIGHBOUR_MM``
+away, as channels) resampled in-plane to ``pixel_mm`` pixels on a ``canvas`` x ``canvas``
+square centred on the image centre, HU clipped to ``hu_window`` and scaled to [-1, 1]. It
+outputs the probability of lung (both lungs, without the trachea and main bronchi), which
+is brought back to the CT grid by bilinear interpolation (in-plane) and linear interpolation
+between the predicted slices (z). Left / right labels and airway removal stay with the
+rules (:mod:`covidct.lungs.split`, :mod:`covidct.lungs.airways`).
+
+The trained weights ship in the package (``covidct/data/models/lung-unet.pt``) with a model
+card beside them (``lung-unet.card.json``: data, command, seed, held-out numbers, sha256);
+:func:`load_lung_model` checks the file against the card's sha256.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from covidct.errors import DataUnavailableError, InvalidInputError
+from covidct.provenance import sha256_file
+
+__all__ = [
+    "FORMAT", "LUNG_MODEL_FILE", "NEIGHBOUR_MM", "LungModel", "LungUNet", "SliceGeometry",
+    "from_model_grid", "load_lung_model", "lung_model_path", "neighbour_stack",
+    "predict_lung_probability", "save_lung_model", "to_model_grid",
+]
+
+FORMAT = "covidct-lung-unet/1"
+#: file name of the shipped lung model inside ``covidct/data/models``.
+LUNG_MODEL_FILE = "lung-unet.pt"
+#: distance (mm) of the neighbour slices given to the network as its outer channels.
+NEIGHBOUR_MM = 5.0
+_BATCH = 32
+
+
+class _Block(nn.Sequential):
+    """Two 3 x 3 convolutions, each with batch norm and ReLU."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        )
+
+
+class LungUNet(nn.Module):
+    """A 2D U-Net: ``(n, in_channels, h, w)`` scaled HU -> ``(n, 1, h, w)`` lung logits.
+
+    ``features``: channels per level (each level halves the size; h and w should be
+    divisible by 2 ** (len(features) - 1)).
+    """
+
+    def __init__(self, in_channels: int = 3, features: tuple[int, ...] = (8, 16, 32, 64, 128)) -> None:
+        super().__init__()
+        self.features = tuple(int(f) for f in features)
+        chans = (in_channels, *self.features)
+        self.down = nn.ModuleList(_Block(chans[i], chans[i + 1]) for i in range(len(self.features)))
+        self.up = nn.ModuleList(
+            _Block(self.features[i] + self.features[i + 1], self.features[i])
+            for i in reversed(range(len(self.features) - 1))
+        )
+        self.head = nn.Conv2d(self.features[0], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        x = skips.pop()
+        for block in self.up:
+            skip = skips.pop()
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return self.head(x)
+
+
+@dataclass(frozen=True)
+class SliceGeometry:
+    """Where the resampled slices sit on the model canvas (pixels of ``pixel_mm``).
+
+    ``shape``: the CT's in-plane ``(y, x)``; ``scaled``: its size at ``pixel_mm``;
+    ``offset``: canvas position of the scaled image's corner (negative = cropped).
+    """
+
+    shape: tuple[int, int]
+    scaled: tuple[int, int]
+    offset: tuple[int, int]
+    canvas: int
+
+
+def _geometry(shape: tuple[int, int], spacing_yx: tuple[float, float], pixel_mm: float,
+              canvas: int) -> SliceGeometry:
+    scaled = tuple(max(1, int(round(n * s / pixel_mm))) for n, s in zip(shape, spacing_yx))
+    offset = tuple((canvas - n) // 2 for n in scaled)
+    return SliceGeometry(shape=tuple(shape), scaled=scaled, offset=offset, canvas=canvas)  # type: ignore[arg-type]
+
+
+def _windows(geo: SliceGeometry) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """(canvas window, scaled-image window) of their overlap."""
+    can, img = [], []
+    for n, off in zip(geo.scaled, geo.offset):
+        lo, hi = max(0, off), min(geo.canvas, off + n)
+        can.append(slice(lo, hi))
+        img.append(slice(lo - off, hi - off))
+    return (can[0], can[1]), (img[0], img[1])
+
+
+def to_model_grid(
+    array: np.ndarray, spacing_yx: tuple[float, float], *, pixel_mm: float, canvas: int, fill: float
+) -> tuple[torch.Tensor, SliceGeometry]:
+    """Resample each axial slice of ``array`` (z, y, x) to ``pixel_mm`` pixels (bilinear,
+    antialiased) on a ``canvas`` square (outside the image: ``fill``); float32 (z, canvas, canvas)."""
+    geo = _geometry(array.shape[1:], spacing_yx, pixel_mm, canvas)
+    src = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[:, None]
+    scaled = F.interpolate(src, size=geo.scaled, mode="bilinear", antialias=True, align_corners=False)[:, 0]
+    out = torch.full((array.shape[0], canvas, canvas), float(fill), dtype=torch.float32)
+    (cy, cx), (iy, ix) = _windows(geo)
+    out[:, cy, cx] = scaled[:, iy, ix]
+    return out, geo
+
+
+def from_model_grid(values: torch.Tensor, geo: SliceGeometry) -> torch.Tensor:
+    """Inverse of :func:`to_model_grid` for ``values`` (z, canvas, canvas): bilinear back to
+    the CT's ``(z, y, x)``; 0 where the canvas did not cover the image."""
+    scaled = torch.zeros((values.shape[0], *geo.scaled), dtype=values.dtype, device=values.device)
+    (cy, cx), (iy, ix) = _windows(geo)
+    scaled[:, iy, ix] = values[:, cy, cx]
+    return F.interpolate(scaled[:, None], size=geo.shape, mode="bilinear", align_corners=False)[:, 0]
+
+
+def neighbour_stack(slices: torch.Tensor, index: np.ndarray, step: int) -> torch.Tensor:
+    """``(n, 3, h, w)``: slices ``index - step``, ``index``, ``index + step`` (clamped at the ends)."""
+    last = slices.shape[0] - 1
+    idx = torch.from_numpy(np.stack([np.clip(index + d, 0, last) for d in (-step, 0, step)], axis=1))
+    return slices[idx]
+
+
+def scale_hu(hu: torch.Tensor, window: tuple[float, float]) -> torch.Tensor:
+    """HU clipped to ``window`` and mapped linearly to [-1, 1]."""
+    lo, hi = window
+    return (hu.clamp(lo, hi) - (lo + hi) / 2.0) / ((hi - lo) / 2.0)
+
+
+@dataclass(frozen=True, eq=False)
+class LungModel:
+    """The lung network with its input settings and where it came from.
+
+    Attributes:
+        module: the :class:`LungUNet` (eval mode); pixel_mm: in-plane pixel size (mm) of its
+        input; canvas: input size (pixels); hu_window: HU range of its input; source: file it
+        was loaded from; sha256: hash of that file; card: its model card.
+    """
+
+    module: LungUNet
+    pixel_mm: float
+    canvas: int
+    hu_window: tuple[float, float]
+    source: Path | None = None
+    sha256: str = ""
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def save_lung_model(model: LungModel, path: str | Path, *, card: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` as one ``.pt`` file (via a temporary name), and ``<stem>.card.json``
+    (``card`` plus the file's sha256) when ``card`` is given."""
+    path = Path(path)
+    payload = {"format": FORMAT, "features": list(model.module.features), "pixel_mm": model.pixel_mm,
+               "canvas": model.canvas, "hu_window": list(model.hu_window),
+               "state_dict": model.module.state_dict()}
+    tmp = path.with_name(path.name + ".part")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    if card is not None:
+        card_tmp = path.with_name(path.stem + ".card.json.part")
+        card_tmp.write_text(json.dumps({**card, "sha256": sha256_file(path)}, indent=2, default=str))
+        card_tmp.replace(path.with_name(path.stem + ".card.json"))
+    return path
+
+
+def lung_model_path() -> Path:
+    """Path of the shipped lung model (it may be missing in a broken installation)."""
+    return Path(str(resources.files("covidct") / "data" / "models" / LUNG_MODEL_FILE))
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, mtime_ns: int) -> LungModel:
+    file = Path(path)
+    card_file = file.with_name(file.stem + ".card.json")
+    card: dict[str, Any] = json.loads(card_file.read_text()) if card_file.is_file() else {}
+    digest = sha256_file(file)
+    if card.get("sha256") and card["sha256"] != digest:
+        raise InvalidInputError(
+            f"{file}: lung model is corrupt: sha256 {digest[:12]}... does not match its card "
+            f"({card['sha256'][:12]}...); reinstall covidct or retrain with `covidct train lungs-unet`")
+    try:
+        raw = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged files
+        raise InvalidInputError(f"{file}: not a readable lung model ({exc})") from exc
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise InvalidInputError(f"{file}: not a covidct lung model (format {FORMAT})")
+    module = LungUNet(features=tuple(raw["features"]))
+    module.load_state_dict(raw["state_dict"])
+    module.eval()
+    return LungModel(module=module, pixel_mm=float(raw["pixel_mm"]), canvas=int(raw["canvas"]),
+                     hu_window=tuple(raw["hu_window"]), source=file, sha256=digest, card=card)  # type: ignore[arg-type]
+
+
+def load_lung_model(path: str | Path | None = None) -> LungModel:
+    """Load a lung model file (default: the shipped one), checked against its card's sha256.
+
+    Raises:
+        DataUnavailableError: the file is missing.
+        InvalidInputError: the file is damaged, not a lung model, or does not match its card.
+    """
+    file = Path(path) if path is not None else lung_model_path()
+    if not file.is_file():
+        raise DataUnavailableError(
+            f"lung model {file} is missing; expected the file shipped with covidct "
+            "(reinstall) or one written by `covidct train lungs-unet`")
+    return _load(str(file.resolve()), file.stat().st_mtime_ns)
+
+
+def predict_lung_probability(
+    volume: np.ndarray,
+    spacing: tuple[float, float, float],
+    *,
+    model: LungModel | None = None,
+    device: str | None = None,
+) -> np.ndarray:
+    """Lung probability of every voxel of an axial CT.
+
+    Args:
+        volume: ``(z, y, x)`` HU array (axial slices).
+        spacing: ``(sz, sy, sx)`` in mm.
+        model: a :class:`LungModel`; default the shipped one.
+        device: torch device ("cpu", "cuda"); default CUDA when available.
+    Returns:
+        float32 ``(z, y, x)`` probability in [0, 1] on the input grid.
+    """
+    arr = np.asarray(volume)
+    if arr.ndim != 3 or min(arr.shape) < 1:
+        raise InvalidInputError(f"lung model needs a 3D (z, y, x) HU volume; got shape {arr.shape}")
+    if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise InvalidInputError(f"spacing must be 3 positive numbers (sz, sy, sx) in mm; got {spacing}")
+    lm = model or load_lung_model()
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    net = lm.module.to(dev)
+    hu, geo = to_model_grid(arr, (spacing[1], spacing[2]), pixel_mm=lm.pixel_mm, canvas=lm.canvas,
+                            fill=-1024.0)
+    hu = scale_hu(hu, lm.hu_window)
+    step = max(1, int(round(NEIGHBOUR_MM / float(spacing[0]))))
+    zs = np.unique(np.r_[np.arange(0, arr.shape[0], step), arr.shape[0] - 1])
+    probs = []
+    with torch.inference_mode():
+        for start in range(0, len(zs), _BATCH):
+            x = neighbour_stack(hu, zs[start:start + _BATCH], step).to(dev)
+            probs.append(torch.sigmoid(net(x))[:, 0].float().cpu())
+    sampled = torch.cat(probs)
+    if len(zs) < arr.shape[0]:  # linear in z between the predicted slices
+        pos = np.interp(np.arange(arr.shape[0]), zs, np.arange(len(zs)))
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, len(zs) - 1)
+        w = torch.from_numpy((pos - lo).astype(np.float32))[:, None, None]
+        sampled = sampled[lo] * (1 - w) + sampled[hi] * w
+    return from_model_grid(sampled, geo).clamp_(0.0, 1.0).numpy().astype(np.float32, copy=False)

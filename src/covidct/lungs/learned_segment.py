@@ -1,0 +1,138 @@
+"""Lung masks with the learned model: ``segment_lungs(method="model" | "hybrid")``.
+
+* ``"model"``: the network's lung probability above 0.5 on the working grid, inside the
+  body, airways removed and right / left labelled by the rules' steps
+  (:func:`covidct.lungs.airways.find_airways`, :func:`covidct.lungs.split.label_sides`).
+* ``"hybrid"``: the ``"refined"`` rules' mask (its HU-based edges), corrected by the model
+  where the two disagree over a thick region: lung the rules missed (dense lung at the
+  mediastinum and the diaphragm) is added (probability above 0.5), what the rules took
+  that the model is sure is not lung (probability below ``_REMOVE_BELOW``: mediastinal
+  fat, pericardium, spleen taken by the cavity growth) is removed. A
+  disagreement counts when it survives an in-plane opening of ``_ADD_OPEN_MM`` (the
+  model's outline is within about a pixel of 3 mm of the true edge: thin shells along
+  the pleura stay with the rules) and holds at least ``_ADD_MIN_ML``; added lung must
+  touch the rules' lungs and takes the side of the nearer lung.
+
+Both refuse non-axial volumes (the network sees axial slices).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from covidct.errors import InvalidInputError, NoLungsFoundError
+from covidct.lungs.airways import find_airways, remove_airways
+from covidct.lungs.classical import body_mask, large_components
+from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_working
+from covidct.lungs.learned import predict_lung_probability
+from covidct.lungs.options import LungOptions
+from covidct.lungs.split import LEFT, RIGHT, label_sides
+
+__all__ = ["hybrid_lungs", "model_lungs"]
+
+_THRESHOLD = 0.5
+_REMOVE_BELOW = 0.1  # the rules' lung is removed only where the model is this sure it is not lung
+_ADD_OPEN_MM = 4.0
+_ADD_MIN_ML = 1.0
+
+
+def _working(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
+             opts: LungOptions, name: str) -> tuple[WorkingGrid, Orientation, np.ndarray, np.ndarray]:
+    orient = Orientation.from_direction(direction, sp)
+    if not orient.axial:
+        raise InvalidInputError(f"{name}: the lung model needs axial slices (z the cranio-caudal axis)")
+    grid = WorkingGrid.choose(arr.shape, sp, opts.grid.inplane_mm, opts.grid.slice_mm)
+    hu = to_working(arr, grid)
+    body = body_mask(hu, opts.threshold.body_hu)
+    if not body.any():
+        raise NoLungsFoundError(f"{name}: no body found (nothing above {opts.threshold.body_hu:.0f} HU)")
+    return grid, orient, hu, body
+
+
+def model_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
+                opts: LungOptions, name: str, *, model: Any = None) -> np.ndarray:
+    """uint8 (z, y, x) labels on the input grid (1 right, 2 left) from the model alone."""
+    from covidct.lungs.segment import _check_in_view, _largest_parts, _midline
+
+    grid, orient, hu, body = _working(arr, sp, direction, opts, name)
+    lungs = (predict_lung_probability(hu, grid.spacing, model=model) > _THRESHOLD) & body
+    airway, trachea_x = find_airways(hu, body, grid.spacing, orient, opts)
+    lungs = remove_airways(lungs, airway, grid.spacing, opts)
+    lungs, _ = large_components(lungs, max(1, int(opts.select.min_lung_ml / grid.voxel_ml)))
+    if not lungs.any():
+        raise NoLungsFoundError(f"{name}: no plausible lungs found: the lung model finds no lung of "
+                                f"at least {opts.select.min_lung_ml:.0f} mL")
+    midline = _midline(lungs, body, orient, trachea_x)
+    labels = _largest_parts(label_sides(lungs, orient, midline, grid.spacing,
+                                        max(1, int(1.0 / grid.voxel_ml))))
+    _check_in_view(labels, grid, opts, name)
+    return labels_to_input(labels, grid)
+
+
+def _nearer_side(added: np.ndarray, rules: np.ndarray, lr_axis: int) -> np.ndarray:
+    """Labels for ``added`` voxels: the side (RIGHT / LEFT) whose lung centre along the
+    left-right axis is nearer, per slice where both lungs are present, else over the volume."""
+    out = np.zeros(added.shape, np.uint8)
+    coord = np.indices(added.shape[1:])[lr_axis - 1] if lr_axis else None
+    centre = {k: np.nonzero(rules == k)[lr_axis].mean() for k in (RIGHT, LEFT)}
+    for z in np.nonzero(added.any(axis=(1, 2)))[0]:
+        if coord is None:
+            out[z][added[z]] = RIGHT if abs(z - centre[RIGHT]) < abs(z - centre[LEFT]) else LEFT
+            continue
+        cz = {k: (coord[rules[z] == k].mean() if (rules[z] == k).any() else centre[k]) for k in centre}
+        near_right = np.abs(coord - cz[RIGHT]) <= np.abs(coord - cz[LEFT])
+        out[z][added[z] & near_right] = RIGHT
+        out[z][added[z] & ~near_right] = LEFT
+    return out
+
+
+def _thick(mask: np.ndarray, grid: WorkingGrid) -> np.ndarray:
+    """The parts of ``mask`` that survive an in-plane opening of ``_ADD_OPEN_MM`` and hold at
+    least ``_ADD_MIN_ML`` (3D components): a disagreement of substance, not an edge shell."""
+    steps = max(1, int(round(_ADD_OPEN_MM / (2 * grid.spacing[1]))))
+    opened = ndi.binary_opening(mask, structure=np.ones((1, 3, 3), bool), iterations=steps)
+    lab, n = ndi.label(opened)
+    if n == 0:
+        return opened
+    sizes = np.bincount(lab.ravel()) * grid.voxel_ml
+    sizes[0] = 0.0
+    return np.isin(lab, np.nonzero(sizes >= _ADD_MIN_ML)[0])
+
+
+def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
+                 rules_input: np.ndarray, opts: LungOptions, name: str, *, model: Any = None) -> np.ndarray:
+    """The rules' labels ``rules_input`` (input grid), corrected by the model where the two
+    disagree over a thick region: lung the rules missed is added (when it touches their
+    lungs), what the rules took that the model calls not lung is removed."""
+    from covidct.lungs.segment import _check_in_view, _largest_parts
+
+    grid, orient, hu, body = _working(arr, sp, direction, opts, name)
+    rules = np.zeros(grid.shape, np.uint8)
+    for k in (RIGHT, LEFT):  # the rules' labels on the working grid (linear, >= 0.5)
+        frac = to_working((rules_input == k).astype(np.float32), grid) if not grid.identity \
+            else (rules_input == k).astype(np.float32)
+        rules[frac >= 0.5] = k
+    if not ((rules == RIGHT).any() and (rules == LEFT).any()):
+        return rules_input.copy()
+    prob = predict_lung_probability(hu, grid.spacing, model=model)
+    added = _thick((prob > _THRESHOLD) & body & (rules == 0), grid)
+    lab, _ = ndi.label(added)
+    added = np.isin(lab, np.unique(lab[ndi.binary_dilation(rules > 0) & (lab > 0)])) & (lab > 0)
+    removed = _thick((prob < _REMOVE_BELOW) & (rules > 0), grid)
+    if not (added.any() or removed.any()):
+        return rules_input.copy()
+    labels = rules.copy()
+    labels[removed] = 0
+    side = _nearer_side(added, rules, orient.lr_axis)
+    labels[added] = side[added]
+    labels = _largest_parts(labels)
+    _check_in_view(labels, grid, opts, name)
+    out = rules_input.copy()
+    out[labels_to_input(removed.astype(np.uint8), grid, n_labels=1) > 0] = 0
+    extra = labels_to_input(np.where(added, labels, 0).astype(np.uint8), grid)
+    free = out == 0
+    out[free] = extra[free]
+    return out

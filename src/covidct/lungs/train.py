@@ -1,0 +1,218 @@
+"""Training of the lung model (the ``lungs`` family of ``covidct train``).
+
+Data (:mod:`covidct.lungs.train_data`): phantom cases (exact labels, half with dense disease
+painted in) and the real clear-lung CTs of ``data`` (minus ``exclude``), clear and with
+disease painted in. Validation, for the choice of the best epoch, uses other phantom seeds
+and other painted variants of the same training CTs; a CT held out for reporting is left
+out of both with ``exclude``. Strong augmentation on every batch: rotation, scale, shift,
+left-right flip, z order, slice thickness (z mixing), blur / sharpening, noise, HU offset
+and contrast.
+
+``covidct train lungs-unet --data DIR -o RUN`` writes ``RUN/config.yaml``,
+``RUN/lung-unet.pt`` with ``RUN/lung-unet.card.json`` and ``RUN/metrics.csv``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from covidct.errors import InvalidInputError
+
+__all__ = ["PRESETS", "LungTrainConfig", "preset_rows", "train_from_cli", "train_lung_model"]
+
+log = logging.getLogger(__name__)
+
+_CT_SUFFIXES = (".nrrd", ".nii", ".nii.gz", ".mha", ".mhd")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LungTrainConfig:
+    """Everything a lung-model run needs; written as ``config.yaml`` into the run folder.
+
+    Attributes:
+        name: preset / run name.
+        data: folder of real chest CTs with clear lungs (files whose name holds "label" or
+            "mask" are skipped); "" = phantoms only.
+        exclude: names (file stem before "_" or ".") of CTs in ``data`` left out (held out).
+        phantom_seeds, val_phantom_seeds: [first, last) phantom seeds for training / validation.
+        phantom_size: phantom grid preset.
+        paint_seeds, val_paint_seeds: [first, last) seeds of the painted variants per real CT.
+        pixel_mm, canvas, hu_window: model input (in-plane mm, pixels, HU range).
+        features: U-Net channels per level.
+        epochs, steps_per_epoch, batch_size, lr, weight_decay: the optimisation (AdamW,
+            one-cycle schedule); the epoch with the best validation Dice is kept.
+        val_every: validation (and the choice of the best epoch) every this many epochs.
+        seed, threads: seed of everything; torch CPU threads.
+        cache: folder of the example cache ("" = ``<run>/cache``).
+        accelerator: Lightning accelerator ("cpu", "gpu", "auto").
+    """
+
+    name: str = "lungs-unet"
+    data: str = ""
+    exclude: tuple[str, ...] = ()
+    phantom_seeds: tuple[int, int] = (5000, 5060)
+    val_phantom_seeds: tuple[int, int] = (5900, 5903)
+    phantom_size: str = "small"
+    paint_seeds: tuple[int, int] = (100, 106)
+    val_paint_seeds: tuple[int, int] = (900, 901)
+    pixel_mm: float = 3.0
+    canvas: int = 128
+    hu_window: tuple[float, float] = (-1024.0, 400.0)
+    features: tuple[int, ...] = (8, 16, 32, 64, 128)
+    epochs: int = 8
+    steps_per_epoch: int = 40
+    batch_size: int = 12
+    val_every: int = 2
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    threads: int = 1
+    cache: str = ""
+    accelerator: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("exclude", "phantom_seeds", "val_phantom_seeds", "paint_seeds", "val_paint_seeds",
+                     "hu_window", "features"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("phantom_seeds", "val_phantom_seeds", "paint_seeds", "val_paint_seeds"):
+            lo, hi = getattr(self, name)
+            if not 0 <= lo <= hi:
+                raise InvalidInputError(f"{name} must be [first, last) with 0 <= first <= last; got {(lo, hi)}")
+        if set(range(*self.phantom_seeds)) & set(range(*self.val_phantom_seeds)):
+            raise InvalidInputError("phantom_seeds and val_phantom_seeds overlap")
+        if set(range(*self.paint_seeds)) & set(range(*self.val_paint_seeds)):
+            raise InvalidInputError("paint_seeds and val_paint_seeds overlap")
+        if self.canvas % 2 ** (len(self.features) - 1):
+            raise InvalidInputError(f"canvas {self.canvas} must divide by 2 ** (levels - 1)")
+        if min(self.epochs, self.steps_per_epoch, self.batch_size, self.threads, self.val_every) < 1 or self.pixel_mm <= 0:
+            raise InvalidInputError("epochs, steps_per_epoch, batch_size, threads, val_every and pixel_mm must be > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (lists for tuples), as written to YAML."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def with_overrides(self, **changes: Any) -> LungTrainConfig:
+        """A copy with some fields changed (unknown names are an error)."""
+        bad = sorted(set(changes) - {f.name for f in fields(self)})
+        if bad:
+            raise InvalidInputError(f"unknown lung config fields {bad}; known: {[f.name for f in fields(self)]}")
+        return replace(self, **changes)
+
+
+PRESETS: dict[str, LungTrainConfig] = {
+    "lungs-unet": LungTrainConfig(),
+    "lungs-unet-quick": LungTrainConfig(name="lungs-unet-quick", phantom_seeds=(5000, 5006),
+                                        val_phantom_seeds=(5900, 5902), paint_seeds=(100, 101),
+                                        epochs=2, steps_per_epoch=5, batch_size=8, val_every=1),
+}
+
+
+def preset_rows() -> list[Any]:
+    """One row per lung preset for ``covidct train --list``."""
+    from covidct.lungs.learned import LungUNet
+    from covidct.training.families import PresetRow
+
+    return [PresetRow(name=name, family="lungs", model="LungUNet (2.5D)", task="lung mask",
+                      parameters=sum(p.numel() for p in LungUNet(features=cfg.features).parameters()))
+            for name, cfg in PRESETS.items()]
+
+
+def _real_ct_files(config: LungTrainConfig) -> list[Path]:
+    if not config.data:
+        return []
+    folder = Path(config.data)
+    if not folder.is_dir():
+        raise InvalidInputError(f"lung training data {folder} is not a folder of CTs")
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.name.lower().endswith(_CT_SUFFIXES)
+                   and not any(w in p.name.lower() for w in ("label", "mask")))
+    keep = [p for p in files if p.name.split("_")[0].split(".")[0] not in config.exclude]
+    if not keep:
+        raise InvalidInputError(f"{folder}: no CT left for training (found {[p.name for p in files]}, "
+                                f"excluded {list(config.exclude)})")
+    return keep
+
+
+def _datasets(config: LungTrainConfig, out: Path) -> tuple[list[Any], list[Any], list[Path]]:
+    from covidct.lungs.train_data import load_examples
+
+    cache = Path(config.cache) if config.cache else out / "cache"
+    grid = {"size": config.phantom_size, "pixel_mm": config.pixel_mm, "canvas": config.canvas}
+    real = _real_ct_files(config)
+    train = load_examples(cache, range(*config.phantom_seeds),
+                          [(str(p), tuple(range(*config.paint_seeds)), True) for p in real], **grid)
+    val = load_examples(cache, range(*config.val_phantom_seeds),
+                        [(str(p), tuple(range(*config.val_paint_seeds)), False) for p in real], **grid)
+    return train, val, real
+
+
+def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any = None) -> Path:
+    """Train the lung model of ``config`` into the run folder ``out``; returns ``out``."""
+    import lightning as L
+    import torch
+    import yaml
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from covidct.lungs.learned import LungModel, LungUNet, save_lung_model
+    from covidct.lungs.train_loop import LungModule, SliceSet, best_metrics
+    from covidct.provenance import provenance
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    torch.set_num_threads(config.threads)
+    train, val, real = _datasets(config, out)
+    if progress:
+        progress(f"{len(train)} training volumes, {len(val)} validation volumes")
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    net = LungUNet(features=config.features)
+    module = LungModule(net, config)
+    gen = torch.Generator().manual_seed(config.seed)
+    train_set = SliceSet(train)
+    loader = torch.utils.data.DataLoader(
+        train_set, batch_size=config.batch_size,
+        sampler=torch.utils.data.RandomSampler(train_set, replacement=True, generator=gen,
+                                               num_samples=config.steps_per_epoch * config.batch_size))
+    val_loader = torch.utils.data.DataLoader(SliceSet(val), batch_size=64)
+    best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_dice", mode="max")
+    trainer = L.Trainer(max_epochs=config.epochs, accelerator=config.accelerator, devices=1,
+                        callbacks=[best], logger=CSVLogger(out, name="", version=""),
+                        check_val_every_n_epoch=config.val_every, log_every_n_steps=10,
+                        enable_progress_bar=False, enable_model_summary=False, deterministic=False)
+    trainer.fit(module, loader, val_loader)
+    state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
+    module.load_state_dict(state)
+    net.eval()
+    card = {
+        "name": config.name,
+        "architecture": f"LungUNet 2.5D, features {list(config.features)}, "
+                        f"{sum(p.numel() for p in net.parameters())} parameters",
+        "input": {"pixel_mm": config.pixel_mm, "canvas": config.canvas, "hu_window": list(config.hu_window),
+                  "channels": "slices z - s, z, z + s with s = round(5 mm / slice spacing)"},
+        "trained_on": {"phantom_seeds": list(config.phantom_seeds), "phantom_size": config.phantom_size,
+                       "real_cts": [p.name for p in real], "paint_seeds": list(config.paint_seeds)},
+        "validation": {"phantom_seeds": list(config.val_phantom_seeds),
+                       "paint_seeds": list(config.val_paint_seeds), **best_metrics(out / "metrics.csv")},
+        "seed": config.seed,
+        "intended_use": "lung prior for covidct.lungs.segment_lungs (method 'model' / 'hybrid'); research use",
+        "provenance": provenance(options=config.to_dict(), seed=config.seed, inputs=real),
+    }
+    model = LungModel(module=net, pixel_mm=config.pixel_mm, canvas=config.canvas,
+                      hu_window=config.hu_window)  # type: ignore[arg-type]
+    save_lung_model(model, out / "lung-unet.pt", card=card)
+    if progress:
+        progress(f"best validation Dice {card['validation'].get('val_dice', math.nan):.4f}")
+    return out
+
+
+def train_from_cli(source: str, out: Path, overrides: dict[str, Any], progress: Any = None) -> Path:
+    """Train the lung preset or YAML ``source`` into ``out`` (the family interface)."""
+    from covidct.training.families import load_preset_config
+
+    config = load_preset_config(source, PRESETS, what="lung").with_overrides(**overrides)
+    return train_lung_model(config, out, progress=progress)

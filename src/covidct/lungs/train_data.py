@@ -1,0 +1,134 @@
+"""Training slices of the lung model, with exact lung labels, cached once as ``.npz`` files.
+
+Two sources, both made by the project's own code:
+
+* phantom cases (:func:`covidct.phantom.simulate_case`; their lung labels are exact), half of
+  them with extra dense disease up to white lung painted in (:func:`covidct.phantom.paint_into`);
+* real CTs with clear lungs, as they are and with simulated disease painted in; their label
+  is the clear CT's ``segment_lungs`` mask (the rules are right on clear lungs).
+
+Each example is stored on the model grid (:func:`covidct.lungs.learned.to_model_grid`): HU
+int16 ``(z, canvas, canvas)``, lung fraction uint8 (0-255) ``(z, canvas, canvas)`` and the
+neighbour step in slices.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from covidct.io.volume import CTVolume
+from covidct.lungs.learned import NEIGHBOUR_MM, to_model_grid
+
+__all__ = ["Example", "example_from_volume", "load_examples", "phantom_example", "real_examples"]
+
+log = logging.getLogger(__name__)
+
+#: painted findings of the training variants: (diagnosis, involved share range, consolidated share range)
+_PAINT_DRAWS = (("covid", (0.15, 0.6), (0.1, 0.6)), ("covid", (0.5, 0.95), (0.4, 1.0)),
+                ("pneumonia", (0.15, 0.7), (0.5, 1.0)))
+
+
+@dataclass(frozen=True, eq=False)
+class Example:
+    """One training volume on the model grid: HU (z, c, c) int16, lung fraction (z, c, c)
+    uint8 0-255, neighbour step (slices), and its name."""
+
+    hu: np.ndarray
+    lung: np.ndarray
+    step: int
+    name: str
+
+
+def example_from_volume(volume: CTVolume, lungs: np.ndarray, name: str, *, pixel_mm: float,
+                        canvas: int) -> Example:
+    """Resample a CT and its lung mask to the model grid."""
+    sy, sx = volume.spacing[1], volume.spacing[2]
+    hu, _ = to_model_grid(volume.array, (sy, sx), pixel_mm=pixel_mm, canvas=canvas, fill=-1024.0)
+    lab, _ = to_model_grid((np.asarray(lungs) > 0).astype(np.float32), (sy, sx), pixel_mm=pixel_mm,
+                           canvas=canvas, fill=0.0)
+    step = max(1, int(round(NEIGHBOUR_MM / float(volume.spacing[0]))))
+    return Example(hu=hu.round().clamp(-1024, 3071).numpy().astype(np.int16),
+                   lung=(lab.clamp(0, 1) * 255).round().numpy().astype(np.uint8), step=step, name=name)
+
+
+def _paint(volume: CTVolume, lungs: np.ndarray, seed: int) -> CTVolume:
+    from covidct.phantom import paint_into
+
+    rng = np.random.default_rng(seed)
+    diagnosis, frac, cons = _PAINT_DRAWS[seed % len(_PAINT_DRAWS)]
+    sick, _ = paint_into(volume, lungs, diagnosis=diagnosis, fraction=float(rng.uniform(*frac)),
+                         consolidation_share=float(rng.uniform(*cons)), seed=seed)
+    return sick
+
+
+def phantom_example(seed: int, *, size: str, pixel_mm: float, canvas: int) -> Example:
+    """Phantom case ``seed`` (control / pneumonia / COVID by ``seed % 3``); odd seeds get extra
+    dense disease painted in (seed-drawn, up to 95 % of the lung, up to all consolidation)."""
+    from covidct.phantom import simulate_case
+
+    case = simulate_case(seed, diagnosis=("control", "pneumonia", "covid")[seed % 3], size=size)
+    volume = _paint(case.volume, case.lungs, seed) if seed % 2 else case.volume
+    return example_from_volume(volume, case.lungs, f"phantom-{seed}", pixel_mm=pixel_mm, canvas=canvas)
+
+
+def real_examples(path: str | Path, paint_seeds: Iterable[int], *, clear: bool, pixel_mm: float,
+                  canvas: int) -> list[Example]:
+    """A real clear-lung CT (when ``clear``) and one painted variant per seed; label: its
+    ``segment_lungs`` (refined rules) mask."""
+    from covidct.io import read_ct
+    from covidct.lungs.segment import segment_lungs
+
+    volume = read_ct(path)
+    lungs = segment_lungs(volume, method="refined")
+    stem = Path(path).name.split("_")[0].split(".")[0]
+    out = [example_from_volume(volume, lungs, f"{stem}-clear", pixel_mm=pixel_mm, canvas=canvas)] if clear else []
+    for seed in paint_seeds:
+        out.append(example_from_volume(_paint(volume, lungs, seed), lungs, f"{stem}-paint{seed}",
+                                       pixel_mm=pixel_mm, canvas=canvas))
+    return out
+
+
+def _save(example: Example, file: Path) -> None:
+    tmp = file.with_name(file.name + ".part.npz")
+    np.savez_compressed(tmp, hu=example.hu, lung=example.lung, step=example.step)
+    os.replace(tmp, file)
+
+
+def _read(file: Path, name: str) -> Example:
+    with np.load(file) as z:
+        return Example(hu=z["hu"], lung=z["lung"], step=int(z["step"]), name=name)
+
+
+def load_examples(cache: Path, phantom_seeds: Iterable[int], real: Iterable[tuple[str, tuple[int, ...], bool]],
+                  *, size: str, pixel_mm: float, canvas: int) -> list[Example]:
+    """The examples, from ``cache`` when there, else made and cached.
+
+    ``real``: (CT path, paint seeds, include the clear CT) per real CT. Cache file names
+    carry the grid (pixel size, canvas) and phantom size, so other settings never mix.
+    """
+    key = f"{size}-{pixel_mm:g}mm-{canvas}"
+    cache.mkdir(parents=True, exist_ok=True)
+    out = []
+    for seed in phantom_seeds:
+        file = cache / f"phantom-{seed}-{key}.npz"
+        if not file.is_file():
+            _save(phantom_example(seed, size=size, pixel_mm=pixel_mm, canvas=canvas), file)
+        out.append(_read(file, f"phantom-{seed}"))
+    for path, seeds, clear in real:
+        stem = Path(path).name.split("_")[0].split(".")[0]
+        names = ([f"{stem}-clear"] if clear else []) + [f"{stem}-paint{s}" for s in seeds]
+        files = [cache / f"{n}-{key}.npz" for n in names]
+        missing = [s for s, f in zip(seeds, files[-len(seeds):] if seeds else []) if not f.is_file()]
+        need_clear = clear and not files[0].is_file()
+        if missing or need_clear:
+            log.info("painting %s: %d variants", path, len(missing))
+            for ex in real_examples(path, missing, clear=need_clear, pixel_mm=pixel_mm, canvas=canvas):
+                _save(ex, cache / f"{ex.name}-{key}.npz")
+        out.extend(_read(f, n) for f, n in zip(files, names))
+    return out

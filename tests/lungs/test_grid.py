@@ -1,0 +1,90 @@
+"""Working grid and orientation of the lung segmentation (grid.py): known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from covidct.lungs import LEFT, RIGHT
+from covidct.lungs.grid import (
+    Orientation,
+    WorkingGrid,
+    labels_to_input,
+    mm2_to_px,
+    mm_to_px,
+    to_working,
+)
+
+IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+FLIP_X = (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+SAGITTAL = (0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # index x = LPS y, y = z, z = x
+
+
+def test_working_grid_known_shape_and_never_upsampled():
+    grid = WorkingGrid.choose((48, 512, 512), (5.0, 0.5703125, 0.5703125), 1.25, 2.5)
+    assert grid.shape == (48, 234, 234)  # 512 * 0.5703 / 1.25 = 233.6 -> 234; 5 mm kept
+    assert grid.spacing[0] == 5.0
+    assert grid.spacing[1] == pytest.approx(512 * 0.5703125 / 234)
+    assert grid.voxel_ml == pytest.approx(np.prod(grid.spacing) / 1000.0)
+    coarse = WorkingGrid.choose((20, 100, 100), (3.0, 3.0, 3.0), 1.25, 2.5)
+    assert coarse.identity and coarse.spacing == (3.0, 3.0, 3.0)
+
+
+def test_to_working_keeps_constant_and_mean():
+    grid = WorkingGrid.choose((10, 64, 64), (1.0, 0.5, 0.5), 1.0, 2.0)
+    assert grid.shape == (5, 32, 32)
+    const = np.full((10, 64, 64), -800, np.int16)
+    np.testing.assert_allclose(to_working(const, grid), -800.0)
+    ramp = np.broadcast_to(np.arange(64, dtype=np.float32)[None, None, :], (10, 64, 64))
+    work = to_working(ramp, grid)
+    # 2 x 2 block means of 0..63 in x: 0.5, 2.5, ..., 62.5
+    np.testing.assert_allclose(work[2, 5], np.arange(32) * 2 + 0.5, atol=1e-4)
+
+
+def test_labels_round_trip_keeps_box_volume():
+    grid = WorkingGrid.choose((20, 80, 80), (1.0, 0.5, 0.5), 1.0, 2.0)
+    labels = np.zeros(grid.shape, np.uint8)
+    labels[2:8, 10:30, 5:15] = RIGHT
+    labels[2:8, 10:30, 25:35] = LEFT
+    back = labels_to_input(labels, grid)
+    assert back.shape == (20, 80, 80)
+    for lab in (RIGHT, LEFT):
+        ml_work = (labels == lab).sum() * grid.voxel_ml
+        ml_back = (back == lab).sum() * 0.25 / 1000.0
+        assert ml_back == pytest.approx(ml_work, rel=0.02)
+    # the box edges land on the physical positions: x from 5 * 2 = 10 to 15 * 2 = 30 input voxels
+    assert np.nonzero(back[8, 40] == RIGHT)[0][[0, -1]].tolist() == [10, 29]
+
+
+def test_orientation_from_direction():
+    ident = Orientation.from_direction(IDENTITY, (2.0, 1.0, 1.0))
+    assert (ident.lr_axis, ident.right_is_low, ident.superior_is_high, ident.axial) == (2, True, True, True)
+    assert ident.lps_x((0, 0, 10)) == pytest.approx(10.0)
+    flip = Orientation.from_direction(FLIP_X, (2.0, 1.0, 1.0))
+    assert flip.right_is_low is False and flip.lps_x((0, 0, 10)) == pytest.approx(-10.0)
+    feet_high = Orientation.from_direction((1, 0, 0, 0, 1, 0, 0, 0, -1.0), (2.0, 1.0, 1.0))
+    assert feet_high.superior_is_high is False
+    sag = Orientation.from_direction(SAGITTAL, (1.0, 1.0, 1.0))
+    assert sag.lr_axis == 0 and not sag.axial
+
+
+def test_mm_to_px_known_answers():
+    assert mm_to_px(10.0, 1.25) == 8
+    assert mm_to_px(2.5, 1.25) == 2 and mm_to_px(2.5, 2.5) == 1
+    assert mm_to_px(0.2, 1.25) == 1  # at least one pixel by default
+    assert mm_to_px(0.2, 1.25, minimum=0) == 0
+    assert mm2_to_px(100.0, (5.0, 1.25, 2.0)) == pytest.approx(40.0)
+
+
+def test_labels_to_input_lands_on_physical_positions():
+    """A box of working voxels 10..19 along x (1.25 mm) on an input grid of 0.6 mm pixels:
+    its faces lie at 10 * 1.25 - 0.3 = 12.2 mm and 20 * 1.25 - 0.3 = 24.7 mm from the
+    first input voxel centre, so input voxels 21 (12.6 mm) to 41 (24.6 mm) are inside."""
+    grid = WorkingGrid.choose((10, 100, 100), (1.0, 0.6, 0.6), 1.25, 1.0)
+    assert grid.shape == (10, 48, 48) and grid.spacing[2] == pytest.approx(1.25)
+    labels = np.zeros(grid.shape, np.uint8)
+    labels[3:6, 20:30, 10:20] = LEFT
+    back = labels_to_input(labels, grid)
+    xs = np.nonzero(back[4, 50] == LEFT)[0]  # y 20..29 working: 42..61 input
+    assert xs[[0, -1]].tolist() == [21, 41]
+    assert set(np.unique(back).tolist()) == {0, LEFT}

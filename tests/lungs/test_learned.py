@@ -1,0 +1,212 @@
+"""The learned lung model: shipped weights, resampling, prediction, methods, training family."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from synth import dice
+
+from covidct.errors import DataUnavailableError, InvalidInputError, NoLungsFoundError
+from covidct.lungs import segment_lungs
+from covidct.lungs.learned import (
+    LungModel,
+    LungUNet,
+    from_model_grid,
+    load_lung_model,
+    lung_model_path,
+    predict_lung_probability,
+    save_lung_model,
+    to_model_grid,
+)
+from covidct.provenance import sha256_file
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    """A small phantom chest whose seed no lung model trained or validated on (exact lungs)."""
+    from covidct.phantom import simulate_case
+
+    return simulate_case(7, diagnosis="covid", size="small")
+
+
+@pytest.fixture(scope="module")
+def masks(phantom):
+    """The phantom's lungs by "refined", "model" and "hybrid" (segmented once)."""
+    return {m: segment_lungs(phantom.volume, method=m) for m in ("refined", "model", "hybrid")}
+
+
+def test_shipped_weights_match_their_card():
+    model = load_lung_model()
+    card = json.loads(lung_model_path().with_name("lung-unet.card.json").read_text())
+    assert model.sha256 == card["sha256"] == sha256_file(lung_model_path())
+    assert model.card["trained_on"]["real_cts"] == ["lung1_image.nrrd", "lung2_image.nrrd"]
+    assert {r["case"].split()[0] for r in card["held_out"]["rows"]} == {"lung1", "lung2"}
+    assert lung_model_path().stat().st_size < 5_000_000
+    assert not model.module.training
+
+
+def test_corrupt_or_missing_weights_raise(tmp_path):
+    src = lung_model_path()
+    bad = tmp_path / "lung-unet.pt"
+    shutil.copy(src, bad)
+    shutil.copy(src.with_name("lung-unet.card.json"), tmp_path / "lung-unet.card.json")
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    with pytest.raises(InvalidInputError, match="corrupt"):
+        load_lung_model(bad)
+    with pytest.raises(DataUnavailableError, match="missing"):
+        load_lung_model(tmp_path / "absent.pt")
+
+
+def test_save_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    net = LungUNet(features=(4, 8)).eval()
+    model = LungModel(module=net, pixel_mm=4.0, canvas=32, hu_window=(-1000.0, 200.0))
+    path = save_lung_model(model, tmp_path / "m.pt", card={"name": "test"})
+    loaded = load_lung_model(path)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(net(x), loaded.module(x))
+    assert loaded.card["sha256"] == sha256_file(path) and loaded.pixel_mm == 4.0
+
+
+def test_model_grid_round_trip_keeps_a_disk():
+    """A 60 mm disk on 0.7 mm pixels, to 3 mm pixels and back: same area within 2 %."""
+    yy, xx = np.mgrid[:400, :420]
+    disk = ((yy - 190) ** 2 + (xx - 230) ** 2 <= (30 / 0.7) ** 2).astype(np.float32)[None]
+    low, geo = to_model_grid(disk, (0.7, 0.7), pixel_mm=3.0, canvas=128, fill=0.0)
+    assert geo.scaled == (93, 98)
+    assert float(low.sum()) * 9.0 == pytest.approx(float(disk.sum()) * 0.49, rel=0.02)
+    back = from_model_grid(low, geo).numpy() > 0.5
+    assert back.shape == disk.shape
+    assert dice(back, disk > 0) > 0.98
+    # a canvas smaller than the image crops its centre; the rest comes back as 0
+    low, geo = to_model_grid(np.ones((1, 400, 400), np.float32), (1.0, 1.0), pixel_mm=4.0, canvas=64, fill=0.0)
+    assert geo.offset == (-18, -18) and float(low.min()) == 1.0
+    back = from_model_grid(low, geo).numpy()[0]
+    assert back[200, 200] == pytest.approx(1.0) and back[5, 5] == 0.0
+
+
+def test_prediction_on_a_phantom(phantom):
+    vol = phantom.volume
+    prob = predict_lung_probability(vol.array, vol.spacing)
+    assert prob.dtype == np.float32 and prob.shape == vol.shape
+    assert 0.0 <= prob.min() and prob.max() <= 1.0
+    assert dice(prob > 0.5, phantom.lungs > 0) > 0.9
+    assert np.array_equal(prob, predict_lung_probability(vol.array, vol.spacing))  # deterministic
+
+
+def test_thin_slices_are_predicted_every_few_and_interpolated(phantom):
+    """1.3 mm slices (every slice repeated 4 times): the network sees slices 4 apart."""
+    vol = phantom.volume
+    thin = np.repeat(vol.array[20:40], 4, axis=0)
+    prob = predict_lung_probability(thin, (vol.spacing[0] / 4, *vol.spacing[1:]))
+    assert dice(prob > 0.5, np.repeat(phantom.lungs[20:40], 4, axis=0) > 0) > 0.9
+
+
+@pytest.mark.parametrize("method", ["model", "hybrid"])
+def test_learned_methods_on_a_phantom(phantom, masks, method):
+    labels = masks[method]
+    assert labels.dtype == np.uint8 and set(np.unique(labels)) == {0, 1, 2}
+    assert dice(labels > 0, phantom.lungs > 0) > 0.93
+    # right lung (label 1) on the patient's right: the low-x side of an LPS volume
+    xs = {k: np.nonzero(labels == k)[2].mean() for k in (1, 2)}
+    assert xs[1] < xs[2]
+
+
+def test_hybrid_changes_the_rules_only_where_they_disagree_with_the_model(phantom, masks):
+    rules, hybrid = masks["refined"], masks["hybrid"]
+    truth = phantom.lungs > 0
+    assert dice(hybrid > 0, rules > 0) > 0.95
+    assert dice(hybrid > 0, truth) >= dice(rules > 0, truth) - 0.005
+    both = (hybrid > 0) & (rules > 0)
+    assert np.array_equal(hybrid[both], rules[both])  # kept voxels keep their side
+
+
+def test_methods_and_bad_input():
+    with pytest.raises(InvalidInputError, match="'hybrid'"):
+        segment_lungs(np.zeros((8, 32, 32)), (3.0, 1.0, 1.0), method="unet")
+    with pytest.raises(InvalidInputError):
+        predict_lung_probability(np.zeros((32, 32)), (1.0, 1.0, 1.0))
+    with pytest.raises(InvalidInputError):
+        predict_lung_probability(np.zeros((4, 32, 32)), (0.0, 1.0, 1.0))
+    body = np.full((20, 96, 96), -1000, np.int16)
+    yy, xx = np.mgrid[:96, :96]
+    body[:, (yy - 48) ** 2 + (xx - 48) ** 2 < 40 ** 2] = 40  # a water cylinder: no lungs
+    with pytest.raises(NoLungsFoundError):
+        segment_lungs(body, (5.0, 4.0, 4.0), method="model")
+
+
+def test_non_axial_volume_is_refused(phantom):
+    from covidct.io.volume import CTVolume
+
+    vol = phantom.volume
+    sagittal = CTVolume(array=vol.array, spacing=vol.spacing, origin=vol.origin,
+                        direction=(0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0))
+    with pytest.raises(InvalidInputError, match="axial"):
+        segment_lungs(sagittal, method="model")
+
+
+def test_lungs_training_family():
+    from covidct.lungs.train import PRESETS, LungTrainConfig, preset_rows
+    from covidct.training.families import family_of
+
+    assert family_of("lungs-unet") == "lungs"
+    rows = {r.name: r for r in preset_rows()}
+    assert rows["lungs-unet"].parameters == sum(p.numel() for p in LungUNet().parameters())
+    assert PRESETS["lungs-unet"].with_overrides(exclude=["lung2"]).exclude == ("lung2",)
+    with pytest.raises(InvalidInputError, match="overlap"):
+        LungTrainConfig(phantom_seeds=(0, 10), val_phantom_seeds=(5, 6))
+    with pytest.raises(InvalidInputError, match="unknown"):
+        PRESETS["lungs-unet"].with_overrides(epoch=3)
+
+
+def test_augmentation_keeps_shapes_and_is_seeded():
+    from covidct.lungs.train_loop import augment
+
+    x = torch.full((4, 3, 32, 32), -800.0)
+    y = torch.zeros(4, 1, 32, 32)
+    y[:, :, 8:24, 8:24] = 1.0
+    a = augment(x, y, torch.Generator().manual_seed(1))
+    b = augment(x, y, torch.Generator().manual_seed(1))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert a[0].shape == x.shape and a[1].shape == y.shape
+    assert float(a[1].min()) >= 0.0 and float(a[1].max()) <= 1.0 + 1e-6
+    assert 0.5 < float(a[1].sum() / y.sum()) < 1.6  # scale 0.85-1.2: area within (1/1.2^2, 1/0.85^2)
+
+
+@pytest.mark.slow
+def test_cli_segment_with_the_hybrid_method(phantom, tmp_path):
+    from typer.testing import CliRunner
+
+    from covidct.cli.app import app
+    from covidct.io import read_ct, read_mask, write_volume
+
+    path = write_volume(phantom.volume, tmp_path / "ct.nii.gz")
+    out = tmp_path / "lungs.nrrd"
+    res = CliRunner().invoke(app, ["segment", str(path), "-o", str(out), "--method", "hybrid"])
+    assert res.exit_code == 0, res.output
+    vol = read_ct(path)
+    assert np.array_equal(read_mask(out, vol), segment_lungs(vol, method="hybrid"))
+    bad = CliRunner().invoke(app, ["segment", str(path), "-o", str(tmp_path / "b.nrrd"), "--method", "unet"])
+    assert bad.exit_code == 2 and "hybrid" in bad.output and not (tmp_path / "b.nrrd").exists()
+
+
+def test_hybrid_refuses_the_real_abdominal_ct(real_abdomen_paths):
+    from covidct.io import read_ct
+
+    with pytest.raises(NoLungsFoundError, match="no lungs in view"):
+        segment_lungs(read_ct(real_abdomen_paths["nifti"]), method="hybrid")
+
+
+def test_model_method_refuses_the_real_abdominal_ct(real_abdomen_paths):
+    """The model alone takes bowel gas for lung; the rules' refusal runs first."""
+    from covidct.io import read_ct
+
+    with pytest.raises(NoLungsFoundError, match="no lungs in view"):
+        segment_lungs(read_ct(real_abdomen_paths["nifti"]), method="model")
