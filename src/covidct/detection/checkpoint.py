@@ -19,6 +19,7 @@ from covidct.datasets._common import LUNG_WINDOW_CENTER_HU, LUNG_WINDOW_WIDTH_HU
 from covidct.detection.classifier import CTMaskNet, CTMaskNetOptions
 from covidct.detection.model import MaskRCNNOptions, build_maskrcnn, class_names
 from covidct.errors import InvalidInputError
+from covidct.models.files import read_model_dict
 
 __all__ = ["CLASSIFIER_FORMAT", "LESION_FORMAT", "load_model_file", "save_model_file"]
 
@@ -60,12 +61,7 @@ def _resolve(path: str | Path) -> Path:
 def load_model_file(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """The model (eval mode) and its metadata from a ``model.pt`` or a run folder holding one."""
     path = _resolve(path)
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InvalidInputError(f"cannot read model file {path}: {exc}") from exc
-    if not isinstance(blob, dict) or blob.get("format") not in (LESION_FORMAT, CLASSIFIER_FORMAT):
-        raise InvalidInputError(f"{path} is not a covidct Mask R-CNN model file")
+    blob = read_model_dict(path, (LESION_FORMAT, CLASSIFIER_FORMAT), "Mask R-CNN model")
     options = MaskRCNNOptions(**blob["options"])
     model: nn.Module = build_maskrcnn(options)
     if blob["format"] == CLASSIFIER_FORMAT:

@@ -25,6 +25,7 @@ from torch import nn
 
 from covidct.errors import InvalidInputError
 from covidct.io import CTVolume
+from covidct.models.files import read_model_dict
 from covidct.preprocess.grid import GridCase, GridPreset, from_grid, get_grid, to_grid
 from covidct.provenance import sha256_file
 from covidct.training.config import TrainConfig
@@ -144,12 +145,7 @@ def save_volume_model(model: VolumeModel, path: str | Path, *, card: dict[str, A
 
 
 def _load_portable(path: Path) -> VolumeModel:
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for damaged files
-        raise InvalidInputError(f"{path}: not a readable model file ({exc})") from exc
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise InvalidInputError(f"{path}: not a covidct volume model (format {FORMAT})")
+    raw = read_model_dict(path, FORMAT, "volume model", weights_only=False)
     config = TrainConfig(**raw["config"])
     card_path = path.with_name(path.stem + ".card.json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}

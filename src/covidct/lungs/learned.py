@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from covidct.errors import DataUnavailableError, InvalidInputError
+from covidct.models.files import read_model_dict
 from covidct.provenance import sha256_file
 
 __all__ = [
@@ -203,12 +204,7 @@ def _load(path: str, mtime_ns: int) -> LungModel:
         raise InvalidInputError(
             f"{file}: lung model is corrupt: sha256 {digest[:12]}... does not match its card "
             f"({card['sha256'][:12]}...); reinstall covidct or retrain with `covidct train lungs-unet`")
-    try:
-        raw = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for damaged files
-        raise InvalidInputError(f"{file}: not a readable lung model ({exc})") from exc
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise InvalidInputError(f"{file}: not a covidct lung model (format {FORMAT})")
+    raw = read_model_dict(file, FORMAT, "lung model")
     module = LungUNet(features=tuple(raw["features"]))
     module.load_state_dict(raw["state_dict"])
     module.eval()

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from covidct.errors import InvalidInputError
+from covidct.models.files import read_model_dict
 from covidct.provenance import sha256_file
 from covidct.slices.models import build_slice_model
 from covidct.slices.transforms import SliceTransform, crop_box, to_tensor
@@ -114,12 +115,7 @@ def load_slice_model(path: str | Path) -> SliceModel:
     if not path.exists():
         raise InvalidInputError(f"model {path} does not exist")
     file = _model_file(path)
-    try:
-        raw = torch.load(file, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for damaged files
-        raise InvalidInputError(f"{file}: not a readable model file ({exc})") from exc
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise InvalidInputError(f"{file}: not a covidct slice model (format {FORMAT})")
+    raw = read_model_dict(file, FORMAT, "slice model", weights_only=False)
     network, _ = build_slice_model(raw["arch"], len(raw["class_names"]), weights="none")
     network.load_state_dict(raw["state_dict"])
     tf = raw["transform"]
