@@ -108,3 +108,21 @@ def test_bootstrap_over_patients_brackets_the_value():
     segm = res["coco"]["segm"]["ap50"]
     assert segm["ci_low"] <= segm["value"] <= segm["ci_high"]
     assert res["n_patients"] == 3 and res["n_images"] == 4
+
+
+def test_bootstrap_replicate_equals_metrics_of_the_resampled_list():
+    """A replicate resamples pycocotools' per-image matches: the same numbers as evaluating the
+    resampled images from scratch (repeats included), for two classes and an empty image."""
+    from covidct.detection.coco import _coco_evals, _summary
+
+    gts = [_item([_square(10, 10), _square(40, 40)], [1, 2]), GT, _item([], []),
+           _item([_square(30, 5)], [2])]
+    preds = [_item([_square(12, 10), _square(40, 42)], [1, 2], [0.9, 0.6]),
+             _item([_square(40, 40)], [1], [0.8]),
+             _item([_square(5, 30)], [2], [0.95]),
+             _item([_square(30, 8), _square(0, 0)], [2, 2], [0.4, 0.7])]
+    evals = _coco_evals(gts, preds, 2)
+    for idx in ([0, 0, 3], [1, 2, 2, 3], [3, 3, 3, 0, 1]):
+        direct = coco_metrics([gts[i] for i in idx], [preds[i] for i in idx], n_classes=2)
+        for kind, ev in evals.items():
+            assert _summary(ev, np.asarray(idx)) == pytest.approx(direct[kind], nan_ok=True)

@@ -18,6 +18,7 @@ over patients to both.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 from collections.abc import Sequence
 from typing import Any
@@ -82,6 +83,46 @@ def _coco_pair(
     return gt_coco, dt_coco
 
 
+def _evaluated(gt_coco: COCO, dt_coco: COCO, iou_type: str) -> COCOeval:
+    """A COCOeval whose per-image matching (``evaluate``) is done."""
+    ev = COCOeval(gt_coco, dt_coco, iouType=iou_type)
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev.evaluate()
+    return ev
+
+
+def _summary(ev: COCOeval, images: np.ndarray | None = None) -> dict[str, float]:
+    """AP@0.5, AP@0.75, mAP of an evaluated COCOeval, over ``images`` (positions, repeats
+    allowed: a bootstrap replicate) or all of its images.
+
+    pycocotools' ``accumulate`` reads the per-image results ``evalImgs`` laid out as
+    [category][area range][image]; a replicate is that list with its images resampled.
+    """
+    if images is not None:
+        n_img = len(ev.params.imgIds)
+        blocks = [ev.evalImgs[b * n_img:(b + 1) * n_img] for b in range(len(ev.evalImgs) // n_img)]
+        ev = copy.copy(ev)
+        ev.params, ev._paramsEval = copy.deepcopy(ev.params), copy.deepcopy(ev._paramsEval)
+        ev.params.imgIds = ev._paramsEval.imgIds = list(range(len(images)))
+        ev.evalImgs = [block[i] for block in blocks for i in images]
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev.accumulate()
+        ev.summarize()
+    stats = [float("nan") if s < 0 else float(s) for s in ev.stats[:3]]
+    return {"map": stats[0], "ap50": stats[1], "ap75": stats[2]}
+
+
+def _coco_evals(
+    gts: Sequence[dict[str, np.ndarray]], preds: Sequence[dict[str, np.ndarray]], n_classes: int
+) -> dict[str, COCOeval]:
+    if len(gts) != len(preds):
+        raise InvalidInputError(f"{len(gts)} ground-truth images but {len(preds)} predictions")
+    _check(gts, ("boxes", "labels", "masks"), "ground truth")
+    _check(preds, ("boxes", "labels", "scores", "masks"), "prediction")
+    gt_coco, dt_coco = _coco_pair(gts, preds, n_classes)
+    return {t: _evaluated(gt_coco, dt_coco, t) for t in ("bbox", "segm")}
+
+
 def coco_metrics(
     gts: Sequence[dict[str, np.ndarray]],
     preds: Sequence[dict[str, np.ndarray]],
@@ -89,21 +130,7 @@ def coco_metrics(
     n_classes: int,
 ) -> dict[str, dict[str, float]]:
     """COCO ``{"bbox"|"segm": {"ap50", "ap75", "map"}}`` (0..1; NaN without ground truth)."""
-    if len(gts) != len(preds):
-        raise InvalidInputError(f"{len(gts)} ground-truth images but {len(preds)} predictions")
-    _check(gts, ("boxes", "labels", "masks"), "ground truth")
-    _check(preds, ("boxes", "labels", "scores", "masks"), "prediction")
-    gt_coco, dt_coco = _coco_pair(gts, preds, n_classes)
-    out: dict[str, dict[str, float]] = {}
-    for iou_type in ("bbox", "segm"):
-        ev = COCOeval(gt_coco, dt_coco, iouType=iou_type)
-        with contextlib.redirect_stdout(io.StringIO()):
-            ev.evaluate()
-            ev.accumulate()
-            ev.summarize()
-        stats = [float("nan") if s < 0 else float(s) for s in ev.stats[:3]]
-        out[iou_type] = {"map": stats[0], "ap50": stats[1], "ap75": stats[2]}
-    return out
+    return {t: _summary(ev) for t, ev in _coco_evals(gts, preds, n_classes).items()}
 
 
 def _voc_ap(matched: np.ndarray, n_gt: int) -> float:
@@ -148,18 +175,27 @@ def per_image_ap(
     return np.asarray(aps)
 
 
+def _per_image_rows(
+    gts: Sequence[dict[str, np.ndarray]], preds: Sequence[dict[str, np.ndarray]], score_threshold: float
+) -> list[np.ndarray | None]:
+    return [per_image_ap(g, p, score_threshold=score_threshold) for g, p in zip(gts, preds, strict=True)]
+
+
+def _per_image_summary(rows: Sequence[np.ndarray | None]) -> dict[str, float]:
+    kept = [r for r in rows if r is not None]
+    if not kept:
+        return {"ap50": float("nan"), "ap75": float("nan"), "map": float("nan")}
+    table = np.vstack(kept)
+    return {"ap50": float(table[:, 0].mean()), "ap75": float(table[:, 5].mean()),
+            "map": float(table.mean())}
+
+
 def per_image_map(
     gts: Sequence[dict[str, np.ndarray]], preds: Sequence[dict[str, np.ndarray]], *,
     score_threshold: float = 0.75,
 ) -> dict[str, float]:
     """The seed's per-image ``{"ap50", "ap75", "map"}``: means over images holding lesions."""
-    rows = [per_image_ap(g, p, score_threshold=score_threshold) for g, p in zip(gts, preds, strict=True)]
-    rows = [r for r in rows if r is not None]
-    if not rows:
-        return {"ap50": float("nan"), "ap75": float("nan"), "map": float("nan")}
-    table = np.vstack(rows)
-    return {"ap50": float(table[:, 0].mean()), "ap75": float(table[:, 5].mean()),
-            "map": float(table.mean())}
+    return _per_image_summary(_per_image_rows(gts, preds, score_threshold))
 
 
 def _ci(values: list[dict[str, Any]], key: tuple[str, ...], ci: float) -> tuple[float, float]:
@@ -197,17 +233,17 @@ def detection_metrics(
     patients = np.asarray(patients)
     if patients.shape != (len(gts),):
         raise InvalidInputError(f"patients must give one id per image ({len(gts)}); got {patients.shape}")
-    point = {"coco": coco_metrics(gts, preds, n_classes=n_classes),
-             "per_image": per_image_map(gts, preds, score_threshold=score_threshold)}
+    evals = _coco_evals(gts, preds, n_classes)  # masks encoded and matched once
+    rows = _per_image_rows(gts, preds, score_threshold)
+    point = {"coco": {t: _summary(ev) for t, ev in evals.items()}, "per_image": _per_image_summary(rows)}
     reps: list[dict[str, Any]] = []
     ids = np.unique(patients)
     by_patient = {p: np.flatnonzero(patients == p) for p in ids}
     rng = np.random.default_rng(seed)
     for _ in range(int(bootstrap)):
         idx = np.concatenate([by_patient[p] for p in rng.choice(ids, size=len(ids))])
-        g, p = [gts[i] for i in idx], [preds[i] for i in idx]
-        reps.append({"coco": coco_metrics(g, p, n_classes=n_classes),
-                     "per_image": per_image_map(g, p, score_threshold=score_threshold)})
+        reps.append({"coco": {t: _summary(ev, idx) for t, ev in evals.items()},
+                     "per_image": _per_image_summary([rows[i] for i in idx])})
 
     def block(path: tuple[str, ...], values: dict[str, float]) -> dict[str, dict[str, float]]:
         out = {}
