@@ -60,3 +60,17 @@ def test_cpu_recipe_reaches_the_model_and_round_trips_through_yaml(tmp_path):
     assert changed.model_options().anchor_sizes == (8, 16, 32, 64, 128)
     with pytest.raises(InvalidInputError):
         cfg.with_overrides(anchor_sizes=16)
+
+
+def test_optimizer_schedule_and_flip_are_checked_and_the_schedule_warms_up_then_decays():
+    from covidct.detection.lightning import warmup_cosine
+
+    cfg = PRESETS["maskrcnn-r18-t1"].with_overrides(optimizer="adamw", schedule="cosine", hflip="0.5")
+    assert (cfg.optimizer, cfg.schedule, cfg.hflip) == ("adamw", "cosine", 0.5)
+    for bad in ({"optimizer": "sgd"}, {"schedule": "step"}, {"hflip": 1.5}):
+        with pytest.raises(InvalidInputError):
+            PRESETS["maskrcnn-r18-t1"].with_overrides(**bad)
+    factors = [warmup_cosine(s, 110, 10) for s in range(110)]
+    assert factors[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
+    assert factors[10] == 1.0 and factors[60] == pytest.approx(0.5) and factors[-1] < 0.001
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False))

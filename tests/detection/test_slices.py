@@ -65,3 +65,26 @@ def test_dataset_reads_cncb_layout(tmp_path):
     assert target["labels"].tolist() == [1, 2]
     assert len(ds[1][1]["labels"]) == 0  # slices without lesions are kept
     assert image_tensor(grey).dtype.is_floating_point
+
+
+def test_hflip_moves_boxes_with_the_masks(tmp_path):
+    """A flipped slice's boxes are the boxes of its flipped masks; flipping twice is identity."""
+    import torch
+
+    from covidct.detection.slices import hflip_detection
+
+    inst = instances_from_mask(_mask(), "both")
+    image = torch.rand(3, 64, 64)
+    target = {"boxes": torch.from_numpy(inst["boxes"]), "labels": torch.from_numpy(inst["labels"]),
+              "masks": torch.from_numpy(inst["masks"])}
+    flipped, ft = hflip_detection(image, target)
+    assert torch.equal(flipped, image.flip(-1))
+    for box, mask in zip(ft["boxes"], ft["masks"], strict=True):
+        ys, xs = np.nonzero(mask.numpy())
+        assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    back, bt = hflip_detection(flipped, ft)
+    assert torch.equal(back, image) and torch.equal(bt["boxes"], target["boxes"])
+    write_png((np.arange(64 * 64) % 256).astype(np.uint8).reshape(64, 64), tmp_path / "imgs" / "p1_0003.png")
+    write_png(_mask(), tmp_path / "masks" / "p1_0003.png")
+    ds = LesionSliceDataset(read_cncb_seg(tmp_path), tmp_path, mask_type="both", hflip=1.0)
+    assert torch.equal(ds[0][1]["masks"], target["masks"].flip(-1))

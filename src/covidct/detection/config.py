@@ -9,7 +9,8 @@ Presets (the seed's settings; ``--set`` overrides any field):
 * ``maskrcnn-r18-t2-cpu``: the recipe that starts to learn from scratch on a CPU (docs/maskrcnn.md):
   ResNet18 truncation 2 (stride 8), 256 px, anchors 4..64 px (the seed's 2..32 px are for
   512 px), RoI IoU 0.5/0.5 with 25 % positives among 128 sampled RoIs, learnt batch norm,
-  Adam lr 2e-3, batch 2, 4 epochs of 360 slices (720 steps);
+  AdamW lr 1e-3 (wd 1e-4) with 50 warm-up steps and cosine decay, left-right flips, batch 2,
+  10 epochs of every training slice;
 * ``ct-mask-net``: the classifier (module S, K = 128 RoIs, s = 512) on a COVIDx-CT folder from
   a segmentation run (``segmentation``), Adam lr 1e-5, wd 1e-3, batch 8, 50 epochs;
 * ``ct-mask-net-cpu``: the same with K = 32, s = 128, lr 1e-3 on 256 px slices, 4 epochs of
@@ -33,6 +34,8 @@ from covidct.errors import InvalidInputError
 __all__ = ["PRESETS", "DetectionTrainConfig", "load_detection_config"]
 
 TASKS = ("segmentation", "classification")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("none", "cosine")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,7 +56,12 @@ class DetectionTrainConfig:
         box_fg_iou, box_bg_iou: IoU above which an RoI is foreground / below which it is
             background (the seed: 0.75 / 0.5).
         roi_batch_size, s_features: module S (classification).
-        epochs, batch_size, lr, weight_decay: Adam training.
+        epochs, batch_size, lr, weight_decay: training (the seed: Adam, lr 1e-5, wd 1e-3).
+        optimizer: "adam" (the seed's; weight decay as an L2 term in the gradient) or "adamw"
+            (decoupled weight decay).
+        schedule: "none" (the seed's constant rate) or "cosine": linear warm-up over
+            ``warmup_steps`` optimiser steps, then cosine decay to 0 at the last step.
+        hflip: probability of a left-right flip of a training slice (and its masks).
         val_size, test_size: patient shares of the split when the data has none.
         max_train_slices: train on at most this many slices (drawn with ``seed``; 0 = all).
         max_val_slices: validate (model selection) on at most this many slices (0 = all);
@@ -87,6 +95,10 @@ class DetectionTrainConfig:
     batch_size: int = 1
     lr: float = 1e-5
     weight_decay: float = 1e-3
+    optimizer: str = "adam"
+    schedule: str = "none"
+    warmup_steps: int = 0
+    hflip: float = 0.0
     val_size: float = 0.15
     test_size: float = 0.2
     max_train_slices: int = 0
@@ -112,6 +124,12 @@ class DetectionTrainConfig:
         if isinstance(self.anchor_sizes, (int, str)) or not self.anchor_sizes:
             raise InvalidInputError(f"anchor_sizes must be a list of sizes in px; got {self.anchor_sizes!r}")
         object.__setattr__(self, "anchor_sizes", tuple(int(a) for a in self.anchor_sizes))
+        if self.optimizer not in OPTIMIZERS:
+            raise InvalidInputError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise InvalidInputError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}")
+        if not 0.0 <= self.hflip <= 1.0:
+            raise InvalidInputError(f"hflip is a probability in 0..1; got {self.hflip}")
         if self.task not in TASKS:
             raise InvalidInputError(f"task must be one of {TASKS}; got {self.task!r}")
         self.model_options()
@@ -162,8 +180,9 @@ def _presets() -> dict[str, DetectionTrainConfig]:
         "maskrcnn-r18-t2-cpu": replace(
             r18, name="maskrcnn-r18-t2-cpu", truncation=2, min_size=256, max_size=256,
             anchor_sizes=(4, 8, 16, 32, 64), box_batch_size=128, box_positive_fraction=0.25,
-            box_fg_iou=0.5, box_bg_iou=0.5, lr=2e-3, epochs=4, batch_size=2,
-            max_train_slices=360, max_val_slices=20, pretrained="none", norm="batch", bootstrap=200,
+            box_fg_iou=0.5, box_bg_iou=0.5, optimizer="adamw", lr=1e-3, weight_decay=1e-4,
+            schedule="cosine", warmup_steps=50, hflip=0.5, epochs=10, batch_size=2,
+            max_val_slices=20, pretrained="none", norm="batch", bootstrap=200,
         ),
         "ct-mask-net": clf,
         "ct-mask-net-cpu": replace(

@@ -8,6 +8,7 @@ validation loss (``val_loss``).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -21,9 +22,19 @@ from covidct.detection.coco import coco_metrics
 __all__ = ["ClassifierModule", "SegmentationModule"]
 
 
-def _adam(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def _adam(model: nn.Module, lr: float, weight_decay: float, kind: str = "adam") -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+    return optimizer(params, lr=lr, weight_decay=weight_decay)
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor at optimiser ``step`` (0-based) of ``total``: linear warm-up over
+    ``warmup`` steps, then cosine decay from 1 to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    span = max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / span)))
 
 
 def _numpy_target(t: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -33,11 +44,13 @@ def _numpy_target(t: dict[str, Any]) -> dict[str, np.ndarray]:
 class SegmentationModule(L.LightningModule):
     """Trains a torchvision Mask R-CNN on (images, targets) batches of lists."""
 
-    def __init__(self, model: nn.Module, *, n_classes: int, lr: float, weight_decay: float) -> None:
+    def __init__(self, model: nn.Module, *, n_classes: int, lr: float, weight_decay: float,
+                 optimizer: str = "adam", schedule: str = "none", warmup_steps: int = 0) -> None:
         super().__init__()
         self.model = model
         self.n_classes = n_classes
         self.lr, self.weight_decay = lr, weight_decay
+        self.optimizer, self.schedule, self.warmup_steps = optimizer, schedule, warmup_steps
         self._val: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = []
 
     def training_step(self, batch: tuple[list[Tensor], list[dict[str, Any]]], batch_idx: int) -> Tensor:
@@ -66,8 +79,14 @@ class SegmentationModule(L.LightningModule):
         self.log("val_ap50", 0.0 if np.isnan(ap) else float(ap))
         self._val.clear()
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return _adam(self.model, self.lr, self.weight_decay)
+    def configure_optimizers(self) -> Any:
+        opt = _adam(self.model, self.lr, self.weight_decay, self.optimizer)
+        if self.schedule == "none":
+            return opt
+        total = int(self.trainer.estimated_stepping_batches)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: warmup_cosine(step, total, self.warmup_steps))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 class ClassifierModule(L.LightningModule):

@@ -39,6 +39,7 @@ __all__ = [
     "LesionSliceDataset",
     "class_mask",
     "collate_detection",
+    "hflip_detection",
     "image_tensor",
     "instances_from_mask",
 ]
@@ -104,10 +105,14 @@ class LesionSliceDataset(Dataset):
     ``(image, target)`` pairs for torchvision's Mask R-CNN.
 
     ``target`` holds ``boxes``, ``labels``, ``masks`` tensors and ``image_id`` (row index).
+    ``hflip``: probability of flipping a slice left-right with its masks and boxes (training
+    augmentation; drawn from torch's global generator).
     """
 
-    def __init__(self, table: pd.DataFrame, root: str | Path, *, mask_type: str = "both") -> None:
+    def __init__(self, table: pd.DataFrame, root: str | Path, *, mask_type: str = "both",
+                 hflip: float = 0.0) -> None:
         class_names(mask_type)
+        self.hflip = float(hflip)
         if "lesion_mask" not in table.columns or table["lesion_mask"].isna().any():
             raise InvalidInputError("every slice of a lesion dataset needs a lesion_mask")
         self.table = table.reset_index(drop=True)
@@ -138,7 +143,18 @@ class LesionSliceDataset(Dataset):
             "masks": torch.from_numpy(inst["masks"]),
             "image_id": index,
         }
-        return image_tensor(grey), target
+        image = image_tensor(grey)
+        if self.hflip and float(torch.rand(())) < self.hflip:
+            image, target = hflip_detection(image, target)
+        return image, target
+
+
+def hflip_detection(image: Tensor, target: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
+    """``image`` (C, H, W) and its ``boxes`` (xyxy pixel edges) and ``masks`` flipped left-right."""
+    width = image.shape[-1]
+    boxes = target["boxes"].clone()
+    boxes[:, 0], boxes[:, 2] = width - target["boxes"][:, 2], width - target["boxes"][:, 0]
+    return image.flip(-1), {**target, "boxes": boxes, "masks": target["masks"].flip(-1)}
 
 
 class ClassSliceDataset(Dataset):

@@ -97,7 +97,9 @@ def _loaders(cfg: DetectionTrainConfig, parts: dict[str, pd.DataFrame]) -> dict[
         if table.empty:
             continue
         if cfg.task == "segmentation":
-            ds, collate = LesionSliceDataset(table, cfg.data, mask_type=cfg.mask_type), collate_detection
+            ds = LesionSliceDataset(table, cfg.data, mask_type=cfg.mask_type,
+                                    hflip=cfg.hflip if split == "train" else 0.0)
+            collate = collate_detection
         else:
             ds, collate = ClassSliceDataset(table, cfg.data), collate_cls
         out[split] = DataLoader(ds, batch_size=cfg.batch_size, shuffle=split == "train",
@@ -123,8 +125,10 @@ def _build(cfg: DetectionTrainConfig) -> tuple[Any, Any, Any]:
 
     if cfg.task == "segmentation":
         model = build_maskrcnn(cfg.model_options())
-        return model, SegmentationModule(model, n_classes=num_classes(cfg.mask_type), lr=cfg.lr,
-                                         weight_decay=cfg.weight_decay), cfg.model_options()
+        module = SegmentationModule(model, n_classes=num_classes(cfg.mask_type), lr=cfg.lr,
+                                    weight_decay=cfg.weight_decay, optimizer=cfg.optimizer,
+                                    schedule=cfg.schedule, warmup_steps=cfg.warmup_steps)
+        return model, module, cfg.model_options()
     if not cfg.segmentation:
         raise InvalidInputError("ct-mask-net needs a segmentation run: --set segmentation=RUN_DIR")
     detector, meta = load_model_file(cfg.segmentation)
