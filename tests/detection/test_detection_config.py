@@ -46,14 +46,14 @@ def test_yaml_names_a_preset(tmp_path):
 def test_cpu_recipe_reaches_the_model_and_round_trips_through_yaml(tmp_path):
     cfg = PRESETS["maskrcnn-r18-t2-cpu"]
     opts = cfg.model_options()
-    assert (opts.truncation, opts.min_size, opts.norm, opts.pretrained) == (2, 256, "batch", "none")
-    assert opts.anchor_sizes == (4, 8, 16, 32, 64)
+    assert (opts.truncation, opts.min_size, opts.norm, opts.pretrained) == (2, 384, "batch", "none")
+    assert opts.anchor_sizes == (6, 12, 24, 48, 96)
     assert (opts.box_fg_iou, opts.box_bg_iou, opts.box_positive_fraction, opts.box_batch_size) == (0.5, 0.5, 0.25, 128)
     # the seed's presets keep the seed's values
     seed = PRESETS["maskrcnn-r18-t1"].model_options()
     assert (seed.anchor_sizes, seed.box_fg_iou, seed.box_positive_fraction) == ((2, 4, 8, 16, 32), 0.75, 0.75)
     path = cfg.save(tmp_path / "config.yaml")
-    assert "anchor_sizes:\n- 4\n" in path.read_text()
+    assert "anchor_sizes:\n- 6\n" in path.read_text()
     path.write_text("preset: maskrcnn-r18-t1\n" + path.read_text())  # every field overridden
     assert load_detection_config(path) == cfg
     changed = cfg.with_overrides(anchor_sizes=[8, 16, 32, 64, 128])

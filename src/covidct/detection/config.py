@@ -6,11 +6,11 @@ Presets (the seed's settings; ``--set`` overrides any field):
   layout folder, Adam lr 1e-5, weight decay 1e-3, batch 1, 100 epochs, 512 px slices;
 * ``maskrcnn-r18-t1-cpu``: the same model trained from scratch on 256 px slices, lr 1e-3,
   5 epochs of 60 training slices, 64 sampled RoIs per image: a scaled-down run for a CPU;
-* ``maskrcnn-r18-t2-cpu``: the recipe that starts to learn from scratch on a CPU (docs/maskrcnn.md):
-  ResNet18 truncation 2 (stride 8), 256 px, anchors 4..64 px (the seed's 2..32 px are for
+* ``maskrcnn-r18-t2-cpu``: the recipe that learns from scratch on a CPU (docs/maskrcnn.md):
+  ResNet18 truncation 2 (stride 8), 384 px, anchors 6..96 px (the seed's 2..32 px are for
   512 px), RoI IoU 0.5/0.5 with 25 % positives among 128 sampled RoIs, learnt batch norm,
   AdamW lr 1e-3 (wd 1e-4) with 50 warm-up steps and cosine decay, left-right flips, batch 2,
-  10 epochs of every training slice;
+  6 epochs of every training slice;
 * ``ct-mask-net``: the classifier (module S, K = 128 RoIs, s = 512) on a COVIDx-CT folder from
   a segmentation run (``segmentation``), Adam lr 1e-5, wd 1e-3, batch 8, 50 epochs;
 * ``ct-mask-net-cpu``: the same with K = 32, s = 128, lr 1e-3 on 256 px slices, 4 epochs of
@@ -178,10 +178,10 @@ def _presets() -> dict[str, DetectionTrainConfig]:
             bootstrap=100,
         ),
         "maskrcnn-r18-t2-cpu": replace(
-            r18, name="maskrcnn-r18-t2-cpu", truncation=2, min_size=256, max_size=256,
-            anchor_sizes=(4, 8, 16, 32, 64), box_batch_size=128, box_positive_fraction=0.25,
+            r18, name="maskrcnn-r18-t2-cpu", truncation=2, min_size=384, max_size=384,
+            anchor_sizes=(6, 12, 24, 48, 96), box_batch_size=128, box_positive_fraction=0.25,
             box_fg_iou=0.5, box_bg_iou=0.5, optimizer="adamw", lr=1e-3, weight_decay=1e-4,
-            schedule="cosine", warmup_steps=50, hflip=0.5, epochs=10, batch_size=2,
+            schedule="cosine", warmup_steps=50, hflip=0.5, epochs=6, batch_size=2,
             max_val_slices=20, pretrained="none", norm="batch", bootstrap=200,
         ),
         "ct-mask-net": clf,
