@@ -13,8 +13,8 @@ Presets (the seed's settings; ``--set`` overrides any field):
   6 epochs of every training slice;
 * ``ct-mask-net``: the classifier (module S, K = 128 RoIs, s = 512) on a COVIDx-CT folder from
   a segmentation run (``segmentation``), Adam lr 1e-5, wd 1e-3, batch 8, 50 epochs;
-* ``ct-mask-net-cpu``: the same with K = 32, s = 128, lr 1e-3 on 256 px slices, 4 epochs of
-  120 training slices.
+* ``ct-mask-net-cpu``: the same with K = 32, s = 128, lr 1e-3 on 384 px slices (the size of
+  ``maskrcnn-r18-t2-cpu``), 6 epochs of 240 training slices.
 
 Splits are by patient: the COVIDx-CT split files when the data has them, otherwise
 ``val_size`` / ``test_size`` shares of patients (:func:`covidct.datasets.split_patients`).
@@ -186,8 +186,8 @@ def _presets() -> dict[str, DetectionTrainConfig]:
         ),
         "ct-mask-net": clf,
         "ct-mask-net-cpu": replace(
-            clf, name="ct-mask-net-cpu", roi_batch_size=32, s_features=128, lr=1e-3, epochs=4,
-            min_size=256, max_size=256, max_train_slices=120, max_val_slices=48, bootstrap=200,
+            clf, name="ct-mask-net-cpu", roi_batch_size=32, s_features=128, lr=1e-3, epochs=6,
+            min_size=384, max_size=384, max_train_slices=240, max_val_slices=48, bootstrap=200,
         ),
     }
 
