@@ -77,15 +77,16 @@ def test_objectness_tells_tubes_from_sheets():
     sheet = np.full(SHAPE, -850.0, np.float32)
     sheet[:, :, 58:62] = 40.0  # a 3.2 mm wall across every slice
     centre = (15, 60, 60)
-    assert objectness(tube, SPACING, sigma_mm=1.5, dimension=1)[centre] > 10.0
-    assert objectness(sheet, SPACING, sigma_mm=1.5, dimension=1)[centre] < 1.0
-    assert objectness(sheet, SPACING, sigma_mm=1.5, dimension=2)[centre] > 10.0
+    assert objectness(tube, SPACING, sigma_mm=1.5)[0][centre] > 10.0
+    sheet_as_tube, sheet_as_sheet = objectness(sheet, SPACING, sigma_mm=1.5, dimensions=(1, 2))
+    assert sheet_as_tube[centre] < 1.0
+    assert sheet_as_sheet[centre] > 10.0
 
 
 def test_objectness_of_a_box_thinner_than_four_voxels():
     sheet = np.full((2, 30, 30), -850.0, np.float32)
     sheet[:, :, 14:17] = 40.0
-    out = objectness(sheet, SPACING, sigma_mm=1.5, dimension=2)
+    (out,) = objectness(sheet, SPACING, sigma_mm=1.5, dimensions=(2,))
     assert out.shape == sheet.shape and out[1, 15, 15] > 10.0
 
 

@@ -221,10 +221,9 @@ def _hilar_vessels(
     parts, _ = ndi.label(test, structure=_FULL)
     for part in ndi.find_objects(parts):
         sub = _grown_box(test, margin, part)
-        image = smooth[sub]
-        shaped = objectness(image, spacing, sigma_mm=opts.vessel_sigma_mm, dimension=1) >= opts.vessel_tube
-        shaped |= objectness(image, spacing, sigma_mm=opts.vessel_sigma_mm, dimension=2) >= opts.vessel_sheet
-        out[sub] |= test[sub] & shaped
+        tube, sheet = objectness(smooth[sub], spacing, sigma_mm=opts.vessel_sigma_mm,
+                                 dimensions=(1, 2))
+        out[sub] |= test[sub] & ((tube >= opts.vessel_tube) | (sheet >= opts.vessel_sheet))
     parts, n = ndi.label(hilum, structure=_FULL)
     share = np.bincount(parts[out], minlength=n + 1) / np.maximum(np.bincount(parts.ravel(), minlength=n + 1), 1)
     keep = share >= opts.vessel_share

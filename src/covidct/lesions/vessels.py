@@ -26,31 +26,39 @@ def _image(array: np.ndarray, spacing: tuple[float, float, float]) -> sitk.Image
 
 
 def objectness(
-    image_hu: np.ndarray, spacing: tuple[float, float, float], *, sigma_mm: float, dimension: int
-) -> np.ndarray:
+    image_hu: np.ndarray,
+    spacing: tuple[float, float, float],
+    *,
+    sigma_mm: float,
+    dimensions: tuple[int, ...] = (1,),
+) -> list[np.ndarray]:
     """Bright-object objectness of ``image_hu`` at scale ``sigma_mm``, scale-normalised.
 
     Args:
         image_hu: ``(z, y, x)`` image in HU.
         spacing: ``(sz, sy, sx)`` in mm.
         sigma_mm: Gaussian scale in mm (a tube of radius ~``sigma_mm * sqrt(2)`` responds most).
-        dimension: 1 for tubes (vessels), 2 for sheets (bronchial walls, fissures).
+        dimensions: object dimensions to measure, one array each: 1 for tubes (vessels),
+            2 for sheets (bronchial walls, fissures).
 
     Returns:
-        ``(z, y, x)`` float32 objectness times ``sigma_mm ** 2`` (0 where the structure is not
-        a bright object of that dimension; ~HU/mm^2 contrast scale otherwise).
+        ``(z, y, x)`` float32 objectness times ``sigma_mm ** 2`` per dimension (0 where the
+        structure is not a bright object of that dimension; a HU contrast scale otherwise).
     """
     array = np.asarray(image_hu, dtype=np.float32)
     # ITK's recursive Gaussian needs at least 4 pixels per axis: pad thin boxes by edge values
     pad = [(0, max(4 - n, 0)) for n in array.shape]
     smooth = sitk.SmoothingRecursiveGaussian(_image(np.pad(array, pad, mode="edge"), spacing),
                                              float(sigma_mm))
-    measure = sitk.ObjectnessMeasure(
-        smooth, alpha=0.5, beta=0.5, gamma=100.0, scaleObjectnessMeasure=True,
-        objectDimension=int(dimension), brightObject=True,
-    )
-    out = sitk.GetArrayFromImage(measure)[tuple(slice(0, n) for n in array.shape)]
-    return out * np.float32(sigma_mm**2)
+    crop = tuple(slice(0, n) for n in array.shape)
+    out = []
+    for dimension in dimensions:
+        measure = sitk.ObjectnessMeasure(
+            smooth, alpha=0.5, beta=0.5, gamma=100.0, scaleObjectnessMeasure=True,
+            objectDimension=int(dimension), brightObject=True,
+        )
+        out.append(sitk.GetArrayFromImage(measure)[crop] * np.float32(sigma_mm**2))
+    return out
 
 
 def aerated_share(
