@@ -104,6 +104,19 @@ def test_thick_tube_at_the_hilum_is_vessel_and_blob_of_same_hu_is_lesion():
     assert with_test[blob].mean() == pytest.approx(without[blob].mean(), abs=0.02)
 
 
+def test_small_lesion_at_the_hilum_is_left_whole():
+    # two overlapping 18 mm balls (~3 ml, not compact) 8 mm from the gap: below
+    # vessel_min_ml, so the vessel test leaves it as the detector found it
+    peanut = _ball((15, 50, 128), 9.0) | _ball((15, 68, 132), 9.0)
+    image, labels = _chest([peanut])
+    without = detect_lesions(image, labels, SPACING, options=QuantOptions(hilum_mm=None)) > 0
+    np.testing.assert_array_equal(detect_lesions(image, labels, SPACING) > 0, without)
+    assert without[peanut].mean() > 0.7
+    # a volume floor of 1 ml lets the test take its bright edge in aerated lung
+    small_floor = detect_lesions(image, labels, SPACING, options=QuantOptions(vessel_min_ml=1.0)) > 0
+    assert small_floor[peanut].mean() < 0.6 * without[peanut].mean()
+
+
 def test_far_from_the_mediastinum_the_same_tube_is_left_alone():
     # the same vessel 36-55 mm lateral to the gap is outside the hilum region (30 mm)
     tube = _tube((14, 25, 22), (16, 95, 34), 7.0)
@@ -116,7 +129,8 @@ def test_far_from_the_mediastinum_the_same_tube_is_left_alone():
 
 @pytest.mark.parametrize(
     "bad", [{"hilum_mm": 0.0}, {"hilum_mm": float("nan")}, {"vessel_sigma_mm": 0.0},
-            {"vessel_share": 1.5}, {"vessel_aerated": -0.1}, {"vessel_tube": -1.0}]
+            {"vessel_share": 1.5}, {"vessel_aerated": -0.1}, {"vessel_tube": -1.0},
+            {"vessel_min_ml": -1.0}]
 )
 def test_bad_vessel_options_raise(bad):
     from covidct.errors import InvalidInputError

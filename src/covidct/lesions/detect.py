@@ -35,7 +35,8 @@ uses the voxel spacing, so anisotropic volumes are handled in mm):
    ``vessel_sheet``) at ``vessel_sigma_mm`` and surrounded by aerated lung (share >=
    ``vessel_aerated``) are the large hilar vessels and bronchial walls, not lesion
    (:mod:`covidct.lesions.vessels`), in the lesion parts (connected within that region)
-   of which at least ``vessel_share`` is so; compact lesion parts (nodules) are kept.
+   of which at least ``vessel_share`` is so and of at least ``vessel_min_ml``; compact
+   lesion parts (nodules) are kept.
 9. Components below ``min_component_ml`` are removed.
 
 Measured on the phantom with its true lung masks (``docs/validation.md``,
@@ -200,8 +201,9 @@ def _hilar_vessels(
 ) -> np.ndarray:
     """Lesion voxels near the hila that are vessel- or wall-like in aerated lung (bool).
 
-    Only in the parts of the lesion (connected within the hilum region) of which at least
-    ``vessel_share`` is so: a vessel tree is, the edge of confluent disease is not.
+    Only in the parts of the lesion (connected within the hilum region) of at least
+    ``vessel_min_ml`` of which at least ``vessel_share`` is so: a vessel tree is, the edge
+    of confluent disease is not, and a small part is more likely one lesion.
     """
     out = np.zeros(lesion.shape, dtype=bool)
     hilum = lesion & hilum_region(labels, spacing, float(opts.hilum_mm or 0.0))
@@ -225,8 +227,10 @@ def _hilar_vessels(
                                  dimensions=(1, 2))
         out[sub] |= test[sub] & ((tube >= opts.vessel_tube) | (sheet >= opts.vessel_sheet))
     parts, n = ndi.label(hilum, structure=_FULL)
-    share = np.bincount(parts[out], minlength=n + 1) / np.maximum(np.bincount(parts.ravel(), minlength=n + 1), 1)
-    keep = share >= opts.vessel_share
+    size = np.bincount(parts.ravel(), minlength=n + 1)
+    keep = np.bincount(parts[out], minlength=n + 1) >= opts.vessel_share * np.maximum(size, 1)
+    # small parts are single lesions more likely than vessel trees
+    keep &= size * (float(np.prod(spacing)) / 1000.0) >= opts.vessel_min_ml
     keep[0] = False
     return out & keep[parts]
 

@@ -54,6 +54,7 @@ class QuantOptions:
         vessel_share: vessel voxels are removed only from the lesion parts (connected within
             ``hilum_mm`` of the mediastinum) of which at least this share is vessel voxels: a
             hilar vessel tree, not the edge of confluent disease reaching the hilum.
+        vessel_min_ml: ... and of at least this volume (ml): smaller parts are left whole.
         min_component_ml: connected lesion components smaller than this are removed (specks).
         ct0_max_fraction: lesion fractions below this give category ``CT-0`` (no involvement),
             so a few stray voxels do not turn a normal scan into ``CT-1``.
@@ -77,6 +78,7 @@ class QuantOptions:
     vessel_aerated: float = 0.35
     aerated_sigma_mm: float = 8.0
     vessel_share: float = 0.1
+    vessel_min_ml: float = 5.0
     min_component_ml: float = 0.1
     ct0_max_fraction: float = 0.001
 
@@ -102,6 +104,7 @@ class QuantOptions:
             "density_sigma_mm",
             "vessel_tube",
             "vessel_sheet",
+            "vessel_min_ml",
         ):
             value = float(getattr(self, name))
             if not (math.isfinite(value) and value >= 0):
