@@ -41,9 +41,9 @@ uses the voxel spacing, so anisotropic volumes are handled in mm):
 
 Measured on the phantom with its true lung masks (``docs/validation.md``,
 ``benchmarks/phantom_medium.py``): 14 "medium" cases (1.3-1.7 mm pixels) within 5 points
-of the true involvement from 0 to 81 % (max error 4.9 points), controls 1.3-3.1 % false
-lesion. On coarse grids ("small", ~3 mm pixels) vessels still survive: ~14 % false lesion
-on controls.
+of the true involvement from 0 to 81 % (max error 4.8 points), controls 1.1-3.0 % false
+lesion; clear real lungs 0.8 % (lung1) and 1.7 % (lung2 outside its tumour). On coarse
+grids ("small", ~3 mm pixels) vessels still survive: ~14 % false lesion on controls.
 """
 
 from __future__ import annotations
