@@ -27,5 +27,5 @@ def test_lung2_spleen_top_is_not_lung_and_tumour_is(real_ct_paths):
     assert (labels[tumour] == LEFT).mean() >= 0.65  # the tumour stays in the left lung
     lesion = quantify(volume, labels).lesion_mask > 0
     outside = (labels > 0) & ~tumour
-    # 0.024 measured: hilar vessels and bronchial walls are what is left (target 0.02)
-    assert np.count_nonzero(lesion & outside) / np.count_nonzero(outside) <= 0.026
+    # 0.017 measured (0.024 without the hilar vessel test); target 0.02
+    assert np.count_nonzero(lesion & outside) / np.count_nonzero(outside) <= 0.02

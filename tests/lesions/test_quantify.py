@@ -72,13 +72,13 @@ def _region(lesions, grow_mm: float = 3.0) -> np.ndarray:
 
 
 def test_specks_below_min_volume_are_removed_by_the_size_filter():
-    # No vessels, no opening, no density test: only the minimum component volume separates specks (~0.04
-    # ml) from blobs (~0.5 ml).
+    # No vessels, no opening, no density test, no hilar vessel test: only the minimum component
+    # volume separates specks (~0.04 ml) from blobs (~0.5 ml).
     chest = make_chest(BLOBS + SPECKS, seed=5, vessels=False)
     speck_ml = (_region(SPECKS, 0.0) & (chest.truth["ggo"] | chest.truth["cons"])).sum() * VOXEL_ML
     assert 0.01 < speck_ml / 2 < 0.1
     blob_truth = _region(BLOBS, 0.0) & (chest.truth["ggo"] | chest.truth["cons"])
-    no_open = {"opening_radius_mm": 0.0, "seed_density": 0.0}
+    no_open = {"opening_radius_mm": 0.0, "seed_density": 0.0, "hilum_mm": None}
     q = quantify(chest.image, chest.lungs, SPACING, options=QuantOptions(**no_open))
     assert not np.any(q.lesion_mask[_region(SPECKS)])
     assert q.lesion_volume_ml == pytest.approx(blob_truth.sum() * VOXEL_ML, rel=0.15)

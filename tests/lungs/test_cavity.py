@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import ndimage as ndi
 
 from covidct.lungs import LEFT, RIGHT, LungOptions
-from covidct.lungs.cavity import cavity_fill, rib_slab
+from covidct.lungs.cavity import _slice_order, cavity_fill, rib_slab
 from covidct.lungs.gate import disease_gate
 from covidct.lungs.options import CavityOptions
 
@@ -78,3 +79,42 @@ def test_closed_gate_or_disabled_growth_changes_nothing():
     c = _chest()
     no_reach = LungOptions(cavity=CavityOptions(band_mm=0.0))  # no outer band to grow into
     np.testing.assert_array_equal(_fill(c, no_reach), c["labels"])
+
+
+def test_slice_order_carries_the_outline_towards_the_head():
+    labels = np.zeros((7, 4, 4), np.uint8)
+    labels[:, 1:3, 1:3] = RIGHT
+    labels[3, 0, :] = RIGHT  # slice 3 is the widest
+    # head at high z: slices 3..0 as they are, then 4, 5, 6 each carried from the one below
+    assert list(_slice_order(labels, True)) == [
+        (3, None), (2, None), (1, None), (0, None), (4, 3), (5, 4), (6, 5)]
+    # head at low z
+    assert list(_slice_order(labels, False)) == [
+        (3, None), (4, None), (5, None), (6, None), (2, 3), (1, 2), (0, 1)]
+
+
+def _fill_oriented(c: dict[str, np.ndarray], superior_is_high: bool) -> np.ndarray:
+    opts = LungOptions()
+    smooth = ndi.median_filter(c["hu"], size=(1, 3, 3))
+    gate = disease_gate(c["labels"], c["hu"], SPACING, opts)
+    return cavity_fill(c["labels"], smooth, rib_slab(smooth, SPACING, opts), c["body"],
+                       np.zeros(c["hu"].shape, bool), SPACING, opts, gate, midline_x=MIDLINE,
+                       superior_is_high=superior_is_high)
+
+
+@pytest.mark.parametrize("superior_is_high", [True, False])
+def test_white_lung_apex_is_carried_from_below_but_not_a_base(superior_is_high):
+    # the right lung is white (0 HU, no aerated lung left) in the two slices at one end of
+    # the scan: lung under the lung of the slice below when that end is the head, nothing
+    # when the same slices are the bases (the domes of liver and spleen lie there)
+    c = _chest()
+    right = c["labels"][4] == RIGHT
+    c["labels"][4, 59:61, 30:60] = RIGHT  # slice 4 is the widest
+    c["hu"][4, 59:61, 30:60] = -850.0
+    end = slice(6, 8) if superior_is_high else slice(0, 2)
+    c["hu"][end][:, right] = 0.0
+    c["labels"][end] = np.where(c["labels"][end] == RIGHT, 0, c["labels"][end])
+    out = _fill_oriented(c, superior_is_high)
+    assert (out[end][:, right] == RIGHT).mean() > 0.9  # the white apex is lung
+    flipped = _fill_oriented(c, not superior_is_high)
+    assert not (flipped[end][:, right] == RIGHT).any()  # the same slices as bases: not

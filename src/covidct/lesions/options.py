@@ -41,6 +41,20 @@ class QuantOptions:
         fringe_hu: faint GGO fringe: voxels in ``[fringe_hu, ggo_hu[0])`` touching a lesion
             are added where the local density is at least ``fringe_density`` (None = off).
         fringe_density: minimal local density of fringe voxels.
+        hilum_mm: hilar vessel test: lesion voxels within this distance (in-plane) of the
+            mediastinum that are bright tubes or thin sheets surrounded by aerated lung are
+            vessels and bronchial walls, not lesion (None = off).
+        vessel_sigma_mm: scale (mm) of the Hessian objectness of that test.
+        vessel_tube: minimal tube objectness (scale-normalised, see
+            :func:`covidct.lesions.vessels.objectness`) of a vessel voxel.
+        vessel_sheet: minimal sheet objectness of a bronchial-wall voxel.
+        vessel_aerated: minimal aerated share (lung below ``ggo_hu[0]``) around a vessel voxel,
+            Gaussian-weighted with ``aerated_sigma_mm``; lesion edges have less.
+        aerated_sigma_mm: Gaussian width (mm) of that aerated share.
+        vessel_share: vessel voxels are removed only from the lesion parts (connected within
+            ``hilum_mm`` of the mediastinum) of which at least this share is vessel voxels: a
+            hilar vessel tree, not the edge of confluent disease reaching the hilum.
+        vessel_min_ml: ... and of at least this volume (ml): smaller parts are left whole.
         min_component_ml: connected lesion components smaller than this are removed (specks).
         ct0_max_fraction: lesion fractions below this give category ``CT-0`` (no involvement),
             so a few stray voxels do not turn a normal scan into ``CT-1``.
@@ -57,6 +71,14 @@ class QuantOptions:
     shell_density: float = 0.65
     fringe_hu: float | None = -825.0
     fringe_density: float = 0.5
+    hilum_mm: float | None = 30.0
+    vessel_sigma_mm: float = 1.5
+    vessel_tube: float = 2.0
+    vessel_sheet: float = 10.0
+    vessel_aerated: float = 0.35
+    aerated_sigma_mm: float = 8.0
+    vessel_share: float = 0.1
+    vessel_min_ml: float = 5.0
     min_component_ml: float = 0.1
     ct0_max_fraction: float = 0.001
 
@@ -80,12 +102,26 @@ class QuantOptions:
             "min_component_ml",
             "opening_min_voxels",
             "density_sigma_mm",
+            "vessel_tube",
+            "vessel_sheet",
+            "vessel_min_ml",
         ):
             value = float(getattr(self, name))
             if not (math.isfinite(value) and value >= 0):
                 raise InvalidInputError(f"{name} must be a finite number >= 0; got {value}")
             object.__setattr__(self, name, value)
-        for name in ("seed_density", "shell_density", "fringe_density"):
+        for name in ("vessel_sigma_mm", "aerated_sigma_mm"):
+            value = float(getattr(self, name))
+            if not (math.isfinite(value) and value > 0):
+                raise InvalidInputError(f"{name} must be a finite number > 0; got {value}")
+            object.__setattr__(self, name, value)
+        if self.hilum_mm is not None:
+            hilum = float(self.hilum_mm)
+            if not (math.isfinite(hilum) and hilum > 0):
+                raise InvalidInputError(f"hilum_mm must be None or a distance > 0 mm; got {hilum}")
+            object.__setattr__(self, "hilum_mm", hilum)
+        for name in ("seed_density", "shell_density", "fringe_density", "vessel_aerated",
+                     "vessel_share"):
             value = float(getattr(self, name))
             if not (0.0 <= value <= 1.0):
                 raise InvalidInputError(f"{name} must be a share in [0, 1]; got {value}")

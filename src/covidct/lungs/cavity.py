@@ -40,9 +40,9 @@ took mediastinal fat and heart wall). Settings: :class:`~covidct.lungs.options.C
    each slice only grows under the lung of its neighbour towards the widest slice (grown
    by ``base_margin_mm``), whose outline is carried onto the compatible tissue (the lung
    outline changes smoothly in z), also into slices with no aerated lung left, and need
-   not reach the rib line. The design meant the carried side to be the diaphragm domes
-   (organ domes rise from below and are never under lung); see :func:`_slice_order` for
-   the side the code takes.
+   not reach the rib line. The carried side is the head side (towards the apex); the
+   bases are only grown where they have lung, since under them lie the liver and spleen
+   domes (carrying towards the feet instead: docs/validation.md, "Direction of the z walk").
 6. **Dense holes.** Finally, tissue a grown lung encloses in its slice (up to
    ``max_hole_mm2``, not bone, not airway: vessels, consolidation denser than ``max_hu``)
    is lung.
@@ -170,21 +170,18 @@ def _active_lungs(labels: np.ndarray, cages: list[_Cage | None], growing: tuple[
 def _slice_order(labels: np.ndarray, superior_is_high: bool) -> Iterator[tuple[int, int | None]]:
     """(slice, slice it is carried from or None), from the widest lung slice outwards.
 
-    First the slices from the widest one in the direction of ``step`` (grown only where
-    the lung already is), then those on the other side, each carried from its neighbour
-    towards the widest slice (the outline of that slice, once grown, is carried over).
-    ``step`` is -1 when superior is at high index, so with the usual orientation the
-    carried side is the head side of the widest slice: the opposite of step 5 of this
-    module's description. The masks of docs/validation.md were measured so.
+    First the widest slice and those below it, towards the feet (grown only where the
+    lung already is), then those above it, towards the head, each carried from its
+    neighbour below (the outline of that slice, once grown, is carried up towards the
+    apex). ``superior_is_high``: the head lies at high z index.
     """
     nz = labels.shape[0]
     z_max = int(np.argmax(np.count_nonzero(labels, axis=(1, 2))))
-    step = -1 if superior_is_high else 1
-    first = range(z_max, nz) if step == 1 else range(z_max, -1, -1)
-    for z in first:
+    up = 1 if superior_is_high else -1  # index step towards the head
+    for z in range(z_max, -1 if up == 1 else nz, -up):
         yield z, None
-    for z in range(z_max - step, -1 if step == 1 else nz, -step):
-        yield z, z + step
+    for z in range(z_max + up, nz if up == 1 else -1, up):
+        yield z, z - up
 
 
 def _side_mask(shape: tuple[int, int], midline_x: float | None, lung: np.ndarray) -> np.ndarray:
