@@ -22,7 +22,7 @@ from covidct.detection.coco import coco_metrics
 __all__ = ["ClassifierModule", "SegmentationModule"]
 
 
-def _adam(model: nn.Module, lr: float, weight_decay: float, kind: str = "adam") -> torch.optim.Optimizer:
+def _optimizer(model: nn.Module, lr: float, weight_decay: float, kind: str = "adam") -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
     return optimizer(params, lr=lr, weight_decay=weight_decay)
@@ -80,7 +80,7 @@ class SegmentationModule(L.LightningModule):
         self._val.clear()
 
     def configure_optimizers(self) -> Any:
-        opt = _adam(self.model, self.lr, self.weight_decay, self.optimizer)
+        opt = _optimizer(self.model, self.lr, self.weight_decay, self.optimizer)
         if self.schedule == "none":
             return opt
         total = int(self.trainer.estimated_stepping_batches)
@@ -113,4 +113,4 @@ class ClassifierModule(L.LightningModule):
         self._loss(batch, "val")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return _adam(self.model, self.lr, self.weight_decay)
+        return _optimizer(self.model, self.lr, self.weight_decay)

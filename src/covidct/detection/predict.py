@@ -68,6 +68,7 @@ def _ct_slices(input_path: str, model_path: str, out: Path, max_slices: int) -> 
     volume = read_ct(input_path)
     lungs = segment_lungs(volume)
     lesions = segment_lesions_model(volume, lungs, model_path)
+    out.mkdir(parents=True, exist_ok=True)
     write_image(lesions, volume, out / "lesions.nii.gz")
     area = (lesions > 0).reshape(lesions.shape[0], -1).sum(axis=1)
     zs = [int(z) for z in np.argsort(-area, kind="stable")[:max_slices] if area[z] > 0]
@@ -95,7 +96,6 @@ def predict_lesions(model_path: str | Path, input_path: str | Path, out: str | P
     out = Path(out)
     if out.resolve() == Path(input_path).resolve():
         raise InvalidInputError(f"output folder {out} is the input; choose another")
-    out.mkdir(parents=True, exist_ok=True)
     model, meta = load_model_file(model_path)
     classifier = model if hasattr(model, "s") else None
     detector = classifier.detector if classifier is not None else model
@@ -106,6 +106,7 @@ def predict_lesions(model_path: str | Path, input_path: str | Path, out: str | P
         if classifier is not None:
             raise InvalidInputError("a CT study needs a lesion model, not a classifier")
         slices = _ct_slices(str(input_path), str(model_path), out, opts.max_slices)
+    out.mkdir(parents=True, exist_ok=True)  # only once the model and the input have been read
     written, records = [], []
     if classifier is not None:  # draw the detector's own ranked RoIs, thresholded in the figure
         detector.roi_heads.detections_per_img = 100
