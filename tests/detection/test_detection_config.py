@@ -74,3 +74,12 @@ def test_optimizer_schedule_and_flip_are_checked_and_the_schedule_warms_up_then_
     assert factors[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
     assert factors[10] == 1.0 and factors[60] == pytest.approx(0.5) and factors[-1] < 0.001
     assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False))
+
+
+def test_classifier_presets_draw_by_class_and_balanced_sampling_is_for_classifiers_only():
+    assert PRESETS["ct-mask-net"].max_train_slices == 3000  # the seed's 1000 per class
+    assert PRESETS["ct-mask-net-cpu"].balanced_sampling and not PRESETS["ct-mask-net"].balanced_sampling
+    with pytest.raises(InvalidInputError, match="classification"):
+        PRESETS["maskrcnn-r18-t1"].with_overrides(balanced_sampling=True)
+    with pytest.raises(InvalidInputError, match="true or false"):
+        PRESETS["ct-mask-net"].with_overrides(balanced_sampling="often")

@@ -12,9 +12,11 @@ Presets (the seed's settings; ``--set`` overrides any field):
   AdamW lr 1e-3 (wd 1e-4) with 50 warm-up steps and cosine decay, left-right flips, batch 2,
   6 epochs of every training slice;
 * ``ct-mask-net``: the classifier (module S, K = 128 RoIs, s = 512) on a COVIDx-CT folder from
-  a segmentation run (``segmentation``), Adam lr 1e-5, wd 1e-3, batch 8, 50 epochs;
+  a segmentation run (``segmentation``), Adam lr 1e-5, wd 1e-3, batch 8, 50 epochs of 3000
+  training slices (1000 per class);
 * ``ct-mask-net-cpu``: the same with K = 32, s = 128, lr 1e-3 on 384 px slices (the size of
-  ``maskrcnn-r18-t2-cpu``), 6 epochs of 240 training slices.
+  ``maskrcnn-r18-t2-cpu``), 6 epochs of 240 training slices (80 per class), drawn class-balanced
+  (the simulated COVIDx-CT export has few pneumonia patients).
 
 Splits are by patient: the COVIDx-CT split files when the data has them, otherwise
 ``val_size`` / ``test_size`` shares of patients (:func:`covidct.datasets.split_patients`).
@@ -63,7 +65,11 @@ class DetectionTrainConfig:
             ``warmup_steps`` optimiser steps, then cosine decay to 0 at the last step.
         hflip: probability of a left-right flip of a training slice (and its masks).
         val_size, test_size: patient shares of the split when the data has none.
-        max_train_slices: train on at most this many slices (drawn with ``seed``; 0 = all).
+        max_train_slices: train on at most this many slices (drawn with ``seed``; 0 = all);
+            for classification an equal share is drawn from each class (the seed's 1000
+            training slices per class), all of a class that has fewer.
+        balanced_sampling: classification: draw training slices with replacement, each class
+            equally often on average (for classes left short by the data).
         max_val_slices: validate (model selection) on at most this many slices (0 = all);
             the test split is evaluated whole unless ``max_test_slices`` is set.
         max_test_slices: evaluate on a random subset of this many slices of the held-out
@@ -102,6 +108,7 @@ class DetectionTrainConfig:
     val_size: float = 0.15
     test_size: float = 0.2
     max_train_slices: int = 0
+    balanced_sampling: bool = False
     max_val_slices: int = 0
     max_test_slices: int = 0
     eval_score_threshold: float = 0.75
@@ -132,6 +139,10 @@ class DetectionTrainConfig:
             raise InvalidInputError(f"hflip is a probability in 0..1; got {self.hflip}")
         if self.task not in TASKS:
             raise InvalidInputError(f"task must be one of {TASKS}; got {self.task!r}")
+        if not isinstance(self.balanced_sampling, bool):
+            raise InvalidInputError(f"balanced_sampling must be true or false; got {self.balanced_sampling!r}")
+        if self.balanced_sampling and self.task != "classification":
+            raise InvalidInputError("balanced_sampling applies to classification runs only")
         self.model_options()
         if self.epochs < 1 or self.batch_size < 1:
             raise InvalidInputError(f"epochs and batch_size must be >= 1; got {self.epochs}, {self.batch_size}")
@@ -167,7 +178,8 @@ class DetectionTrainConfig:
 
 def _presets() -> dict[str, DetectionTrainConfig]:
     r18 = DetectionTrainConfig(name="maskrcnn-r18-t1")
-    clf = DetectionTrainConfig(name="ct-mask-net", task="classification", batch_size=8, epochs=50)
+    clf = DetectionTrainConfig(name="ct-mask-net", task="classification", batch_size=8, epochs=50,
+                               max_train_slices=3000)
     return {
         "maskrcnn-r18-t1": r18,
         "maskrcnn-r34-t1": replace(r18, name="maskrcnn-r34-t1", backbone="resnet34"),
@@ -188,6 +200,7 @@ def _presets() -> dict[str, DetectionTrainConfig]:
         "ct-mask-net-cpu": replace(
             clf, name="ct-mask-net-cpu", roi_batch_size=32, s_features=128, lr=1e-3, epochs=6,
             min_size=384, max_size=384, max_train_slices=240, max_val_slices=48, bootstrap=200,
+            balanced_sampling=True,
         ),
     }
 

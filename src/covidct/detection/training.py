@@ -76,10 +76,15 @@ def _split(table: pd.DataFrame, cfg: DetectionTrainConfig) -> pd.DataFrame:
     return split_patients(table, val_size=cfg.val_size, test_size=cfg.test_size, seed=cfg.seed)
 
 
-def _limit(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    if n and len(table) > n:
+def _limit(table: pd.DataFrame, n: int, seed: int, *, by_class: bool = False) -> pd.DataFrame:
+    """At most ``n`` slices (0 = all); ``by_class``: n / classes from each class, all of a short one."""
+    if not n or len(table) <= n:
+        return table
+    if not by_class:
         return table.sample(n=n, random_state=seed).sort_index()
-    return table
+    share = n // table["class_id"].nunique()
+    drawn = [g.sample(n=min(share, len(g)), random_state=seed) for _, g in table.groupby("class_id")]
+    return pd.concat(drawn).sort_index()
 
 
 def _loaders(cfg: DetectionTrainConfig, parts: dict[str, pd.DataFrame]) -> dict[str, Any]:
@@ -87,6 +92,7 @@ def _loaders(cfg: DetectionTrainConfig, parts: dict[str, pd.DataFrame]) -> dict[
     from torch.utils.data import DataLoader
 
     from covidct.detection.slices import ClassSliceDataset, LesionSliceDataset, collate_detection
+    from covidct.training.data import balanced_sampler
 
     def collate_cls(batch):
         images, labels = zip(*batch, strict=True)
@@ -102,8 +108,11 @@ def _loaders(cfg: DetectionTrainConfig, parts: dict[str, pd.DataFrame]) -> dict[
             collate = collate_detection
         else:
             ds, collate = ClassSliceDataset(table, cfg.data), collate_cls
-        out[split] = DataLoader(ds, batch_size=cfg.batch_size, shuffle=split == "train",
-                                collate_fn=collate, num_workers=cfg.num_workers,
+        sampler = None
+        if split == "train" and cfg.balanced_sampling:
+            sampler = balanced_sampler(table["class_id"].to_numpy(), seed=cfg.seed)
+        out[split] = DataLoader(ds, batch_size=cfg.batch_size, shuffle=split == "train" and sampler is None,
+                                sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers,
                                 generator=torch.Generator().manual_seed(cfg.seed))
     return out
 
@@ -180,7 +189,8 @@ def train_detection(cfg: DetectionTrainConfig, run_dir: str | Path, *,
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     table = _split(_read_table(cfg), cfg)
     parts = {s: table[table["split"] == s] for s in ("train", "val", "test")}
-    parts["train"] = _limit(parts["train"], cfg.max_train_slices, cfg.seed)
+    parts["train"] = _limit(parts["train"], cfg.max_train_slices, cfg.seed,
+                            by_class=cfg.task == "classification")
     parts["val"] = _limit(parts["val"], cfg.max_val_slices, cfg.seed)
     parts["test"] = _limit(parts["test"], cfg.max_test_slices, cfg.seed)
     if parts["train"].empty or parts["test"].empty:

@@ -33,6 +33,7 @@ __all__ = [
     "CohortDataModule",
     "center_crop_offsets",
     "seed_worker",
+    "balanced_sampler",
 ]
 
 IGNORE = -100
@@ -207,6 +208,18 @@ class VolumeDataset(Dataset):
         return item
 
 
+def balanced_sampler(labels: np.ndarray, *, seed: int) -> WeightedRandomSampler:
+    """Draw ``len(labels)`` items with replacement, each class equally often on average.
+
+    ``labels`` are class indices; items labelled < 0 (unknown) are never drawn.
+    """
+    y = np.asarray(labels, dtype=int)
+    counts = np.bincount(y[y >= 0], minlength=2).astype(float)
+    weights = np.where(y >= 0, 1.0 / np.maximum(counts[np.clip(y, 0, None)], 1), 0.0)
+    return WeightedRandomSampler(weights.tolist(), num_samples=len(y),
+                                 generator=torch.Generator().manual_seed(seed))
+
+
 def seed_worker(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: a distinct augmentation generator per worker and epoch.
 
@@ -280,11 +293,7 @@ class CohortDataModule(L.LightningDataModule):
         ds = self.datasets[part]
         sampler = None
         if part == "train" and self.config.balanced_sampling:
-            y = ds.targets[:, 0]
-            counts = np.bincount(y[y >= 0], minlength=2).astype(float)
-            weights = np.where(y >= 0, 1.0 / np.maximum(counts[np.clip(y, 0, None)], 1), 0.0)
-            gen = torch.Generator().manual_seed(self.config.seed + self.fold.fold)
-            sampler = WeightedRandomSampler(weights.tolist(), num_samples=len(ds), generator=gen)
+            sampler = balanced_sampler(ds.targets[:, 0], seed=self.config.seed + self.fold.fold)
             shuffle = False
         gen = torch.Generator().manual_seed(self.config.seed + self.fold.fold)
         return DataLoader(
