@@ -107,3 +107,15 @@ def test_one_loader_for_every_family_config(tmp_path):
     listed.write_text("- 1\n- 2\n")
     with pytest.raises(InvalidInputError, match="mapping"):
         load_slice_config(listed)
+
+
+def test_a_runs_saved_config_reads_back_as_that_run(tmp_path):
+    from covidct.detection.config import PRESETS, load_detection_config
+
+    cfg = PRESETS["ct-mask-net-cpu"].with_overrides(epochs=2, data="somewhere")
+    saved = cfg.save(tmp_path / "config.yaml")
+    assert family_of(str(saved)) == "maskrcnn"
+    assert load_detection_config(saved) == cfg
+    own = tmp_path / "own.yaml"  # a volume config with its own run name stays a volume config
+    own.write_text("name: my-study\nepochs: 2\n")
+    assert family_of(str(own)) == "volume"

@@ -79,8 +79,9 @@ def load_preset_config(
     source: str | Path, presets: Mapping[str, Any], *, what: str, default: Any = None
 ) -> Any:
     """The config of a family: a preset by name, or a YAML whose ``preset:`` names one of
-    ``presets`` (its other keys override the preset's fields). With ``default``, a YAML
-    without ``preset:`` starts from it; otherwise it must name a preset."""
+    ``presets`` (its other keys override the preset's fields); a run's own ``config.yaml``
+    (``name:`` a preset, every field given) reads back as that run's config. With ``default``,
+    a YAML naming no preset starts from it; otherwise it must name a preset."""
     text = str(source)
     if text in presets:
         return presets[text]
@@ -90,7 +91,7 @@ def load_preset_config(
             f"{what} config {text!r} is neither a YAML file nor a preset ({sorted(presets)})"
         )
     raw = read_config_yaml(path)
-    name = raw.pop("preset", None)
+    name = raw.pop("preset", None) or _run_preset(raw, presets)
     if name is None and default is not None:
         base = default
     elif name in presets:
@@ -103,18 +104,28 @@ def load_preset_config(
         raise InvalidInputError(f"bad config in {path}: {exc}") from exc
 
 
+def _run_preset(raw: dict[str, Any], presets: Any) -> str | None:
+    """The preset a run's saved config was made from (its ``name:``), if it is one."""
+    name = raw.get("name")
+    return name if isinstance(name, str) and name in presets else None
+
+
 def _preset_name(source: str) -> str:
     path = Path(source)
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
-        return str(read_config_yaml(path).get("preset", ""))
+        raw = read_config_yaml(path)
+        if raw.get("preset"):
+            return str(raw["preset"])
+        every = {p for f in FAMILY_MODULES for p in load_family(f).PRESETS}
+        return _run_preset(raw, every) or ""
     return source
 
 
 def family_of(source: str) -> str:
     """The family whose presets include ``source`` (a preset name or a YAML naming one).
 
-    A YAML file without a ``preset:`` key belongs to the "volume" family (the original
-    3D training configs).
+    A YAML file naming no preset (by ``preset:``, or a run's ``name:``) belongs to the
+    "volume" family (the original 3D training configs).
     """
     name = _preset_name(source)
     if not name:
