@@ -32,7 +32,7 @@ def _save(fig, path: str | Path) -> Path:
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    fig.savefig(out, bbox_inches="tight")  # labels beside a colour bar stay in the picture
     return out
 
 

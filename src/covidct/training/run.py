@@ -303,6 +303,11 @@ def _run_results(run_dir: str | Path) -> list[dict[str, Any]]:
     if not mfile.is_file():
         evaluate_run(run)
     results = json.loads(mfile.read_text())
+    if "tasks" not in results and results.get("task") == "classification":  # COVID-CT-Mask-Net
+        results["tasks"] = {f"3-class ({level})": m for level, m in results["metrics"].items()}
+    if "tasks" not in results:
+        raise InvalidInputError(f"{run} is not a classification run (compare reads class metrics; "
+                                f"a {results.get('task', 'run')} run's numbers are in its metrics.md)")
     return [{**results, "run": run.name}]
 
 
