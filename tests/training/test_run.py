@@ -30,3 +30,12 @@ def test_compare_reads_a_classifier_run_per_level_and_refuses_a_segmentation_run
     (seg / "metrics.json").write_text(json.dumps({"task": "segmentation", "metrics": {}}))
     with pytest.raises(InvalidInputError, match="not a classification run"):
         compare_runs([seg])
+
+
+def test_compare_refuses_a_damaged_metrics_file(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("name: ct-mask-net-cpu\n")
+    (run / "metrics.json").write_text('{"task": "classif')
+    with pytest.raises(InvalidInputError, match="cannot read"):
+        compare_runs([run])

@@ -284,13 +284,23 @@ def _markdown(all_results: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path} does not hold a results mapping")
+    return data
+
+
 def _run_results(run_dir: str | Path) -> list[dict[str, Any]]:
     """The metrics of a network run (one entry) or of an ``ml run`` folder (one per model),
     each labelled by its folder (``folder`` or ``folder / model``)."""
     run = Path(run_dir)
     ml_file = run / "results.json"
     if ml_file.is_file() and not (run / "config.yaml").is_file():
-        report = json.loads(ml_file.read_text())
+        report = _read_json(ml_file)
         entries: dict[str, dict[str, Any]] = {}
         for summary in report.get("results", []):
             entry = entries.setdefault(summary["model"], {
@@ -302,7 +312,7 @@ def _run_results(run_dir: str | Path) -> list[dict[str, Any]]:
     mfile = run / "metrics.json"
     if not mfile.is_file():
         evaluate_run(run)
-    results = json.loads(mfile.read_text())
+    results = _read_json(mfile)
     if "tasks" not in results and results.get("task") == "classification":  # COVID-CT-Mask-Net
         results["tasks"] = {f"3-class ({level})": m for level, m in results["metrics"].items()}
     if "tasks" not in results:
