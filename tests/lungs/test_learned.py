@@ -146,6 +146,26 @@ def test_hybrid_diseased_only_keeps_the_rules_on_clear_lungs():
     assert np.array_equal(hybrid, rules)
 
 
+def test_thick_disagreement_keeps_only_thick_parts_of_the_mask():
+    """A 20 x 20 mm square survives the 4 mm opening, a 2 mm line does not; with no minimum
+    volume (``min_ml=0``) the background never counts as a part."""
+    import dataclasses
+
+    from covidct.lungs.grid import WorkingGrid
+    from covidct.lungs.learned_segment import _thick
+    from covidct.lungs.options import HybridOptions, LungOptions
+
+    grid = WorkingGrid.choose((4, 64, 64), (2.5, 1.0, 1.0), 1.0, 2.5)
+    mask = np.zeros((4, 64, 64), bool)
+    mask[:, 10:30, 10:30] = True
+    mask[:, 40:42, 5:60] = True
+    for min_ml in (0.0, 1.0):
+        opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(min_ml=min_ml))
+        thick = _thick(mask, grid, opts)
+        assert np.array_equal(thick, mask & (np.arange(64)[None, :, None] < 35))
+        assert not _thick(np.zeros_like(mask), grid, opts).any()
+
+
 def test_hybrid_options_are_checked():
     from covidct.lungs.options import HybridOptions
 

@@ -98,7 +98,7 @@ def _thick(mask: np.ndarray, grid: WorkingGrid, opts: LungOptions) -> np.ndarray
         return opened
     sizes = np.bincount(lab.ravel()) * grid.voxel_ml
     sizes[0] = 0.0
-    return np.isin(lab, np.nonzero(sizes >= opts.hybrid.min_ml)[0])
+    return np.isin(lab, np.nonzero(sizes >= opts.hybrid.min_ml)[0]) & (lab > 0)
 
 
 def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
