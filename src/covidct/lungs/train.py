@@ -8,7 +8,11 @@ out of both with ``exclude``. Strong augmentation on every batch: rotation, scal
 left-right flip, z order, slice thickness (z mixing), blur / sharpening, noise, HU offset
 and contrast.
 
-``covidct train lungs-unet --data DIR -o RUN`` writes ``RUN/config.yaml``,
+Presets: ``lungs-unet`` (3 mm pixels, 128 px, 320 steps), ``lungs-unet-2mm`` (2 mm, 192 px,
+48 deformed variants per real CT, 720 steps: the recipe of the shipped weights) and
+``lungs-unet-quick`` (a smoke test).
+
+``covidct train lungs-unet-2mm --data DIR -o RUN`` writes ``RUN/config.yaml``,
 ``RUN/lung-unet.pt`` with ``RUN/lung-unet.card.json`` and ``RUN/metrics.csv``.
 """
 
