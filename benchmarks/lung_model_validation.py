@@ -12,13 +12,16 @@ Each real CT is scored with a model that never saw it (``covidct train lungs-une
 against its ``"refined"`` mask, false lesion: the lesion share of the lung outside lung2's
 tumour label) and the painted cases of ``hybrid_validation.py`` (the same findings and seeds
 0-3; Dice against the clear CT's mask, error of ``quantify``'s lesion fraction against the
-painted one, end to end with each method's lungs). ``--card`` adds the rows to a model
+painted one, end to end with each method's lungs; ``error_true``: the same with the clear
+CT's mask, i.e. the lesion side alone, one value per case). ``--methods`` limits the
+methods run. ``--card`` adds the rows to a model
 card as ``held_out`` (replacing earlier rows of the same CTs).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -32,7 +35,7 @@ from covidct.lesions import quantify
 from covidct.lungs import segment_lungs
 from covidct.lungs.learned import load_lung_model
 from covidct.lungs.learned_segment import hybrid_lungs, model_lungs
-from covidct.lungs.options import LungOptions
+from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.phantom import paint_into
 
 METHODS = ("classical", "refined", "model", "hybrid")
@@ -42,6 +45,19 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
 
 
+#: hybrid settings by row name ("hybrid" = the defaults); more with --hybrid NAME:FIELD=VALUE,...
+HYBRIDS: dict[str, HybridOptions] = {"hybrid": HybridOptions()}
+
+
+def _hybrid_variant(text: str) -> tuple[str, HybridOptions]:
+    name, _, settings = text.partition(":")
+    values = {}
+    for item in filter(None, settings.split(",")):
+        key, _, value = item.partition("=")
+        values[key] = value.lower() in ("1", "true", "yes") if key == "diseased_only" else float(value)
+    return f"hybrid-{name}", HybridOptions(**values)
+
+
 def _segment(volume, method: str, model) -> np.ndarray:
     opts = LungOptions.fast()
     if method in ("classical", "refined"):
@@ -49,6 +65,7 @@ def _segment(volume, method: str, model) -> np.ndarray:
     args = (volume.array, volume.spacing, volume.direction)
     if method == "model":
         return model_lungs(*args, opts, "ct", model=model)
+    opts = dataclasses.replace(opts, hybrid=HYBRIDS[method])
     return hybrid_lungs(*args, segment_lungs(volume), opts, "ct", model=model)
 
 
@@ -66,7 +83,7 @@ def _score(volume, reference, lesions, tumour, method: str, model) -> dict[str, 
     return row
 
 
-def run_ct(path: Path, model, tumour_path: Path | None) -> list[dict]:
+def run_ct(path: Path, model, tumour_path: Path | None, methods: tuple[str, ...] = METHODS) -> list[dict]:
     volume = read_ct(path)
     reference = segment_lungs(volume)
     tumour = np.zeros(volume.shape, bool)
@@ -80,11 +97,14 @@ def run_ct(path: Path, model, tumour_path: Path | None) -> list[dict]:
         cases.append((f"{stem} {diagnosis} {fraction:.2f}/{cons:.1f}", sick, lesions))
     rows = []
     for name, vol, lesions in cases:
-        for method in METHODS:
-            row = {"case": name, "method": method, **_score(vol, reference, lesions, tumour, method, model)}
+        true_lungs = {} if lesions is None else {
+            "error_true": quantify(vol, reference).lesion_fraction - float((lesions > 0).sum()) / float((reference > 0).sum())}
+        for method in methods:
+            row = {"case": name, "method": method, **_score(vol, reference, lesions, tumour, method, model),
+                   **true_lungs}
             rows.append(row)
             extra = f"{row['error']:+7.3f}" if "error" in row else f"{row['false_lesion']:7.3f}"
-            print(f"{name:<26} {method:<9} {row['dice']:7.4f} {extra} {row['seconds']:6.1f}", flush=True)
+            print(f"{name:<26} {method:<16} {row['dice']:7.4f} {extra} {row['seconds']:6.1f}", flush=True)
     return rows
 
 
@@ -95,19 +115,27 @@ def main() -> None:
                         help="the model file that did not see CT (lung1=..., lung2=...)")
     parser.add_argument("--merge", nargs="+", type=Path, default=[],
                         help="rows saved by --json: no evaluation, only add them to --card")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS),
+                        help=f"of {', '.join(METHODS)} and the --hybrid variants' names")
+    parser.add_argument("--hybrid", action="append", default=[], metavar="NAME:FIELD=VALUE,...",
+                        help="a hybrid variant (LungOptions.hybrid fields), reported as hybrid-NAME")
     parser.add_argument("--json", type=Path, help="write the rows as JSON")
     parser.add_argument("--card", type=Path, help="add the rows to this model card as 'held_out'")
     args = parser.parse_args()
     pairs = dict(item.split("=", 1) for item in args.heldout)
+    HYBRIDS.update(_hybrid_variant(text) for text in args.hybrid)
+    unknown = set(args.methods) - set(METHODS) - set(HYBRIDS)
+    if unknown:
+        parser.error(f"unknown methods {sorted(unknown)}")
     if not pairs and not args.merge:
         parser.error("give --heldout CT=MODEL (or --merge ROWS.json with --card)")
-    print(f"{'case':<26} {'method':<9} {'dice':>7} {'error/false':>7} {'seg_s':>6}")
+    print(f"{'case':<26} {'method':<16} {'dice':>7} {'error/false':>7} {'seg_s':>6}")
     rows = [r for f in args.merge for r in json.loads(f.read_text())]
     for stem, model_file in pairs.items():
         model = load_lung_model(model_file)
         rows += [{**r, "model": str(model_file)} for r in
                  run_ct(args.real / f"{stem}_image.nrrd", model, args.real / f"{stem}_label.nrrd"
-                        if stem == "lung2" else None)]
+                        if stem == "lung2" else None, tuple(args.methods))]
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.card:

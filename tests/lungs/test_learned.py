@@ -128,6 +128,53 @@ def test_hybrid_changes_the_rules_only_where_they_disagree_with_the_model(phanto
     assert np.array_equal(hybrid[both], rules[both])  # kept voxels keep their side
 
 
+def test_hybrid_diseased_only_keeps_the_rules_on_clear_lungs():
+    """A clear phantom (control): its disease gate stays closed, so "hybrid" with
+    ``diseased_only`` returns the rules' mask voxel for voxel, and the model is not run."""
+    import dataclasses
+    from unittest import mock
+
+    from covidct.lungs import learned_segment
+    from covidct.lungs.options import HybridOptions, LungOptions
+    from covidct.phantom import simulate_case
+
+    clear = simulate_case(8, diagnosis="control", size="small").volume
+    opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(diseased_only=True, remove_below=0.5))
+    rules = segment_lungs(clear, method="refined")
+    with mock.patch.object(learned_segment, "predict_lung_probability", side_effect=AssertionError("ran")):
+        hybrid = segment_lungs(clear, method="hybrid", options=opts)
+    assert np.array_equal(hybrid, rules)
+
+
+def test_thick_disagreement_keeps_only_thick_parts_of_the_mask():
+    """A 20 x 20 mm square survives the 4 mm opening, a 2 mm line does not; with no minimum
+    volume (``min_ml=0``) the background never counts as a part."""
+    import dataclasses
+
+    from covidct.lungs.grid import WorkingGrid
+    from covidct.lungs.learned_segment import _thick
+    from covidct.lungs.options import HybridOptions, LungOptions
+
+    grid = WorkingGrid.choose((4, 64, 64), (2.5, 1.0, 1.0), 1.0, 2.5)
+    mask = np.zeros((4, 64, 64), bool)
+    mask[:, 10:30, 10:30] = True
+    mask[:, 40:42, 5:60] = True
+    for min_ml in (0.0, 1.0):
+        opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(min_ml=min_ml))
+        thick = _thick(mask, grid, opts)
+        assert np.array_equal(thick, mask & (np.arange(64)[None, :, None] < 35))
+        assert not _thick(np.zeros_like(mask), grid, opts).any()
+
+
+def test_hybrid_options_are_checked():
+    from covidct.lungs.options import HybridOptions
+
+    with pytest.raises(InvalidInputError, match="remove_below"):
+        HybridOptions(remove_below=0.6, add_above=0.5)
+    with pytest.raises(InvalidInputError, match="open_mm"):
+        HybridOptions(open_mm=-1.0)
+
+
 def test_methods_and_bad_input():
     with pytest.raises(InvalidInputError, match="'hybrid'"):
         segment_lungs(np.zeros((8, 32, 32)), (3.0, 1.0, 1.0), method="unet")

@@ -112,7 +112,7 @@ def test_options_presets_and_validation():
     assert nested["snake"]["contour_level"] == 0.8
     assert nested["cavity"]["fat_hu"] == (-190.0, -60.0)
     assert set(nested) == {"grid", "threshold", "select", "airways", "refine", "snake",
-                           "pockets", "mirror", "gate", "cavity", "domes"}
+                           "pockets", "mirror", "gate", "cavity", "domes", "hybrid"}
     with pytest.raises(InvalidInputError, match="refine.close_mm"):
         RefineOptions(close_mm=0)
     with pytest.raises(InvalidInputError, match="air_hu"):

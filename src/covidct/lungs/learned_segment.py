@@ -4,14 +4,15 @@
   body, airways removed and right / left labelled by the rules' steps
   (:func:`covidct.lungs.airways.find_airways`, :func:`covidct.lungs.split.label_sides`).
 * ``"hybrid"``: the ``"refined"`` rules' mask (its HU-based edges), corrected by the model
-  where the two disagree over a thick region: lung the rules missed (dense lung at the
-  mediastinum and the diaphragm) is added (probability above 0.5), what the rules took
-  that the model is sure is not lung (probability below ``_REMOVE_BELOW``: mediastinal
-  fat, pericardium, spleen taken by the cavity growth) is removed. A
-  disagreement counts when it survives an in-plane opening of ``_ADD_OPEN_MM`` (the
-  model's outline is within about a pixel of 3 mm of the true edge: thin shells along
-  the pleura stay with the rules) and holds at least ``_ADD_MIN_ML``; added lung must
-  touch the rules' lungs and takes the side of the nearer lung.
+  where the two disagree over a thick region (settings: ``LungOptions.hybrid``): lung the
+  rules missed (dense lung at the mediastinum and the diaphragm) is added (probability
+  above ``add_above``), what the rules took that the model is sure is not lung
+  (probability below ``remove_below``: mediastinal fat, pericardium, spleen taken by the
+  cavity growth) is removed. A disagreement counts when it survives an in-plane opening
+  of ``open_mm`` (thin shells along the pleura stay with the rules) and holds at least
+  ``min_ml``; added lung must touch the rules' lungs and takes the side of the nearer
+  lung. With ``diseased_only`` the scans whose disease gate stays closed keep the rules'
+  mask.
 
 Both refuse non-axial volumes (the network sees axial slices).
 """
@@ -26,6 +27,7 @@ from scipy import ndimage as ndi
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.lungs.airways import find_airways, remove_airways
 from covidct.lungs.classical import body_mask, large_components
+from covidct.lungs.gate import disease_gate
 from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_working
 from covidct.lungs.learned import predict_lung_probability
 from covidct.lungs.options import LungOptions
@@ -34,9 +36,6 @@ from covidct.lungs.split import LEFT, RIGHT, label_sides
 __all__ = ["hybrid_lungs", "model_lungs"]
 
 _THRESHOLD = 0.5
-_REMOVE_BELOW = 0.1  # the rules' lung is removed only where the model is this sure it is not lung
-_ADD_OPEN_MM = 4.0
-_ADD_MIN_ML = 1.0
 
 
 def _working(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
@@ -89,17 +88,17 @@ def _nearer_side(added: np.ndarray, rules: np.ndarray, lr_axis: int) -> np.ndarr
     return out
 
 
-def _thick(mask: np.ndarray, grid: WorkingGrid) -> np.ndarray:
-    """The parts of ``mask`` that survive an in-plane opening of ``_ADD_OPEN_MM`` and hold at
-    least ``_ADD_MIN_ML`` (3D components): a disagreement of substance, not an edge shell."""
-    steps = max(1, int(round(_ADD_OPEN_MM / (2 * grid.spacing[1]))))
+def _thick(mask: np.ndarray, grid: WorkingGrid, opts: LungOptions) -> np.ndarray:
+    """The parts of ``mask`` that survive an in-plane opening of ``hybrid.open_mm`` and hold
+    at least ``hybrid.min_ml`` (3D components): a disagreement of substance, not an edge shell."""
+    steps = max(1, int(round(opts.hybrid.open_mm / (2 * grid.spacing[1]))))
     opened = ndi.binary_opening(mask, structure=np.ones((1, 3, 3), bool), iterations=steps)
     lab, n = ndi.label(opened)
     if n == 0:
         return opened
     sizes = np.bincount(lab.ravel()) * grid.voxel_ml
     sizes[0] = 0.0
-    return np.isin(lab, np.nonzero(sizes >= _ADD_MIN_ML)[0])
+    return np.isin(lab, np.nonzero(sizes >= opts.hybrid.min_ml)[0]) & (lab > 0)
 
 
 def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
@@ -117,11 +116,13 @@ def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
         rules[frac >= 0.5] = k
     if not ((rules == RIGHT).any() and (rules == LEFT).any()):
         return rules_input.copy()
+    if opts.hybrid.diseased_only and not disease_gate(rules, hu, grid.spacing, opts).open:
+        return rules_input.copy()
     prob = predict_lung_probability(hu, grid.spacing, model=model)
-    added = _thick((prob > _THRESHOLD) & body & (rules == 0), grid)
+    added = _thick((prob > opts.hybrid.add_above) & body & (rules == 0), grid, opts)
     lab, _ = ndi.label(added)
     added = np.isin(lab, np.unique(lab[ndi.binary_dilation(rules > 0) & (lab > 0)])) & (lab > 0)
-    removed = _thick((prob < _REMOVE_BELOW) & (rules > 0), grid)
+    removed = _thick((prob < opts.hybrid.remove_below) & (rules > 0), grid, opts)
     if not (added.any() or removed.any()):
         return rules_input.copy()
     labels = rules.copy()

@@ -2,7 +2,8 @@
 
 :class:`LungOptions` nests one small keyword-only frozen dataclass per step of
 :func:`covidct.lungs.segment_lungs` (``grid``, ``threshold``, ``select``, ``airways``,
-``refine``, ``snake``, ``pockets``, ``mirror``, ``gate``, ``cavity``, ``domes``). All
+``refine``, ``snake``, ``pockets``, ``mirror``, ``gate``, ``cavity``, ``domes``; ``hybrid``
+for the rules corrected by the lung model). All
 lengths are in mm, areas in mm², volumes in mL; they are converted to working-grid pixels
 in one place (:func:`covidct.lungs.grid.mm_to_px`), so the same options behave the same
 whatever the input spacing. The paper (COVID-MTL, Bao et al. 2021) worked at 1 mm and gave
@@ -27,6 +28,7 @@ __all__ = [
     "DomeOptions",
     "GateOptions",
     "GridOptions",
+    "HybridOptions",
     "LungOptions",
     "MirrorOptions",
     "PocketOptions",
@@ -329,6 +331,35 @@ class DomeOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HybridOptions:
+    """How ``method="hybrid"`` corrects the rules' mask with the lung model
+    (:func:`covidct.lungs.learned_segment.hybrid_lungs`).
+
+    Attributes:
+        diseased_only: correct only scans whose disease gate (:mod:`covidct.lungs.gate`,
+            read on the rules' mask) opens; clear lungs keep the rules' mask.
+        add_above: lung the rules missed is added where the model's probability is above this.
+        remove_below: the rules' lung is removed where the probability is below this.
+        open_mm: a disagreement counts where it survives an in-plane opening of this (mm):
+            thin shells along the pleura stay with the rules.
+        min_ml: and where its 3D part holds at least this (mL).
+    """
+
+    diseased_only: bool = False
+    add_above: float = 0.5
+    remove_below: float = 0.1
+    open_mm: float = 4.0
+    min_ml: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.remove_below <= self.add_above <= 1.0:
+            raise InvalidInputError(
+                "LungOptions.hybrid needs 0 <= remove_below <= add_above <= 1; got "
+                f"{self.remove_below}, {self.add_above}")
+        _check("hybrid", {"open_mm": self.open_mm, "min_ml": self.min_ml}, positive=False)
+
+
+@dataclass(frozen=True, kw_only=True)
 class LungOptions:
     """Settings of :func:`covidct.lungs.segment_lungs`, one group per step."""
 
@@ -343,6 +374,7 @@ class LungOptions:
     gate: GateOptions = field(default_factory=GateOptions)
     cavity: CavityOptions = field(default_factory=CavityOptions)
     domes: DomeOptions = field(default_factory=DomeOptions)
+    hybrid: HybridOptions = field(default_factory=HybridOptions)
 
     @classmethod
     def fast(cls) -> LungOptions:

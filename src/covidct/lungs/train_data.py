@@ -5,7 +5,10 @@ Two sources, both made by the project's own code:
 * phantom cases (:func:`covidct.phantom.simulate_case`; their lung labels are exact), half of
   them with extra dense disease up to white lung painted in (:func:`covidct.phantom.paint_into`);
 * real CTs with clear lungs, as they are and with simulated disease painted in; their label
-  is the clear CT's ``segment_lungs`` mask (the rules are right on clear lungs).
+  is the clear CT's ``segment_lungs`` mask (the rules are right on clear lungs);
+* deformed variants of those real CTs (:func:`covidct.lungs.train_augment.deformed_variant`:
+  3D scale / rotation / warp with the labels, thicker body, enhanced mediastinum, disease
+  painted into the deformed lungs at 25-85 % involvement).
 
 Each example is stored on the model grid (:func:`covidct.lungs.learned.to_model_grid`): HU
 int16 ``(z, canvas, canvas)``, lung fraction uint8 (0-255) ``(z, canvas, canvas)`` and the
@@ -25,7 +28,11 @@ import numpy as np
 from covidct.io.volume import CTVolume
 from covidct.lungs.learned import NEIGHBOUR_MM, to_model_grid
 
-__all__ = ["Example", "example_from_volume", "load_examples", "phantom_example", "real_examples"]
+__all__ = ["Example", "deformed_examples", "example_from_volume", "load_examples", "phantom_example",
+           "real_examples"]
+
+#: version of the deformed variants' recipe, in their cache file names
+_DEFORM_TAG = "d1"
 
 log = logging.getLogger(__name__)
 
@@ -77,20 +84,43 @@ def phantom_example(seed: int, *, size: str, pixel_mm: float, canvas: int) -> Ex
     return example_from_volume(volume, case.lungs, f"phantom-{seed}", pixel_mm=pixel_mm, canvas=canvas)
 
 
-def real_examples(path: str | Path, paint_seeds: Iterable[int], *, clear: bool, pixel_mm: float,
-                  canvas: int) -> list[Example]:
-    """A real clear-lung CT (when ``clear``) and one painted variant per seed; label: its
-    ``segment_lungs`` (refined rules) mask."""
+def _stem(path: str | Path) -> str:
+    return Path(path).name.split("_")[0].split(".")[0]
+
+
+def _read_labelled(path: str | Path) -> tuple[CTVolume, np.ndarray]:
     from covidct.io import read_ct
     from covidct.lungs.segment import segment_lungs
 
     volume = read_ct(path)
-    lungs = segment_lungs(volume, method="refined")
-    stem = Path(path).name.split("_")[0].split(".")[0]
+    return volume, segment_lungs(volume, method="refined")
+
+
+def real_examples(path: str | Path, paint_seeds: Iterable[int], *, clear: bool, pixel_mm: float,
+                  canvas: int, labelled: tuple[CTVolume, np.ndarray] | None = None) -> list[Example]:
+    """A real clear-lung CT (when ``clear``) and one painted variant per seed; label: its
+    ``segment_lungs`` (refined rules) mask (``labelled``: the CT and that mask, if already read)."""
+    volume, lungs = labelled or _read_labelled(path)
+    stem = _stem(path)
     out = [example_from_volume(volume, lungs, f"{stem}-clear", pixel_mm=pixel_mm, canvas=canvas)] if clear else []
     for seed in paint_seeds:
         out.append(example_from_volume(_paint(volume, lungs, seed), lungs, f"{stem}-paint{seed}",
                                        pixel_mm=pixel_mm, canvas=canvas))
+    return out
+
+
+def deformed_examples(path: str | Path, seeds: Iterable[int], *, pixel_mm: float, canvas: int,
+                      labelled: tuple[CTVolume, np.ndarray] | None = None) -> list[Example]:
+    """One deformed (and mostly painted) variant of a real clear-lung CT per seed, with the
+    deformed ``segment_lungs`` mask as label."""
+    from covidct.lungs.train_augment import deformed_variant
+
+    volume, lungs = labelled or _read_labelled(path)
+    out = []
+    for seed in seeds:
+        vol, lab = deformed_variant(volume, lungs, seed, pixel_mm=pixel_mm)
+        out.append(example_from_volume(vol, lab, f"{_stem(path)}-{_DEFORM_TAG}-{seed}", pixel_mm=pixel_mm,
+                                       canvas=canvas))
     return out
 
 
@@ -105,12 +135,14 @@ def _read(file: Path, name: str) -> Example:
         return Example(hu=z["hu"], lung=z["lung"], step=int(z["step"]), name=name)
 
 
-def load_examples(cache: Path, phantom_seeds: Iterable[int], real: Iterable[tuple[str, tuple[int, ...], bool]],
+def load_examples(cache: Path, phantom_seeds: Iterable[int],
+                  real: Iterable[tuple[str, tuple[int, ...], bool, tuple[int, ...]]],
                   *, size: str, pixel_mm: float, canvas: int) -> list[Example]:
     """The examples, from ``cache`` when there, else made and cached.
 
-    ``real``: (CT path, paint seeds, include the clear CT) per real CT. Cache file names
-    carry the grid (pixel size, canvas) and phantom size, so other settings never mix.
+    ``real``: (CT path, paint seeds, include the clear CT, deformation seeds) per real CT.
+    Cache file names carry the grid (pixel size, canvas) and phantom size, so other settings
+    never mix.
     """
     key = f"{size}-{pixel_mm:g}mm-{canvas}"
     cache.mkdir(parents=True, exist_ok=True)
@@ -120,15 +152,20 @@ def load_examples(cache: Path, phantom_seeds: Iterable[int], real: Iterable[tupl
         if not file.is_file():
             _save(phantom_example(seed, size=size, pixel_mm=pixel_mm, canvas=canvas), file)
         out.append(_read(file, f"phantom-{seed}"))
-    for path, seeds, clear in real:
-        stem = Path(path).name.split("_")[0].split(".")[0]
+    for path, seeds, clear, deform_seeds in real:
+        stem = _stem(path)
         names = ([f"{stem}-clear"] if clear else []) + [f"{stem}-paint{s}" for s in seeds]
-        files = [cache / f"{n}-{key}.npz" for n in names]
-        missing = [s for s, f in zip(seeds, files[-len(seeds):] if seeds else []) if not f.is_file()]
-        need_clear = clear and not files[0].is_file()
-        if missing or need_clear:
-            log.info("painting %s: %d variants", path, len(missing))
-            for ex in real_examples(path, missing, clear=need_clear, pixel_mm=pixel_mm, canvas=canvas):
+        names += [f"{stem}-{_DEFORM_TAG}-{s}" for s in deform_seeds]
+        have = {n for n in names if (cache / f"{n}-{key}.npz").is_file()}
+        missing = [s for s in seeds if f"{stem}-paint{s}" not in have]
+        missing_deform = [s for s in deform_seeds if f"{stem}-{_DEFORM_TAG}-{s}" not in have]
+        need_clear = clear and f"{stem}-clear" not in have
+        if missing or need_clear or missing_deform:
+            log.info("%s: painting %d variants, deforming %d", path, len(missing), len(missing_deform))
+            labelled = _read_labelled(path)
+            grid = {"pixel_mm": pixel_mm, "canvas": canvas, "labelled": labelled}
+            made = real_examples(path, missing, clear=need_clear, **grid) if missing or need_clear else []
+            for ex in made + deformed_examples(path, missing_deform, **grid):
                 _save(ex, cache / f"{ex.name}-{key}.npz")
-        out.extend(_read(f, n) for f, n in zip(files, names))
+        out.extend(_read(cache / f"{n}-{key}.npz", n) for n in names)
     return out

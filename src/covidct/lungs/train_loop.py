@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from covidct.lungs.learned import neighbour_stack, scale_hu
 
-__all__ = ["LungModule", "SliceSet", "augment", "best_metrics", "soft_dice_loss"]
+__all__ = ["LungModule", "SliceSet", "augment", "best_metrics", "slice_weights", "soft_dice_loss"]
 
 
 class SliceSet(torch.utils.data.Dataset):
@@ -34,6 +34,17 @@ class SliceSet(torch.utils.data.Dataset):
         x = neighbour_stack(torch.from_numpy(ex.hu), np.array([z]), ex.step)[0].float()
         y = torch.from_numpy(ex.lung[z:z + 1].astype(np.float32) / 255.0)
         return x, y
+
+
+def slice_weights(slices: SliceSet, real_share: float) -> torch.Tensor:
+    """Sampling weight of every slice of ``slices``: ``real_share`` of the total on the
+    examples not made from phantoms (names not starting with "phantom"), the rest on the
+    phantoms, equal within each group; ``real_share`` 0 (or one group empty): all equal."""
+    real = torch.tensor([not slices.examples[i].name.startswith("phantom") for i, _ in slices.index])
+    n_real, n_all = int(real.sum()), len(slices.index)
+    if real_share <= 0 or n_real in (0, n_all):
+        return torch.ones(n_all, dtype=torch.double)
+    return torch.where(real, real_share / n_real, (1.0 - real_share) / (n_all - n_real)).double()
 
 
 def _uniform(n: int, lo: float, hi: float, gen: torch.Generator | None, device: torch.device) -> torch.Tensor:
