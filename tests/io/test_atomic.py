@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from covidct.errors import InvalidInputError, OutputError
-from covidct.io.atomic import check_output, write_json, write_table
+from covidct.io.atomic import check_output, read_json_object, write_json, write_table
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 LIMIT = 4096  # bytes: every output below is larger
@@ -128,3 +128,16 @@ def test_phantom_cli_past_size_limit_exit_2_one_line(tmp_path):
     assert res.returncode == 2, res.stdout + res.stderr
     assert len(lines) == 1 and "was not written completely: it is truncated" in lines[0], lines
     assert [p for p in (tmp_path / "ph").rglob("*") if p.is_file()] == []
+
+
+def test_read_json_object_round_trip_and_damage(tmp_path):
+    data = {"accuracy": 0.8, "rows": [1, 2], "name": "run"}
+    assert read_json_object(write_json(data, tmp_path / "m.json")) == data
+    (tmp_path / "cut.json").write_text('{"accuracy": 0.8, "ro')
+    with pytest.raises(InvalidInputError, match="cannot read .*cut.json"):
+        read_json_object(tmp_path / "cut.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(InvalidInputError, match="holds no JSON object"):
+        read_json_object(tmp_path / "list.json")
+    with pytest.raises(InvalidInputError, match="cannot read"):
+        read_json_object(tmp_path / "absent.json")

@@ -22,6 +22,7 @@ __all__ = [
     "TABLE_SUFFIXES",
     "atomic_write",
     "check_output",
+    "read_json_object",
     "table_format",
     "write_json",
     "write_table",
@@ -163,6 +164,18 @@ def write_text(text: str, path: str | Path, *, what: str = "text file") -> Path:
 def write_json(data: Any, path: str | Path, *, what: str = "JSON file") -> Path:
     """Write ``data`` as indented JSON (checked: it reads back equal); returns the path."""
     return write_text(json.dumps(data, indent=2, default=str) + "\n", path, what=what)
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """The JSON object (a mapping) in ``path``; an unreadable, damaged or non-object file is
+    an :class:`~covidct.errors.InvalidInputError` naming it."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path} holds no JSON object")
+    return data
 
 
 def table_format(path: str | Path) -> str:

@@ -6,13 +6,13 @@ the numbers file (report.json), the masks and ``report.html`` by looking in the 
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from covidct.errors import InvalidInputError
+from covidct.io.atomic import read_json_object
 
 __all__ = [
     "StudyResults",
@@ -93,12 +93,7 @@ def read_results(out_dir: Path) -> StudyResults:
         raise InvalidInputError(
             f"the analysis wrote no numbers file ({' or '.join(NUMBERS_FILES)}) in {out_dir}"
         )
-    try:
-        numbers = json.loads(numbers_file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"cannot read {numbers_file}: {exc}") from exc
-    if not isinstance(numbers, dict):
-        raise InvalidInputError(f"{numbers_file} holds no JSON object")
+    numbers = read_json_object(numbers_file)
     masks: dict[str, Path] = {}
     files = tuple(sorted(p for p in out_dir.iterdir() if p.is_file()))
     for path in files:

@@ -40,6 +40,7 @@ from covidct.datasets.splits import (
 from covidct.errors import InvalidInputError
 from covidct.evaluation.metrics import classification_metrics
 from covidct.evaluation.plots import save_confusion_matrix, save_roc_curves
+from covidct.io.atomic import read_json_object
 from covidct.tasks import TASKS
 from covidct.training.config import TASK_CLASSES, TASK_COLUMNS, TrainConfig
 from covidct.training.data import CohortDataModule, FoldData, load_cohort
@@ -284,23 +285,13 @@ def _markdown(all_results: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidInputError(f"{path} does not hold a results mapping")
-    return data
-
-
 def _run_results(run_dir: str | Path) -> list[dict[str, Any]]:
     """The metrics of a network run (one entry) or of an ``ml run`` folder (one per model),
     each labelled by its folder (``folder`` or ``folder / model``)."""
     run = Path(run_dir)
     ml_file = run / "results.json"
     if ml_file.is_file() and not (run / "config.yaml").is_file():
-        report = _read_json(ml_file)
+        report = read_json_object(ml_file)
         entries: dict[str, dict[str, Any]] = {}
         for summary in report.get("results", []):
             entry = entries.setdefault(summary["model"], {
@@ -312,7 +303,7 @@ def _run_results(run_dir: str | Path) -> list[dict[str, Any]]:
     mfile = run / "metrics.json"
     if not mfile.is_file():
         evaluate_run(run)
-    results = _read_json(mfile)
+    results = read_json_object(mfile)
     if "tasks" not in results and results.get("task") == "classification":  # COVID-CT-Mask-Net
         results["tasks"] = {f"3-class ({level})": m for level, m in results["metrics"].items()}
     if "tasks" not in results:
