@@ -64,6 +64,14 @@ def _raw_nifti(tmp: Path, name: str, array: np.ndarray) -> Path:
     return path
 
 
+def _forms_disagree(tmp: Path) -> list[str]:
+    path = _raw_nifti(tmp, "forms.nii", chest()[0].array)
+    data = bytearray(path.read_bytes())
+    data[88:92] = struct.pack("<f", 1.0)  # pixdim[3] 1 mm; the sform keeps 2.5 mm
+    path.write_bytes(bytes(data))
+    return ["info", str(path)]
+
+
 def _pixdim_zero(tmp: Path) -> list[str]:
     path = _raw_nifti(tmp, "zero_dz.nii", chest()[0].array)
     data = bytearray(path.read_bytes())
@@ -259,6 +267,8 @@ HOSTILE: tuple[Hostile, ...] = (
             "infinite"),
     Hostile("pixdim-zero", "NIfTI with slice spacing pixdim[3] = 0", _pixdim_zero,
             "voxel size"),
+    Hostile("forms-disagree", "NIfTI whose qform says 1 mm slices and sform 2.5 mm",
+            _forms_disagree, "two voxel sizes"),
     Hostile("nrrd-zero-spacing", "NRRD with a zero space direction", _nrrd_zero_spacing,
             "0 mm"),
     Hostile("dicom-zero-pixel", "DICOM series with PixelSpacing 0\\0",

@@ -151,6 +151,7 @@ def check_nifti_file(path: str | Path) -> None:
             "must be a positive number (ITK would silently use 1 mm and every volume would "
             "be wrong); fix the header's pixdim with the true spacing"
         )
+    _check_forms_agree(path, hdr, pixdim)
     n_voxels = int(np.prod([max(d, 1) for d in dim[1 : ndim + 1]], dtype=np.int64))
     expected = int(hdr["vox_offset"]) + n_voxels * int(hdr["bitpix"]) // 8
     actual = _data_length(path)
@@ -160,6 +161,24 @@ def check_nifti_file(path: str | Path) -> None:
             f"{path} is truncated: its header promises {expected} bytes, the file holds "
             f"{actual} ({share:.1f}% of the voxel data); get a complete copy of the file"
         )
+
+
+def _check_forms_agree(path: Path, hdr: Nifti1Header | Nifti2Header, pixdim: list[float]) -> None:
+    """Refuse a header whose qform (pixdim) and sform give voxel sizes more than 1 % apart
+    (nibabel, for one, writes pixdim 1 over a 0 while the sform keeps the true size): which
+    one a reader takes decides every volume."""
+    if int(hdr["qform_code"]) <= 0 or int(hdr["sform_code"]) <= 0 or len(pixdim) < 3:
+        return
+    sform = np.asarray(hdr.get_sform(), float)[:3, :3]
+    sizes = np.linalg.norm(sform, axis=0)
+    if not np.all(np.isfinite(sizes)) or np.allclose(sizes, pixdim, rtol=0.01, atol=1e-4):
+        return
+    show = lambda v: " x ".join(f"{x:g}" for x in v)  # noqa: E731
+    raise InvalidInputError(
+        f"{path} gives two voxel sizes in its NIfTI header: {show(pixdim)} mm (qform, pixdim) "
+        f"and {show(sizes)} mm (sform); readers differ in which they take, so every volume "
+        "would depend on the reader; fix the header so that both give the true spacing"
+    )
 
 
 def check_nifti_finite(path: str | Path) -> None:
