@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from false_lesion_real import false_share
-from hybrid_validation import DEFAULT_REAL, FINDINGS
+from hybrid_validation import DEFAULT_REAL, FINDINGS, FRESH_FINDINGS, FRESH_SEED
 
 from covidct.io import read_ct
 from covidct.lesions import quantify
@@ -83,7 +83,8 @@ def _score(volume, reference, lesions, tumour, method: str, model) -> dict[str, 
     return row
 
 
-def run_ct(path: Path, model, tumour_path: Path | None, methods: tuple[str, ...] = METHODS) -> list[dict]:
+def run_ct(path: Path, model, tumour_path: Path | None, methods: tuple[str, ...] = METHODS,
+           fresh: bool = False) -> list[dict]:
     volume = read_ct(path)
     reference = segment_lungs(volume)
     tumour = np.zeros(volume.shape, bool)
@@ -91,10 +92,11 @@ def run_ct(path: Path, model, tumour_path: Path | None, methods: tuple[str, ...]
         tumour = read_ct(tumour_path).array > 0
     stem = path.name.split("_")[0]
     cases = [(f"{stem} clear", volume, None)]
-    for seed, (diagnosis, fraction, cons) in enumerate(FINDINGS):
+    findings = FRESH_FINDINGS if fresh else FINDINGS
+    for seed, (diagnosis, fraction, cons) in enumerate(findings, start=FRESH_SEED if fresh else 0):
         sick, lesions = paint_into(volume, reference, diagnosis=diagnosis, fraction=fraction,
                                    consolidation_share=cons, seed=seed)
-        cases.append((f"{stem} {diagnosis} {fraction:.2f}/{cons:.1f}", sick, lesions))
+        cases.append((f"{stem} {diagnosis} {fraction:.2f}/{cons:.1f}" + (f" s{seed}" if fresh else ""), sick, lesions))
     rows = []
     for name, vol, lesions in cases:
         true_lungs = {} if lesions is None else {
@@ -119,6 +121,9 @@ def main() -> None:
                         help=f"of {', '.join(METHODS)} and the --hybrid variants' names")
     parser.add_argument("--hybrid", action="append", default=[], metavar="NAME:FIELD=VALUE,...",
                         help="a hybrid variant (LungOptions.hybrid fields), reported as hybrid-NAME")
+    parser.add_argument("--fresh", action="store_true",
+                        help="the fresh painted cases (hybrid_validation.FRESH_FINDINGS, seeds 10-13) "
+                             "instead of the standard ones; the clear CT as always")
     parser.add_argument("--json", type=Path, help="write the rows as JSON")
     parser.add_argument("--card", type=Path, help="add the rows to this model card as 'held_out'")
     args = parser.parse_args()
@@ -135,7 +140,7 @@ def main() -> None:
         model = load_lung_model(model_file)
         rows += [{**r, "model": str(model_file)} for r in
                  run_ct(args.real / f"{stem}_image.nrrd", model, args.real / f"{stem}_label.nrrd"
-                        if stem == "lung2" else None, tuple(args.methods))]
+                        if stem == "lung2" else None, tuple(args.methods), args.fresh)]
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.card:

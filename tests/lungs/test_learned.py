@@ -164,6 +164,10 @@ def test_thick_disagreement_keeps_only_thick_parts_of_the_mask():
         thick = _thick(mask, grid, opts)
         assert np.array_equal(thick, mask & (np.arange(64)[None, :, None] < 35))
         assert not _thick(np.zeros_like(mask), grid, opts).any()
+    # open_mm=0: no opening at all, the 2 mm line and a single voxel count too
+    mask[0, 50, 50] = True
+    opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(open_mm=0.0, min_ml=0.0))
+    assert np.array_equal(_thick(mask, grid, opts), mask)
 
 
 def test_hybrid_options_are_checked():

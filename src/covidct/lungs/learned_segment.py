@@ -91,8 +91,8 @@ def _nearer_side(added: np.ndarray, rules: np.ndarray, lr_axis: int) -> np.ndarr
 def _thick(mask: np.ndarray, grid: WorkingGrid, opts: LungOptions) -> np.ndarray:
     """The parts of ``mask`` that survive an in-plane opening of ``hybrid.open_mm`` and hold
     at least ``hybrid.min_ml`` (3D components): a disagreement of substance, not an edge shell."""
-    steps = max(1, int(round(opts.hybrid.open_mm / (2 * grid.spacing[1]))))
-    opened = ndi.binary_opening(mask, structure=np.ones((1, 3, 3), bool), iterations=steps)
+    steps = int(round(opts.hybrid.open_mm / (2 * grid.spacing[1])))
+    opened = ndi.binary_opening(mask, structure=np.ones((1, 3, 3), bool), iterations=steps) if steps else mask
     lab, n = ndi.label(opened)
     if n == 0:
         return opened
