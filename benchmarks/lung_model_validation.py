@@ -10,12 +10,12 @@ Usage:
 Each real CT is scored with a model that never saw it (``covidct train lungs-unet --data DIR
 --set exclude=[lung1]`` for lung1, and the other way round). Cases: the clear CT (Dice
 against its ``"refined"`` mask, false lesion: the lesion share of the lung outside lung2's
-tumour label) and the painted cases of ``hybrid_validation.py`` (the same findings and seeds
-0-3; Dice against the clear CT's mask, error of ``quantify``'s lesion fraction against the
+tumour label) and the painted cases of ``hybrid_validation.py`` (``--cases``: "standard",
+its findings with seeds 0-3, or the "fresh" or "third" set of ``CASE_SETS``; Dice against the clear CT's mask, error of ``quantify``'s lesion fraction against the
 painted one, end to end with each method's lungs; ``error_true``: the same with the clear
 CT's mask, i.e. the lesion side alone, one value per case). ``--methods`` limits the
-methods run. ``--card`` adds the rows to a model
-card as ``held_out`` (replacing earlier rows of the same CTs).
+methods run. ``--card`` adds the rows to a model card as ``held_out`` (replacing earlier
+rows of the same CTs).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from false_lesion_real import false_share
-from hybrid_validation import DEFAULT_REAL, FINDINGS, FRESH_FINDINGS, FRESH_SEED
+from hybrid_validation import CASE_SETS, DEFAULT_REAL
 
 from covidct.io import read_ct
 from covidct.lesions import quantify
@@ -84,7 +84,7 @@ def _score(volume, reference, lesions, tumour, method: str, model) -> dict[str, 
 
 
 def run_ct(path: Path, model, tumour_path: Path | None, methods: tuple[str, ...] = METHODS,
-           fresh: bool = False) -> list[dict]:
+           cases_name: str = "standard") -> list[dict]:
     volume = read_ct(path)
     reference = segment_lungs(volume)
     tumour = np.zeros(volume.shape, bool)
@@ -92,11 +92,11 @@ def run_ct(path: Path, model, tumour_path: Path | None, methods: tuple[str, ...]
         tumour = read_ct(tumour_path).array > 0
     stem = path.name.split("_")[0]
     cases = [(f"{stem} clear", volume, None)]
-    findings = FRESH_FINDINGS if fresh else FINDINGS
-    for seed, (diagnosis, fraction, cons) in enumerate(findings, start=FRESH_SEED if fresh else 0):
+    findings, first_seed = CASE_SETS[cases_name]
+    for seed, (diagnosis, fraction, cons) in enumerate(findings, start=first_seed):
         sick, lesions = paint_into(volume, reference, diagnosis=diagnosis, fraction=fraction,
                                    consolidation_share=cons, seed=seed)
-        cases.append((f"{stem} {diagnosis} {fraction:.2f}/{cons:.1f}" + (f" s{seed}" if fresh else ""), sick, lesions))
+        cases.append((f"{stem} {diagnosis} {fraction:.2f}/{cons:.1f}" + (f" s{seed}" if seed >= 4 else ""), sick, lesions))
     rows = []
     for name, vol, lesions in cases:
         true_lungs = {} if lesions is None else {
@@ -121,9 +121,8 @@ def main() -> None:
                         help=f"of {', '.join(METHODS)} and the --hybrid variants' names")
     parser.add_argument("--hybrid", action="append", default=[], metavar="NAME:FIELD=VALUE,...",
                         help="a hybrid variant (LungOptions.hybrid fields), reported as hybrid-NAME")
-    parser.add_argument("--fresh", action="store_true",
-                        help="the fresh painted cases (hybrid_validation.FRESH_FINDINGS, seeds 10-13) "
-                             "instead of the standard ones; the clear CT as always")
+    parser.add_argument("--cases", choices=list(CASE_SETS), default="standard",
+                        help="which painted cases (hybrid_validation.CASE_SETS); the clear CT always")
     parser.add_argument("--json", type=Path, help="write the rows as JSON")
     parser.add_argument("--card", type=Path, help="add the rows to this model card as 'held_out'")
     args = parser.parse_args()
@@ -140,7 +139,7 @@ def main() -> None:
         model = load_lung_model(model_file)
         rows += [{**r, "model": str(model_file)} for r in
                  run_ct(args.real / f"{stem}_image.nrrd", model, args.real / f"{stem}_label.nrrd"
-                        if stem == "lung2" else None, tuple(args.methods), args.fresh)]
+                        if stem == "lung2" else None, tuple(args.methods), args.cases)]
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.card:

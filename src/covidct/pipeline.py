@@ -22,6 +22,7 @@ from covidct.io.write import WRITE_SUFFIXES
 from covidct.io.samples import SAMPLES, sample_path
 from covidct.lesions import LesionQuantification, QuantOptions, quantify
 from covidct.lungs import segment_lungs
+from covidct.lungs.segment import DEFAULT_METHOD
 from covidct.lungs.options import LungOptions
 
 __all__ = [
@@ -121,7 +122,7 @@ def segment_study(
     path: str | Path,
     output: str | Path | None = None,
     *,
-    method: Literal["refined", "classical", "model", "hybrid"] = "refined",
+    method: Literal["refined", "classical", "model", "hybrid"] = DEFAULT_METHOD,
     series_uid: str | None = None,
     lung_preset: str = "default",
 ) -> SegmentationRun:

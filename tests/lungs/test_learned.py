@@ -141,9 +141,33 @@ def test_hybrid_diseased_only_keeps_the_rules_on_clear_lungs():
     clear = simulate_case(8, diagnosis="control", size="small").volume
     opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(diseased_only=True, remove_below=0.5))
     rules = segment_lungs(clear, method="refined")
-    with mock.patch.object(learned_segment, "predict_lung_probability", side_effect=AssertionError("ran")):
+    with mock.patch.object(learned_segment, "_probability", side_effect=AssertionError("ran")):
         hybrid = segment_lungs(clear, method="hybrid", options=opts)
     assert np.array_equal(hybrid, rules)
+
+
+def test_hybrid_uses_the_model_where_the_rules_collapsed(phantom, masks):
+    """Rules that lost the lower half of the lungs (as on white lung over the domes) hold
+    less than ``collapse_ratio`` of the network's lung: "hybrid" gives the network's mask;
+    with the guard off it keeps the rules' half and adds what the network is sure of."""
+    import dataclasses
+
+    from covidct.lungs.learned_segment import hybrid_lungs
+    from covidct.lungs.options import HybridOptions, LungOptions
+
+    vol = phantom.volume
+    zs = np.nonzero(masks["refined"].any(axis=(1, 2)))[0]
+    half = masks["refined"].copy()
+    half[: zs[len(zs) // 2]] = 0
+    args = (vol.array, vol.spacing, vol.direction, half)
+    opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(diseased_only=False))
+    assert np.array_equal(hybrid_lungs(*args, opts, "ct"), masks["model"])
+    off = dataclasses.replace(opts, hybrid=HybridOptions(diseased_only=False, collapse_ratio=0.0))
+    kept = hybrid_lungs(*args, off, "ct")
+    assert not np.array_equal(kept, masks["model"])
+    assert np.count_nonzero(kept[half > 0]) >= 0.95 * np.count_nonzero(half)  # the rules' half stays
+    with pytest.raises(InvalidInputError, match="collapse_ratio"):
+        HybridOptions(collapse_ratio=1.5)
 
 
 def test_thick_disagreement_keeps_only_thick_parts_of_the_mask():
@@ -160,7 +184,7 @@ def test_thick_disagreement_keeps_only_thick_parts_of_the_mask():
     mask[:, 10:30, 10:30] = True
     mask[:, 40:42, 5:60] = True
     for min_ml in (0.0, 1.0):
-        opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(min_ml=min_ml))
+        opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(open_mm=4.0, min_ml=min_ml))
         thick = _thick(mask, grid, opts)
         assert np.array_equal(thick, mask & (np.arange(64)[None, :, None] < 35))
         assert not _thick(np.zeros_like(mask), grid, opts).any()
@@ -193,7 +217,7 @@ def test_methods_and_bad_input():
         segment_lungs(body, (5.0, 4.0, 4.0), method="model")
 
 
-def test_non_axial_volume_is_refused(phantom):
+def test_non_axial_volume_model_refused_hybrid_keeps_rules(phantom, caplog):
     from covidct.io.volume import CTVolume
 
     vol = phantom.volume
@@ -201,6 +225,10 @@ def test_non_axial_volume_is_refused(phantom):
                         direction=(0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0))
     with pytest.raises(InvalidInputError, match="axial"):
         segment_lungs(sagittal, method="model")
+    rules = segment_lungs(sagittal, method="refined")
+    with caplog.at_level("WARNING"):
+        assert np.array_equal(segment_lungs(sagittal), rules)  # the default, "hybrid"
+    assert "not axial" in caplog.text
 
 
 def test_lungs_training_family():

@@ -42,7 +42,11 @@ def test_analyze_cli_writes_report(sim_nifti, tmp_path):
     assert res.exit_code == 0, res.output
     record = json.loads((out / "report.json").read_text())
     assert f"{100 * record['summary']['lesion_fraction']:.1f} % of lung involved" in res.output
-    assert record["model"] is None and record["lungs"]["method"] == "refined"
+    assert record["model"] is None and record["lungs"]["method"] == "hybrid"
+    from covidct.lungs.learned import lung_model_path
+    from covidct.provenance import sha256_file
+
+    assert record["lungs"]["lung_model"] == {"file": "lung-unet.pt", "sha256": sha256_file(lung_model_path())}
     assert record["provenance"]["options"]["analyze"]["preset"] == "fast"
     assert "report:" in res.output
 

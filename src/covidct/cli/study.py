@@ -69,9 +69,10 @@ def segment(
     output: Path = typer.Option(
         ..., "-o", "--out", "--output", help="Mask file (.nii.gz, .nii, .nrrd, .mha)."
     ),
-    method: str = typer.Option(
-        "refined", help="refined (default), classical (the baseline), model (the lung network) "
-        "or hybrid (refined plus the network's lung the rules missed)."),
+    method: str | None = typer.Option(
+        None, help="hybrid (default: the rules, corrected by the lung network on diseased "
+        "lungs), refined (the rules alone), classical (the baseline) or model (the lung "
+        "network alone)."),
     series: str | None = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
     lung_preset: str = typer.Option("default", "--lung-preset", help=LUNG_PRESET_HELP),
 ) -> None:
@@ -80,9 +81,10 @@ def segment(
     Example: covidct segment sample:lung1 -o lung1_lungs.nii.gz
     """
     from covidct.errors import InvalidInputError
-    from covidct.lungs.segment import METHODS
+    from covidct.lungs.segment import DEFAULT_METHOD, METHODS
     from covidct.pipeline import segment_study
 
+    method = method or DEFAULT_METHOD
     if method not in METHODS:
         raise InvalidInputError(f"--method must be one of {', '.join(METHODS)}; got {method!r}")
     run = segment_study(input, output, method=method, series_uid=series,  # type: ignore[arg-type]

@@ -4,21 +4,25 @@
   body, airways removed and right / left labelled by the rules' steps
   (:func:`covidct.lungs.airways.find_airways`, :func:`covidct.lungs.split.label_sides`).
 * ``"hybrid"``: the ``"refined"`` rules' mask (its HU-based edges), corrected by the model
-  where the two disagree over a thick region (settings: ``LungOptions.hybrid``): lung the
-  rules missed (dense lung at the mediastinum and the diaphragm) is added (probability
-  above ``add_above``), what the rules took that the model is sure is not lung
-  (probability below ``remove_below``: mediastinal fat, pericardium, spleen taken by the
-  cavity growth) is removed. A disagreement counts when it survives an in-plane opening
-  of ``open_mm`` (thin shells along the pleura stay with the rules) and holds at least
-  ``min_ml``; added lung must touch the rules' lungs and takes the side of the nearer
-  lung. With ``diseased_only`` the scans whose disease gate stays closed keep the rules'
-  mask.
+  (settings: ``LungOptions.hybrid``): what the rules took that the model calls not lung
+  (probability below ``remove_below``: mediastinal fat, pericardium, upper abdomen taken by
+  the cavity growth) is removed, and lung the rules missed where the model is sure
+  (probability above ``add_above``: dense lung at the mediastinum and the diaphragm) is
+  added when it touches the rules' lungs, with the side of the nearer lung. Optionally a
+  disagreement counts only where it survives an in-plane opening of ``open_mm`` and holds
+  ``min_ml``. With ``diseased_only`` (default) the scans whose disease gate stays closed
+  keep the rules' mask and skip the network. Where the rules' lungs hold less than
+  ``collapse_ratio`` of the network's lung volume, the rules have lost whole regions (white
+  lung over the domes that the cavity growth could not reach) and the network's mask (as
+  ``"model"``) is used instead.
 
-Both refuse non-axial volumes (the network sees axial slices).
+``"model"`` refuses non-axial volumes (the network sees axial slices); ``"hybrid"`` keeps
+the rules' mask on them, with a logged warning.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -29,13 +33,21 @@ from covidct.lungs.airways import find_airways, remove_airways
 from covidct.lungs.classical import body_mask, large_components
 from covidct.lungs.gate import disease_gate
 from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_working
-from covidct.lungs.learned import predict_lung_probability
 from covidct.lungs.options import LungOptions
 from covidct.lungs.split import LEFT, RIGHT, label_sides
 
 __all__ = ["hybrid_lungs", "model_lungs"]
 
+log = logging.getLogger(__name__)
+
 _THRESHOLD = 0.5
+
+
+def _probability(hu: np.ndarray, spacing: tuple[float, float, float], model: Any) -> np.ndarray:
+    """The lung model's probability on ``hu`` (torch is imported here, when a scan needs it)."""
+    from covidct.lungs.learned import predict_lung_probability
+
+    return predict_lung_probability(hu, spacing, model=model)
 
 
 def _working(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
@@ -51,13 +63,13 @@ def _working(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[f
     return grid, orient, hu, body
 
 
-def model_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
-                opts: LungOptions, name: str, *, model: Any = None) -> np.ndarray:
-    """uint8 (z, y, x) labels on the input grid (1 right, 2 left) from the model alone."""
-    from covidct.lungs.segment import _check_in_view, _largest_parts, _midline
+def _model_labels(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, grid: WorkingGrid,
+                  orient: Orientation, opts: LungOptions, name: str) -> np.ndarray:
+    """Working-grid labels (1 right, 2 left) of the network's lung (probability above 0.5 in
+    the body), airways removed, parts below ``select.min_lung_ml`` dropped."""
+    from covidct.lungs.segment import _largest_parts, _midline
 
-    grid, orient, hu, body = _working(arr, sp, direction, opts, name)
-    lungs = (predict_lung_probability(hu, grid.spacing, model=model) > _THRESHOLD) & body
+    lungs = (prob > _THRESHOLD) & body
     airway, trachea_x = find_airways(hu, body, grid.spacing, orient, opts)
     lungs = remove_airways(lungs, airway, grid.spacing, opts)
     lungs, _ = large_components(lungs, max(1, int(opts.select.min_lung_ml / grid.voxel_ml)))
@@ -65,8 +77,16 @@ def model_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tupl
         raise NoLungsFoundError(f"{name}: no plausible lungs found: the lung model finds no lung of "
                                 f"at least {opts.select.min_lung_ml:.0f} mL")
     midline = _midline(lungs, body, orient, trachea_x)
-    labels = _largest_parts(label_sides(lungs, orient, midline, grid.spacing,
-                                        max(1, int(1.0 / grid.voxel_ml))))
+    return _largest_parts(label_sides(lungs, orient, midline, grid.spacing, max(1, int(1.0 / grid.voxel_ml))))
+
+
+def model_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
+                opts: LungOptions, name: str, *, model: Any = None) -> np.ndarray:
+    """uint8 (z, y, x) labels on the input grid (1 right, 2 left) from the model alone."""
+    from covidct.lungs.segment import _check_in_view
+
+    grid, orient, hu, body = _working(arr, sp, direction, opts, name)
+    labels = _model_labels(hu, _probability(hu, grid.spacing, model), body, grid, orient, opts, name)
     _check_in_view(labels, grid, opts, name)
     return labels_to_input(labels, grid)
 
@@ -108,6 +128,9 @@ def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
     lungs), what the rules took that the model calls not lung is removed."""
     from covidct.lungs.segment import _check_in_view, _largest_parts
 
+    if not Orientation.from_direction(direction, sp).axial:
+        log.warning("%s: not axial slices: the lung network is not used, the rules' mask is kept", name)
+        return rules_input.copy()
     grid, orient, hu, body = _working(arr, sp, direction, opts, name)
     rules = np.zeros(grid.shape, np.uint8)
     for k in (RIGHT, LEFT):  # the rules' labels on the working grid (linear, >= 0.5)
@@ -118,7 +141,14 @@ def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
         return rules_input.copy()
     if opts.hybrid.diseased_only and not disease_gate(rules, hu, grid.spacing, opts).open:
         return rules_input.copy()
-    prob = predict_lung_probability(hu, grid.spacing, model=model)
+    prob = _probability(hu, grid.spacing, model)
+    if np.count_nonzero(rules) < opts.hybrid.collapse_ratio * np.count_nonzero((prob > _THRESHOLD) & body):
+        labels = _model_labels(hu, prob, body, grid, orient, opts, name)  # the rules may have collapsed
+        if np.count_nonzero(rules) < opts.hybrid.collapse_ratio * np.count_nonzero(labels):
+            log.info("%s: the rules' lungs hold %.0f %% of the network's: the network's mask is used",
+                     name, 100.0 * np.count_nonzero(rules) / np.count_nonzero(labels))
+            _check_in_view(labels, grid, opts, name)
+            return labels_to_input(labels, grid)
     added = _thick((prob > opts.hybrid.add_above) & body & (rules == 0), grid, opts)
     lab, _ = ndi.label(added)
     added = np.isin(lab, np.unique(lab[ndi.binary_dilation(rules > 0) & (lab > 0)])) & (lab > 0)

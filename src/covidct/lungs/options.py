@@ -338,18 +338,27 @@ class HybridOptions:
     Attributes:
         diseased_only: correct only scans whose disease gate (:mod:`covidct.lungs.gate`,
             read on the rules' mask) opens; clear lungs keep the rules' mask.
-        add_above: lung the rules missed is added where the model's probability is above this.
-        remove_below: the rules' lung is removed where the probability is below this.
-        open_mm: a disagreement counts where it survives an in-plane opening of this (mm):
-            thin shells along the pleura stay with the rules.
+        add_above: lung the rules missed is added where the model's probability is above this
+            (the model is sure: its 2 mm outline is not, so the rules keep their HU edges).
+        remove_below: the rules' lung is removed where the probability is below this
+            (mediastinal fat, pericardium, upper abdomen taken by the cavity growth).
+        open_mm: a disagreement counts where it survives an in-plane opening of this (mm;
+            0: no opening, every disagreement counts).
         min_ml: and where its 3D part holds at least this (mL).
+        collapse_ratio: when the rules' lungs hold less than this share of the network's lung
+            volume, the network's mask (as ``method="model"``) replaces the rules' (0: never).
+
+    The thresholds were chosen on the standard painted cases of
+    ``benchmarks/lung_model_validation.py`` with held-out models, ``collapse_ratio`` on two
+    of its "fresh" cases; the "third" cases check both (docs/validation.md).
     """
 
-    diseased_only: bool = False
-    add_above: float = 0.5
+    diseased_only: bool = True
+    add_above: float = 0.98
     remove_below: float = 0.1
-    open_mm: float = 4.0
-    min_ml: float = 1.0
+    open_mm: float = 0.0
+    min_ml: float = 0.0
+    collapse_ratio: float = 0.9
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.remove_below <= self.add_above <= 1.0:
@@ -357,6 +366,8 @@ class HybridOptions:
                 "LungOptions.hybrid needs 0 <= remove_below <= add_above <= 1; got "
                 f"{self.remove_below}, {self.add_above}")
         _check("hybrid", {"open_mm": self.open_mm, "min_ml": self.min_ml}, positive=False)
+        if not 0.0 <= self.collapse_ratio <= 1.0:
+            raise InvalidInputError(f"LungOptions.hybrid.collapse_ratio must be in [0, 1]; got {self.collapse_ratio}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from covidct.errors import InvalidInputError
 from covidct.lesions.options import QuantOptions
 from covidct.lungs.options import LungOptions
+from covidct.lungs.segment import DEFAULT_METHOD, METHODS
 from covidct.provenance import options_dict
 
 __all__ = ["ANALYZE_PRESETS", "AnalyzeOptions", "get_analyze_preset"]
@@ -22,7 +23,7 @@ class AnalyzeOptions:
 
     Attributes:
         preset: name of the preset these options started from.
-        lung_method: ``"refined"`` or ``"classical"`` (see :func:`covidct.lungs.segment_lungs`).
+        lung_method: a method of :func:`covidct.lungs.segment_lungs` (default ``"hybrid"``).
         lungs: lung segmentation settings.
         lesions: HU lesion-quantification settings (used unless ``lesion_model``).
         lesion_model: path of a Mask R-CNN lesion model (needs ``covidct.detection``), or "".
@@ -35,7 +36,7 @@ class AnalyzeOptions:
     """
 
     preset: str = "default"
-    lung_method: Literal["refined", "classical"] = "refined"
+    lung_method: Literal["refined", "classical", "model", "hybrid"] = DEFAULT_METHOD
     lungs: LungOptions = field(default_factory=LungOptions.fast)
     lesions: QuantOptions = field(default_factory=QuantOptions)
     lesion_model: str = ""
@@ -46,9 +47,9 @@ class AnalyzeOptions:
     heatmap_task: str = "ct"
 
     def __post_init__(self) -> None:
-        if self.lung_method not in ("refined", "classical"):
+        if self.lung_method not in METHODS:
             raise InvalidInputError(
-                f"lung_method must be 'refined' or 'classical'; got {self.lung_method!r}"
+                f"lung_method must be one of {', '.join(METHODS)}; got {self.lung_method!r}"
             )
         if not 1 <= int(self.montage_slices) <= 48:
             raise InvalidInputError(f"montage_slices must be 1..48; got {self.montage_slices}")

@@ -25,6 +25,17 @@ SCHEMA_ID = "covidct-report/1"
 RESEARCH_USE = "Research use only, not for diagnosis."
 
 
+
+def _lung_model_block(method: str) -> dict[str, str] | None:
+    """The shipped lung model (file name and sha256) for the methods that may use it."""
+    if method not in ("model", "hybrid"):
+        return None
+    from covidct.lungs.learned import lung_model_path
+    from covidct.provenance import sha256_file
+
+    path = lung_model_path()
+    return {"file": path.name, "sha256": sha256_file(path)} if path.is_file() else None
+
 def _probabilities(analysis: StudyAnalysis) -> dict[str, Any]:
     from covidct.training.run import CLASS_NAMES
 
@@ -94,6 +105,7 @@ def build_record(
                   "description": describe(analysis.ct)},
         "summary": _summary(analysis),
         "lungs": {"method": opts.lung_method, "options": options_dict(opts.lungs),
+                  "lung_model": _lung_model_block(opts.lung_method),
                   "volume_ml": {"right": right, "left": left, "total": right + left}},
         "lesions": {"method": analysis.lesion_method,
                     "lesion_model": opts.lesion_model or None,
