@@ -130,7 +130,8 @@ def test_hybrid_changes_the_rules_only_where_they_disagree_with_the_model(phanto
 
 def test_hybrid_diseased_only_keeps_the_rules_on_clear_lungs():
     """A clear phantom (control): its disease gate stays closed, so "hybrid" with
-    ``diseased_only`` returns the rules' mask voxel for voxel, and the model is not run."""
+    ``diseased_only`` returns the rules' mask voxel for voxel (the network runs only for the
+    collapse check: a network that sees no lung at all changes nothing)."""
     import dataclasses
     from unittest import mock
 
@@ -141,9 +142,9 @@ def test_hybrid_diseased_only_keeps_the_rules_on_clear_lungs():
     clear = simulate_case(8, diagnosis="control", size="small").volume
     opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(diseased_only=True, remove_below=0.5))
     rules = segment_lungs(clear, method="refined")
-    with mock.patch.object(learned_segment, "_probability", side_effect=AssertionError("ran")):
-        hybrid = segment_lungs(clear, method="hybrid", options=opts)
-    assert np.array_equal(hybrid, rules)
+    assert np.array_equal(segment_lungs(clear, method="hybrid", options=opts), rules)
+    with mock.patch.object(learned_segment, "_probability", side_effect=lambda hu, *a: np.zeros(hu.shape)):
+        assert np.array_equal(segment_lungs(clear, method="hybrid", options=opts), rules)
 
 
 def test_hybrid_uses_the_model_where_the_rules_collapsed(phantom, masks):
@@ -160,8 +161,9 @@ def test_hybrid_uses_the_model_where_the_rules_collapsed(phantom, masks):
     half = masks["refined"].copy()
     half[: zs[len(zs) // 2]] = 0
     args = (vol.array, vol.spacing, vol.direction, half)
-    opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(diseased_only=False))
-    assert np.array_equal(hybrid_lungs(*args, opts, "ct"), masks["model"])
+    for diseased_only in (True, False):  # the check runs whether or not the gate opens
+        opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(diseased_only=diseased_only))
+        assert np.array_equal(hybrid_lungs(*args, opts, "ct"), masks["model"])
     off = dataclasses.replace(opts, hybrid=HybridOptions(diseased_only=False, collapse_ratio=0.0))
     kept = hybrid_lungs(*args, off, "ct")
     assert not np.array_equal(kept, masks["model"])

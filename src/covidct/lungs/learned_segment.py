@@ -11,10 +11,10 @@
   added when it touches the rules' lungs, with the side of the nearer lung. Optionally a
   disagreement counts only where it survives an in-plane opening of ``open_mm`` and holds
   ``min_ml``. With ``diseased_only`` (default) the scans whose disease gate stays closed
-  keep the rules' mask and skip the network. Where the rules' lungs hold less than
-  ``collapse_ratio`` of the network's lung volume, the rules have lost whole regions (white
-  lung over the domes that the cavity growth could not reach) and the network's mask (as
-  ``"model"``) is used instead.
+  keep the rules' mask. On every scan, where the rules' lungs hold less than
+  ``collapse_ratio`` of the network's lung volume, the rules have lost whole regions (a
+  consolidated lobe, white lung over the domes that the cavity growth could not reach) and
+  the network's mask (as ``"model"``) is used instead.
 
 ``"model"`` refuses non-axial volumes (the network sees axial slices); ``"hybrid"`` keeps
 the rules' mask on them, with a logged warning.
@@ -121,6 +121,23 @@ def _thick(mask: np.ndarray, grid: WorkingGrid, opts: LungOptions) -> np.ndarray
     return np.isin(lab, np.nonzero(sizes >= opts.hybrid.min_ml)[0]) & (lab > 0)
 
 
+def _collapse(rules: np.ndarray, prob: np.ndarray, hu: np.ndarray, body: np.ndarray, grid: WorkingGrid,
+              orient: Orientation, opts: LungOptions, name: str) -> np.ndarray | None:
+    """The network's labels when the rules' lungs hold less than ``hybrid.collapse_ratio`` of
+    its lung volume (the rules lost whole regions: a consolidated lobe, white lung over the
+    domes), else None. The disease gate reads disease inside the rules' lungs, so it cannot
+    see a lobe they left out: this check runs on every scan."""
+    ratio = opts.hybrid.collapse_ratio
+    if np.count_nonzero(rules) >= ratio * np.count_nonzero((prob > _THRESHOLD) & body):
+        return None  # the raw network mask only shrinks with the clean-up below
+    labels = _model_labels(hu, prob, body, grid, orient, opts, name)
+    if np.count_nonzero(rules) >= ratio * np.count_nonzero(labels):
+        return None
+    log.info("%s: the rules' lungs hold %.0f %% of the network's: the network's mask is used",
+             name, 100.0 * np.count_nonzero(rules) / np.count_nonzero(labels))
+    return labels
+
+
 def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
                  rules_input: np.ndarray, opts: LungOptions, name: str, *, model: Any = None) -> np.ndarray:
     """The rules' labels ``rules_input`` (input grid), corrected by the model where the two
@@ -137,18 +154,15 @@ def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
         frac = to_working((rules_input == k).astype(np.float32), grid) if not grid.identity \
             else (rules_input == k).astype(np.float32)
         rules[frac >= 0.5] = k
+    prob = _probability(hu, grid.spacing, model)
+    collapsed = _collapse(rules, prob, hu, body, grid, orient, opts, name)
+    if collapsed is not None:
+        _check_in_view(collapsed, grid, opts, name)
+        return labels_to_input(collapsed, grid)
     if not ((rules == RIGHT).any() and (rules == LEFT).any()):
         return rules_input.copy()
     if opts.hybrid.diseased_only and not disease_gate(rules, hu, grid.spacing, opts).open:
         return rules_input.copy()
-    prob = _probability(hu, grid.spacing, model)
-    if np.count_nonzero(rules) < opts.hybrid.collapse_ratio * np.count_nonzero((prob > _THRESHOLD) & body):
-        labels = _model_labels(hu, prob, body, grid, orient, opts, name)  # the rules may have collapsed
-        if np.count_nonzero(rules) < opts.hybrid.collapse_ratio * np.count_nonzero(labels):
-            log.info("%s: the rules' lungs hold %.0f %% of the network's: the network's mask is used",
-                     name, 100.0 * np.count_nonzero(rules) / np.count_nonzero(labels))
-            _check_in_view(labels, grid, opts, name)
-            return labels_to_input(labels, grid)
     added = _thick((prob > opts.hybrid.add_above) & body & (rules == 0), grid, opts)
     lab, _ = ndi.label(added)
     added = np.isin(lab, np.unique(lab[ndi.binary_dilation(rules > 0) & (lab > 0)])) & (lab > 0)

@@ -337,7 +337,8 @@ class HybridOptions:
 
     Attributes:
         diseased_only: correct only scans whose disease gate (:mod:`covidct.lungs.gate`,
-            read on the rules' mask) opens; clear lungs keep the rules' mask.
+            read on the rules' mask) opens; clear lungs keep the rules' mask (the collapse
+            check below still runs).
         add_above: lung the rules missed is added where the model's probability is above this
             (the model is sure: its 2 mm outline is not, so the rules keep their HU edges).
         remove_below: the rules' lung is removed where the probability is below this

@@ -303,7 +303,7 @@ def segment_lungs(
         method: ``"hybrid"`` (default: the rules of ``"refined"``, corrected by the shipped
             lung network where the disease gate opens: lung the rules missed where the
             network is sure, tissue they took where it says no lung; clear lungs keep the
-            rules' mask and skip the network), ``"refined"`` (the rules alone: recovers
+            rules' mask; the network's mask where the rules lost whole regions), ``"refined"`` (the rules alone: recovers
             dense, infected lung), ``"classical"`` (the Kaggle/DSB-2017 threshold baseline of
             the paper) or ``"model"`` (the network alone, :mod:`covidct.lungs.learned_segment`).
         options: settings; default :meth:`LungOptions.fast`.
