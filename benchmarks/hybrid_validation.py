@@ -2,6 +2,7 @@
 COVID-19 or pneumonia findings painted into their lungs.
 
 Usage: .venv/bin/python benchmarks/hybrid_validation.py [--real DIR] [--workers 2] [--hilum-off]
+       [--method refined|hybrid|model|classical]
 
 The two real CTs (``../shared/data/real-ct``) have clear lungs. Their ``segment_lungs``
 masks (checked by eye, docs/validation.md) are the reference lungs; the phantom's
@@ -40,14 +41,14 @@ CASE_SETS = {
 }
 
 
-def run(job: tuple[str, str, float, float, int, bool]) -> tuple[str, float, float, float, float, float, float]:
-    path, diagnosis, fraction, cons_share, seed, hilum_off = job
+def run(job: tuple[str, str, float, float, int, bool, str]) -> tuple[str, float, float, float, float, float, float]:
+    path, diagnosis, fraction, cons_share, seed, hilum_off, method = job
     volume = read_ct(path)
-    reference = segment_lungs(volume)
+    reference = segment_lungs(volume, method="refined")
     sick, lesions = paint_into(volume, reference, diagnosis=diagnosis, fraction=fraction,
                                consolidation_share=cons_share, seed=seed)
     t = time.perf_counter()
-    lungs = segment_lungs(sick)
+    lungs = segment_lungs(sick, method=method)
     seconds = time.perf_counter() - t
     a, b = reference > 0, lungs > 0
     dice = 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
@@ -68,9 +69,11 @@ def main() -> None:
     parser.add_argument("--real", type=Path, default=DEFAULT_REAL)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--hilum-off", action="store_true")
+    parser.add_argument("--method", default="refined", help="segment_lungs method of the painted CTs "
+                        "(the reference is always the clear CT's refined mask)")
     args = parser.parse_args()
     paths = [str(args.real / f"{n}_image.nrrd") for n in ("lung1", "lung2")]
-    jobs = [(p, d, f, c, i, args.hilum_off) for p in paths for i, (d, f, c) in enumerate(FINDINGS)]
+    jobs = [(p, d, f, c, i, args.hilum_off, args.method) for p in paths for i, (d, f, c) in enumerate(FINDINGS)]
     print(f"{'case':<30} {'true':>6} {'dice':>7} {'error':>7} {'false':>6} {'missed':>6} {'seg_s':>6}")
     with ProcessPoolExecutor(args.workers) as pool:
         for name, true, dice, error, false, missed, secs in pool.map(run, jobs):

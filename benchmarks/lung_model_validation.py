@@ -66,7 +66,7 @@ def _segment(volume, method: str, model) -> np.ndarray:
     if method == "model":
         return model_lungs(*args, opts, "ct", model=model)
     opts = dataclasses.replace(opts, hybrid=HYBRIDS[method])
-    return hybrid_lungs(*args, segment_lungs(volume), opts, "ct", model=model)
+    return hybrid_lungs(*args, segment_lungs(volume, method="refined"), opts, "ct", model=model)
 
 
 def _score(volume, reference, lesions, tumour, method: str, model) -> dict[str, float]:
@@ -86,7 +86,7 @@ def _score(volume, reference, lesions, tumour, method: str, model) -> dict[str, 
 def run_ct(path: Path, model, tumour_path: Path | None, methods: tuple[str, ...] = METHODS,
            cases_name: str = "standard") -> list[dict]:
     volume = read_ct(path)
-    reference = segment_lungs(volume)
+    reference = segment_lungs(volume, method="refined")
     tumour = np.zeros(volume.shape, bool)
     if tumour_path is not None and tumour_path.is_file():
         tumour = read_ct(tumour_path).array > 0
@@ -146,7 +146,10 @@ def main() -> None:
         card = json.loads(args.card.read_text())
         held = card.get("held_out", {"rows": []})
         held["command"] = ("benchmarks/lung_model_validation.py --heldout lung1=<run without lung1> "
-                           "--heldout lung2=<run without lung2>")
+                           "--heldout lung2=<run without lung2> --methods refined model hybrid "
+                           "--cases standard|fresh|third|fourth")
+        held["held_out_runs"] = ("covidct train <this card's name> --data <the real CTs> "
+                                 "--set exclude=[<CT>] with this card's other settings")
         cts = {r["case"].split()[0] for r in rows}
         held["rows"] = [r for r in held["rows"] if r["case"].split()[0] not in cts] + rows
         card["held_out"] = held

@@ -58,7 +58,7 @@ def main() -> None:
         vol, truth = case.volume, case.lungs
         classical = segment_lungs(vol, method="classical")
         t0 = time.perf_counter()
-        refined = segment_lungs(vol)
+        refined = segment_lungs(vol, method="refined")
         dt = time.perf_counter() - t0
         true_f = float(case.labels["lesion_fraction"])
         q_true = quantify(vol, truth).lesion_fraction

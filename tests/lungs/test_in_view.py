@@ -28,7 +28,7 @@ def test_abdomen_refusal_is_the_in_view_volume(real_abdomen_paths):
     """The NIfTI shows the posterior lung recesses and colon gas at its top edge: found
     with the in-view check off, refused below ``min_view_ml``."""
     volume = read_ct(real_abdomen_paths["nifti"])
-    labels = segment_lungs(volume, options=LungOptions(select=SelectOptions(min_view_ml=0.0)))
+    labels = segment_lungs(volume, method="refined", options=LungOptions(select=SelectOptions(min_view_ml=0.0)))
     ml = float(np.count_nonzero(labels)) * volume.voxel_volume_ml
     assert 50.0 < ml < LungOptions().select.min_view_ml
 

@@ -19,7 +19,7 @@ FLIP_X = (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 @pytest.fixture(scope="module")
 def refined(chest):
     before = chest.hu.copy()
-    labels = segment_lungs(chest.hu, chest.spacing)
+    labels = segment_lungs(chest.hu, chest.spacing, method="refined")  # the rules (synthetic chest)
     np.testing.assert_array_equal(chest.hu, before)  # input not modified
     return labels
 
@@ -52,7 +52,7 @@ def test_trachea_excluded(chest, refined):
 
 def test_flipped_direction_keeps_sides(chest, refined):
     vol = CTVolume(array=chest.hu[:, :, ::-1].copy(), spacing=SPACING, direction=FLIP_X)
-    flipped = segment_lungs(vol)
+    flipped = segment_lungs(vol, method="refined")
     # the same anatomy: right lung = 1 although it now lies at high x index
     assert dice(flipped[:, :, ::-1] == RIGHT, refined == RIGHT) > 0.97
     assert np.nonzero(flipped == RIGHT)[2].mean() > SHAPE[2] / 2
@@ -60,7 +60,7 @@ def test_flipped_direction_keeps_sides(chest, refined):
 
 def test_array_call_equals_volume_call_and_is_deterministic(chest, refined):
     vol = CTVolume(array=chest.hu, spacing=SPACING)
-    np.testing.assert_array_equal(segment_lungs(vol), refined)
+    np.testing.assert_array_equal(segment_lungs(vol, method="refined"), refined)
 
 
 def test_classical_method_on_clear_lungs(chest):

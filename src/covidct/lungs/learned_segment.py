@@ -130,7 +130,10 @@ def _collapse(rules: np.ndarray, prob: np.ndarray, hu: np.ndarray, body: np.ndar
     ratio = opts.hybrid.collapse_ratio
     if np.count_nonzero(rules) >= ratio * np.count_nonzero((prob > _THRESHOLD) & body):
         return None  # the raw network mask only shrinks with the clean-up below
-    labels = _model_labels(hu, prob, body, grid, orient, opts, name)
+    try:
+        labels = _model_labels(hu, prob, body, grid, orient, opts, name)
+    except NoLungsFoundError:  # what the network took for lung was no plausible lung
+        return None
     if np.count_nonzero(rules) >= ratio * np.count_nonzero(labels):
         return None
     log.info("%s: the rules' lungs hold %.0f %% of the network's: the network's mask is used",
@@ -140,9 +143,10 @@ def _collapse(rules: np.ndarray, prob: np.ndarray, hu: np.ndarray, body: np.ndar
 
 def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
                  rules_input: np.ndarray, opts: LungOptions, name: str, *, model: Any = None) -> np.ndarray:
-    """The rules' labels ``rules_input`` (input grid), corrected by the model where the two
-    disagree over a thick region: lung the rules missed is added (when it touches their
-    lungs), what the rules took that the model calls not lung is removed."""
+    """The rules' labels ``rules_input`` (input grid), corrected by the model (module
+    docstring): the model's mask where the rules collapsed; where the disease gate opens,
+    lung the rules missed added (when it touches their lungs) and what the rules took that
+    the model calls not lung removed."""
     from covidct.lungs.segment import _check_in_view, _largest_parts
 
     if not Orientation.from_direction(direction, sp).axial:

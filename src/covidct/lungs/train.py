@@ -9,7 +9,7 @@ left-right flip, z order, slice thickness (z mixing), blur / sharpening, noise, 
 and contrast.
 
 Presets: ``lungs-unet`` (3 mm pixels, 128 px, 320 steps), ``lungs-unet-2mm`` (2 mm, 192 px,
-48 deformed variants per real CT, 720 steps: the recipe of the shipped weights) and
+48 deformed variants per real CT, 1440 steps: the recipe of the shipped weights) and
 ``lungs-unet-quick`` (a smoke test).
 
 ``covidct train lungs-unet-2mm --data DIR -o RUN`` writes ``RUN/config.yaml``,
@@ -121,10 +121,11 @@ PRESETS: dict[str, LungTrainConfig] = {
                                         val_phantom_seeds=(5900, 5902), paint_seeds=(100, 101),
                                         epochs=2, steps_per_epoch=5, batch_size=8, val_every=1),
     # 2 mm pixels on a 192 px canvas (384 mm), 48 deformed variants per real CT, 60 % of the
-    # slices from real anatomy, 720 steps of 12 slices (about 15 min on one CPU thread)
+    # slices from real anatomy, 1440 steps of 12 slices (25-45 min on one CPU thread; 12
+    # epochs scored lower held out, docs/validation.md)
     "lungs-unet-2mm": LungTrainConfig(name="lungs-unet-2mm", pixel_mm=2.0, canvas=192,
                                       paint_seeds=(100, 103), deform_seeds=(0, 48), real_share=0.6,
-                                      epochs=12, steps_per_epoch=60),
+                                      epochs=24, steps_per_epoch=60),
 }
 
 
