@@ -11,7 +11,8 @@ Each real CT is scored with a model that never saw it (``covidct train lungs-une
 --set exclude=[lung1]`` for lung1, and the other way round). Cases: the clear CT (Dice
 against its ``"refined"`` mask, false lesion: the lesion share of the lung outside lung2's
 tumour label) and the painted cases of ``hybrid_validation.py`` (``--cases``: "standard",
-its findings with seeds 0-3, or the "fresh" or "third" set of ``CASE_SETS``; Dice against the clear CT's mask, error of ``quantify``'s lesion fraction against the
+its findings with seeds 0-3, or the "fresh", "third" or "fourth" set of ``CASE_SETS``; Dice
+against the clear CT's mask, error of ``quantify``'s lesion fraction against the
 painted one, end to end with each method's lungs; ``error_true``: the same with the clear
 CT's mask, i.e. the lesion side alone, one value per case). ``--methods`` limits the
 methods run. ``--card`` adds the rows to a model card as ``held_out`` (replacing earlier
@@ -96,7 +97,8 @@ def run_ct(path: Path, model, tumour_path: Path | None, methods: tuple[str, ...]
     for seed, (diagnosis, fraction, cons) in enumerate(findings, start=first_seed):
         sick, lesions = paint_into(volume, reference, diagnosis=diagnosis, fraction=fraction,
                                    consolidation_share=cons, seed=seed)
-        cases.append((f"{stem} {diagnosis} {fraction:.2f}/{cons:.1f}" + (f" s{seed}" if seed >= 4 else ""), sick, lesions))
+        cases.append((f"{stem} {diagnosis} {fraction:.2f}/{cons:.1f}" + ("" if cases_name == "standard" else f" s{seed}"),
+                      sick, lesions))
     rows = []
     for name, vol, lesions in cases:
         true_lungs = {} if lesions is None else {

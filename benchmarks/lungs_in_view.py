@@ -37,7 +37,8 @@ def abdomen(path: Path, method: str) -> None:
     except CovidCTError as exc:
         verdict = f"{type(exc).__name__}: {str(exc).split(': ', 1)[1]}"
     try:
-        found = segment_lungs(volume, options=LungOptions(select=SelectOptions(min_view_ml=0.0)))
+        found = segment_lungs(volume, method=method,
+                              options=LungOptions(select=SelectOptions(min_view_ml=0.0)))
         ml = f"{np.count_nonzero(found) * volume.voxel_volume_ml:.0f} mL"
     except CovidCTError:
         ml = "none"

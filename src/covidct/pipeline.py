@@ -22,8 +22,8 @@ from covidct.io.write import WRITE_SUFFIXES
 from covidct.io.samples import SAMPLES, sample_path
 from covidct.lesions import LesionQuantification, QuantOptions, quantify
 from covidct.lungs import segment_lungs
-from covidct.lungs.segment import DEFAULT_METHOD
 from covidct.lungs.options import LungOptions
+from covidct.lungs.segment import DEFAULT_METHOD
 
 __all__ = [
     "LUNG_PRESETS",

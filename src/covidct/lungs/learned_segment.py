@@ -127,17 +127,17 @@ def _collapse(rules: np.ndarray, prob: np.ndarray, hu: np.ndarray, body: np.ndar
     its lung volume (the rules lost whole regions: a consolidated lobe, white lung over the
     domes), else None. The disease gate reads disease inside the rules' lungs, so it cannot
     see a lobe they left out: this check runs on every scan."""
-    ratio = opts.hybrid.collapse_ratio
-    if np.count_nonzero(rules) >= ratio * np.count_nonzero((prob > _THRESHOLD) & body):
+    ratio, n_rules = opts.hybrid.collapse_ratio, np.count_nonzero(rules)
+    if n_rules >= ratio * np.count_nonzero((prob > _THRESHOLD) & body):
         return None  # the raw network mask only shrinks with the clean-up below
     try:
         labels = _model_labels(hu, prob, body, grid, orient, opts, name)
     except NoLungsFoundError:  # what the network took for lung was no plausible lung
         return None
-    if np.count_nonzero(rules) >= ratio * np.count_nonzero(labels):
+    if n_rules >= ratio * np.count_nonzero(labels):
         return None
     log.info("%s: the rules' lungs hold %.0f %% of the network's: the network's mask is used",
-             name, 100.0 * np.count_nonzero(rules) / np.count_nonzero(labels))
+             name, 100.0 * n_rules / np.count_nonzero(labels))
     return labels
 
 

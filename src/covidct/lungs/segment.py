@@ -303,9 +303,10 @@ def segment_lungs(
         method: ``"hybrid"`` (default: the rules of ``"refined"``, corrected by the shipped
             lung network where the disease gate opens: lung the rules missed where the
             network is sure, tissue they took where it says no lung; clear lungs keep the
-            rules' mask; the network's mask where the rules lost whole regions), ``"refined"`` (the rules alone: recovers
-            dense, infected lung), ``"classical"`` (the Kaggle/DSB-2017 threshold baseline of
-            the paper) or ``"model"`` (the network alone, :mod:`covidct.lungs.learned_segment`).
+            rules' mask; the network's mask where the rules lost whole regions),
+            ``"refined"`` (the rules alone: recovers dense, infected lung), ``"classical"``
+            (the Kaggle/DSB-2017 threshold baseline of the paper) or ``"model"`` (the
+            network alone, :mod:`covidct.lungs.learned_segment`).
         options: settings; default :meth:`LungOptions.fast`.
     Returns:
         uint8 ``(z, y, x)`` mask on the input grid: 0 background, 1 right lung,

@@ -25,7 +25,6 @@ SCHEMA_ID = "covidct-report/1"
 RESEARCH_USE = "Research use only, not for diagnosis."
 
 
-
 def _lung_model_block(method: str) -> dict[str, str] | None:
     """The shipped lung model (file name and sha256) for the methods that may use it."""
     if method not in ("model", "hybrid"):
@@ -35,6 +34,7 @@ def _lung_model_block(method: str) -> dict[str, str] | None:
 
     path = lung_model_path()
     return {"file": path.name, "sha256": sha256_file(path)} if path.is_file() else None
+
 
 def _probabilities(analysis: StudyAnalysis) -> dict[str, Any]:
     from covidct.training.run import CLASS_NAMES
