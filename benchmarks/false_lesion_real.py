@@ -1,13 +1,13 @@
 """False lesion on the clear real lungs: share of the lung that `quantify` calls lesion.
 
-Usage: .venv/bin/python benchmarks/false_lesion_real.py [--real DIR] [--hilum-off]
+Usage: .venv/bin/python benchmarks/false_lesion_real.py [--real DIR] [--hilum-off] [--bands-off]
 
 lung1 has clear lungs; lung2 has a left lower lobe tumour (``lung2_label.nrrd``), which is
 left out of both the lesion and the lung volume ("outside tumour"); the hand-drawn label is
 tight, so the same share is also given outside the tumour grown by 5 and 10 mm (its partial
 volume on 5 mm slices). Also prints the lung volumes and how much of the tumour the lung
 mask holds. Default `segment_lungs` and `quantify`, as `covidct quantify` runs them;
-``--hilum-off``: without the hilar vessel test (``QuantOptions(hilum_mm=None)``).
+``--hilum-off`` / ``--bands-off``: without the hilar vessel test / the subpleural band seeds.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _quant_flags import add_quant_flags, quant_options
 from scipy import ndimage as ndi
 
 from covidct.io import read_ct
-from covidct.lesions import QuantOptions, quantify
+from covidct.lesions import quantify
 from covidct.lungs import LEFT, RIGHT, segment_lungs
 
 DEFAULT_REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-ct"
@@ -35,9 +36,9 @@ def false_share(lesion: np.ndarray, lung: np.ndarray, excluded: np.ndarray) -> f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", type=Path, default=DEFAULT_REAL)
-    parser.add_argument("--hilum-off", action="store_true")
+    add_quant_flags(parser)
     args = parser.parse_args()
-    options = QuantOptions(hilum_mm=None) if args.hilum_off else None
+    options = quant_options(args.hilum_off, args.bands_off)
     print(f"{'case':<6} {'right_ml':>8} {'left_ml':>8} {'lesion':>7} {'outside':>8} "
           f"{'out+5mm':>8} {'out+10mm':>9} {'tumour_in_lung':>15} {'seconds':>8}")
     for name in ("lung1", "lung2"):

@@ -1,13 +1,13 @@
 """Issue-3 targets on "medium" phantoms: lung Dice and involvement error, tuned and held out.
 
-Usage: .venv/bin/python benchmarks/phantom_medium.py [--workers 2] [--only tuned|held-out] [--hilum-off]
+Usage: .venv/bin/python benchmarks/phantom_medium.py [--workers 2] [--only tuned|held-out] [--hilum-off] [--bands-off]
        [--method refined|hybrid|model|classical]
 
 For each case prints the true lesion fraction, the Dice of ``segment_lungs`` against the
 phantom's lungs, and ``quantify``'s error (quantified - true) with the true lungs and with
 the segmented lungs. "tuned" are the six cases the segmentation and lesion rules were
 developed on; "held-out" are eight seeds drawn afterwards (docs/validation.md).
-``--hilum-off``: without the lesion detector's hilar vessel test (``QuantOptions(hilum_mm=None)``).
+``--hilum-off`` / ``--bands-off``: without the lesion detector's hilar vessel test / subpleural bands.
 ``--method``: the ``segment_lungs`` method (default ``refined``, the rules these cases were
 developed on).
 """
@@ -19,8 +19,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+from _quant_flags import add_quant_flags, quant_options
 
-from covidct.lesions import QuantOptions, quantify
+from covidct.lesions import quantify
 from covidct.lungs import segment_lungs
 from covidct.phantom import PhantomOptions, simulate_case
 
@@ -32,9 +33,9 @@ HELD_OUT = [(30, "covid", True), (31, "covid", True), (32, "covid", True), (33, 
             (37, "covid", True)]
 
 
-def run(case: tuple[int, str, bool, bool, str]) -> tuple[str, float, float, float, float, float]:
-    seed, diagnosis, severe, hilum_off, method = case
-    options = QuantOptions(hilum_mm=None) if hilum_off else None
+def run(case: tuple[int, str, bool, bool, bool, str]) -> tuple[str, float, float, float, float, float]:
+    seed, diagnosis, severe, hilum_off, bands_off, method = case
+    options = quant_options(hilum_off, bands_off)
     sim = simulate_case(seed, diagnosis=diagnosis, size="medium",
                         options=SEVERE if severe else None)
     t = time.perf_counter()
@@ -53,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", choices=("tuned", "held-out"), default=None)
-    parser.add_argument("--hilum-off", action="store_true")
+    add_quant_flags(parser)
     parser.add_argument("--method", default="refined")
     args = parser.parse_args()
     groups = {"tuned": TUNED, "held-out": HELD_OUT}
@@ -62,7 +63,7 @@ def main() -> None:
     print(f"{'group':<9} {'case':<22} {'true':>6} {'dice':>7} {'err_true':>9} {'err_seg':>8} {'seg_s':>6}")
     with ProcessPoolExecutor(args.workers) as pool:
         for group, cases in groups.items():
-            rows = list(pool.map(run, [(*c, args.hilum_off, args.method) for c in cases]))
+            rows = list(pool.map(run, [(*c, args.hilum_off, args.bands_off, args.method) for c in cases]))
             for name, true, dice, q_true, q_seg, secs in rows:
                 print(f"{group:<9} {name:<22} {true:6.3f} {dice:7.4f} {q_true:+9.3f} {q_seg:+8.3f} {secs:6.1f}")
             dices = np.array([r[2] for r in rows])

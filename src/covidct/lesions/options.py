@@ -41,6 +41,19 @@ class QuantOptions:
         fringe_hu: faint GGO fringe: voxels in ``[fringe_hu, ggo_hu[0])`` touching a lesion
             are added where the local density is at least ``fringe_density`` (None = off).
         fringe_density: minimal local density of fringe voxels.
+        band_open_mm: subpleural bands: candidate voxels within ``band_depth_mm`` (in-plane)
+            of the lung boundary that survive an in-plane opening by a disk of this radius
+            (mm), in parts of at least ``band_min_ml`` reaching the boundary, are lesion seeds
+            where the rim and the ball opening leave none (thin subpleural GGO, the typical
+            COVID finding; the partial-volume rim of clear lungs is about one voxel thin).
+            Not searched on the first and last lung slice of a column (partial volume with
+            the domes and apex) nor within ``hilum_mm`` of the mediastinum (vessels and
+            bronchial walls meet the pleura there). None = off.
+        band_depth_mm: depth (mm, in-plane) of the subpleural zone searched for bands.
+        band_min_ml: minimal volume (ml) of a band part (vessel stubs at the pleura are smaller).
+        band_min_voxels: lower bound of the band opening radius in in-plane voxels: on coarse
+            grids (1.5 mm pixels and more) blurred peripheral vessel clusters are a few
+            voxels thick.
         hilum_mm: hilar vessel test: lesion voxels within this distance (in-plane) of the
             mediastinum that are bright tubes or thin sheets surrounded by aerated lung are
             vessels and bronchial walls, not lesion (None = off).
@@ -71,6 +84,10 @@ class QuantOptions:
     shell_density: float = 0.65
     fringe_hu: float | None = -825.0
     fringe_density: float = 0.5
+    band_open_mm: float | None = 2.5
+    band_depth_mm: float = 10.0
+    band_min_ml: float = 0.5
+    band_min_voxels: float = 2.5
     hilum_mm: float | None = 30.0
     vessel_sigma_mm: float = 1.5
     vessel_tube: float = 2.0
@@ -105,6 +122,9 @@ class QuantOptions:
             "vessel_tube",
             "vessel_sheet",
             "vessel_min_ml",
+            "band_depth_mm",
+            "band_min_ml",
+            "band_min_voxels",
         ):
             value = float(getattr(self, name))
             if not (math.isfinite(value) and value >= 0):
@@ -115,6 +135,11 @@ class QuantOptions:
             if not (math.isfinite(value) and value > 0):
                 raise InvalidInputError(f"{name} must be a finite number > 0; got {value}")
             object.__setattr__(self, name, value)
+        if self.band_open_mm is not None:
+            band = float(self.band_open_mm)
+            if not (math.isfinite(band) and band > 0):
+                raise InvalidInputError(f"band_open_mm must be None or a radius > 0 mm; got {band}")
+            object.__setattr__(self, "band_open_mm", band)
         if self.hilum_mm is not None:
             hilum = float(self.hilum_mm)
             if not (math.isfinite(hilum) and hilum > 0):
