@@ -7,6 +7,7 @@ import pytest
 from scipy import ndimage as ndi
 from .conftest import SPACING, make_chest
 
+from covidct.errors import InvalidInputError
 from covidct.lesions import QuantOptions
 from covidct.lesions.detect import detect_lesions
 
@@ -54,7 +55,7 @@ def test_partial_volume_rim_is_not_lesion():
 
 
 def test_band_options_are_validated():
-    with pytest.raises(Exception, match="band_open_mm"):
+    with pytest.raises(InvalidInputError, match="band_open_mm"):
         QuantOptions(band_open_mm=0.0)
-    with pytest.raises(Exception, match="band_min_ml"):
+    with pytest.raises(InvalidInputError, match="band_min_ml"):
         QuantOptions(band_min_ml=-1.0)
