@@ -186,24 +186,24 @@ def _rim(lung: np.ndarray, spacing: tuple[float, float, float], rim_mm: float) -
 
 
 def _subpleural_bands(
-    candidate: np.ndarray, labels: np.ndarray, spacing: tuple[float, float, float], opts: QuantOptions
+    candidate: np.ndarray, lung: np.ndarray, hilum: np.ndarray | None,
+    spacing: tuple[float, float, float], opts: QuantOptions,
 ) -> np.ndarray:
     """Subpleural bands (bool): candidate voxels within ``band_depth_mm`` (in-plane) of the
     lung boundary that survive an in-plane opening by a disk of ``band_open_mm`` (at least
     ``band_min_voxels`` pixels), in 3D parts of at least ``band_min_ml`` that reach the
     boundary. Not searched on the first and last lung slice of a column (partial volume with
-    the domes and the apex) nor within ``hilum_mm`` of the mediastinum (vessels and
-    bronchial walls meet the pleura there)."""
+    the domes and the apex) nor in ``hilum`` (within ``hilum_mm`` of the mediastinum:
+    vessels and bronchial walls meet the pleura there)."""
     if opts.band_open_mm is None:
         return np.zeros(candidate.shape, dtype=bool)
-    lung = labels > 0
     # in-plane depth: a huge slice spacing puts the other slices out of reach
     depth = _edt(np.pad(lung, 1), (1e6, spacing[1], spacing[2]))[1:-1, 1:-1, 1:-1]
     column = np.zeros((3, 1, 1), dtype=bool)
     column[:, 0, 0] = True
     zone = candidate & (depth <= opts.band_depth_mm) & ndi.binary_erosion(lung, structure=column)
-    if opts.hilum_mm is not None:
-        zone &= ~hilum_region(labels, spacing, opts.hilum_mm)
+    if hilum is not None:
+        zone &= ~hilum
     if not zone.any():
         return zone
     radius = max(opts.band_open_mm, opts.band_min_voxels * max(spacing[1], spacing[2]))
@@ -238,17 +238,19 @@ def _hilar_vessels(
     smooth: np.ndarray,
     labels: np.ndarray,
     lesion: np.ndarray,
+    region: np.ndarray,
     spacing: tuple[float, float, float],
     opts: QuantOptions,
 ) -> np.ndarray:
-    """Lesion voxels near the hila that are vessel- or wall-like in aerated lung (bool).
+    """Lesion voxels near the hila (in ``region``, within ``hilum_mm`` of the mediastinum)
+    that are vessel- or wall-like in aerated lung (bool).
 
     Only in the parts of the lesion (connected within the hilum region) of at least
     ``vessel_min_ml`` of which at least ``vessel_share`` is so: a vessel tree is, the edge
     of confluent disease is not, and a small part is more likely one lesion.
     """
     out = np.zeros(lesion.shape, dtype=bool)
-    hilum = lesion & hilum_region(labels, spacing, float(opts.hilum_mm or 0.0))
+    hilum = lesion & region
     # compact parts (nodules, small blobs) are not vessel trees whatever their Hessian says
     near = hilum & ~_compact_parts(lesion, spacing, 1.6)
     if not near.any():
@@ -336,8 +338,12 @@ def detect_lesions(
         # the density test trims lesion edges (density ~0.5 there): restore the opened
         # voxels within half a density width of the dense cores
         seeds = opened & (_edt(~seeds, spacing) <= 0.5 * opts.density_sigma_mm)
+    # the hila (within hilum_mm of the mediastinum), shared by the band seeds and the
+    # hilar vessel test
+    labels_box = np.asarray(lungs)[box]
+    hilum = hilum_region(labels_box, spacing, opts.hilum_mm) if opts.hilum_mm is not None else None
     # thin subpleural bands: the rim and the ball opening leave them no seed
-    seeds |= _subpleural_bands(candidate, np.asarray(lungs)[box], spacing, opts)
+    seeds |= _subpleural_bands(candidate, lung, hilum, spacing, opts)
     if seeds.any():
         # Edges trimmed by the opening: one voxel around the seeds; subpleural parts: the
         # rim within reach of the seeds. Vessels attached to a lesion regrow one voxel only.
@@ -370,8 +376,8 @@ def detect_lesions(
         fringe = lung & (smooth >= opts.fringe_hu) & (smooth < ggo_lo)
         fringe &= density >= opts.fringe_density
         lesion |= fringe & ndi.binary_dilation(lesion, structure=_FULL)
-    if opts.hilum_mm is not None and lesion.any():
-        lesion &= ~_hilar_vessels(smooth, np.asarray(lungs)[box], lesion, spacing, opts)
+    if hilum is not None and lesion.any():
+        lesion &= ~_hilar_vessels(smooth, labels_box, lesion, hilum, spacing, opts)
     cons = lesion & (smooth >= ggo_hi)
     ggo = lesion & ~cons
 
