@@ -9,7 +9,7 @@ from .conftest import SPACING, make_chest
 
 from covidct.errors import InvalidInputError
 from covidct.lesions import QuantOptions
-from covidct.lesions.detect import detect_lesions
+from covidct.lesions.detect import _subpleural_bands, detect_lesions
 
 
 def _in_plane_depth(lung: np.ndarray) -> np.ndarray:
@@ -54,8 +54,23 @@ def test_partial_volume_rim_is_not_lesion():
     assert found.sum() <= 0.002 * lung.sum()
 
 
+def test_band_seeds_keep_band_end_mm_from_the_domes():
+    """A box of lung whose two lowest slices (5 mm) are dense from wall to wall, as the
+    partial volume over a dome on thin slices: with ``band_end_mm`` 5 none of it seeds a
+    band; keeping out only the first slice, the second one does."""
+    lung = np.zeros((20, 60, 60), bool)
+    lung[2:18, 5:55, 5:55] = True
+    dense = lung & (np.arange(20)[:, None, None] < 4)  # lung slices 2 and 3
+    spacing = (2.5, 0.8, 0.8)
+    assert not _subpleural_bands(dense, lung, None, spacing, QuantOptions(band_end_mm=5.0)).any()
+    one_slice = _subpleural_bands(dense, lung, None, spacing, QuantOptions(band_end_mm=0.0))
+    assert one_slice[3].sum() > 0.5 * dense[3].sum() and not one_slice[2].any()
+
+
 def test_band_options_are_validated():
     with pytest.raises(InvalidInputError, match="band_open_mm"):
         QuantOptions(band_open_mm=0.0)
     with pytest.raises(InvalidInputError, match="band_min_ml"):
         QuantOptions(band_min_ml=-1.0)
+    with pytest.raises(InvalidInputError, match="band_end_mm"):
+        QuantOptions(band_end_mm=float("nan"))

@@ -2,7 +2,7 @@
 
 Measured (``.venv/bin/python -m pytest tests/lesions -m slow -s``), quantified vs
 true involvement, "medium" (96x256x256, 1.3-1.7 mm pixels): control 1: 0.013 vs 0;
-pneumonia 2: 0.105 vs 0.070; COVID 5: 0.557 vs 0.543; COVID 6: 0.375 vs 0.340; COVID 23:
+pneumonia 2: 0.105 vs 0.070; COVID 5: 0.556 vs 0.543; COVID 6: 0.374 vs 0.340; COVID 23:
 0.775 vs 0.771; COVID 20 (severe options): 0.787 vs 0.814. "small" (2.6-3.5 mm pixels):
 COVID 7 (severe options) 0.568 vs 0.578, controls ~0.14 false lesion (see docs/validation.md).
 """

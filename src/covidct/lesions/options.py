@@ -46,11 +46,14 @@ class QuantOptions:
             (mm), in parts of at least ``band_min_ml`` reaching the boundary, are lesion seeds
             where the rim and the ball opening leave none (thin subpleural GGO, the typical
             COVID finding; the partial-volume rim of clear lungs is about one voxel thin).
-            Not searched on the first and last lung slice of a column (partial volume with
-            the domes and apex) nor within ``hilum_mm`` of the mediastinum (vessels and
+            Not searched within ``band_end_mm`` of the ends of a lung column (partial volume
+            with the domes and apex) nor within ``hilum_mm`` of the mediastinum (vessels and
             bronchial walls meet the pleura there). None = off.
         band_depth_mm: depth (mm, in-plane) of the subpleural zone searched for bands.
         band_min_ml: minimal volume (ml) of a band part (vessel stubs at the pleura are smaller).
+        band_end_mm: bands are not searched within this distance (mm, and at least one
+            slice) of the first or last lung voxel of each (z) column: on thin slices the
+            partial volume over the domes spans several slices.
         band_min_voxels: lower bound of the band opening radius in in-plane voxels: on coarse
             grids (1.5 mm pixels and more) blurred peripheral vessel clusters are a few
             voxels thick.
@@ -88,6 +91,7 @@ class QuantOptions:
     band_depth_mm: float = 10.0
     band_min_ml: float = 0.5
     band_min_voxels: float = 2.5
+    band_end_mm: float = 5.0
     hilum_mm: float | None = 30.0
     vessel_sigma_mm: float = 1.5
     vessel_tube: float = 2.0
@@ -125,6 +129,7 @@ class QuantOptions:
             "band_depth_mm",
             "band_min_ml",
             "band_min_voxels",
+            "band_end_mm",
         ):
             value = float(getattr(self, name))
             if not (math.isfinite(value) and value >= 0):
