@@ -193,14 +193,15 @@ def _subpleural_bands(
     lung boundary that survive an in-plane opening by a disk of ``band_open_mm`` (at least
     ``band_min_voxels`` pixels), in 3D parts of at least ``band_min_ml`` that reach the
     boundary. Not searched within ``band_end_mm`` (and one slice) of the ends of each lung
-    column (partial volume with the domes and the apex) nor in ``hilum`` (within ``hilum_mm`` of the mediastinum:
-    vessels and bronchial walls meet the pleura there)."""
+    column (partial volume with the domes and the apex) nor in ``hilum`` (within ``hilum_mm``
+    of the mediastinum: vessels and bronchial walls meet the pleura there)."""
     if opts.band_open_mm is None:
         return np.zeros(candidate.shape, dtype=bool)
     # in-plane depth: a huge slice spacing puts the other slices out of reach
     depth = _edt(np.pad(lung, 1), (1e6, spacing[1], spacing[2]))[1:-1, 1:-1, 1:-1]
     # away from the ends of each column (domes, apex): at least one slice and band_end_mm
-    column = np.ones((2 * max(1, int(np.ceil(opts.band_end_mm / spacing[0]))) + 1, 1, 1), dtype=bool)
+    end = max(1, int(np.ceil(opts.band_end_mm / spacing[0])))
+    column = np.ones((2 * end + 1, 1, 1), dtype=bool)
     zone = candidate & (depth <= opts.band_depth_mm) & ndi.binary_erosion(lung, structure=column)
     if hilum is not None:
         zone &= ~hilum
