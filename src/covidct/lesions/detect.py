@@ -197,8 +197,9 @@ def _subpleural_bands(
     of the mediastinum: vessels and bronchial walls meet the pleura there)."""
     if opts.band_open_mm is None:
         return np.zeros(candidate.shape, dtype=bool)
-    # in-plane depth: a huge slice spacing puts the other slices out of reach
-    depth = _edt(np.pad(lung, 1), (1e6, spacing[1], spacing[2]))[1:-1, 1:-1, 1:-1]
+    # in-plane distances: a huge slice spacing puts the other slices out of reach
+    in_plane = (1e6, spacing[1], spacing[2])
+    depth = _edt(np.pad(lung, 1), in_plane)[1:-1, 1:-1, 1:-1]
     # away from the ends of each column (domes, apex): at least one slice and band_end_mm
     end = max(1, int(np.ceil(opts.band_end_mm / spacing[0])))
     column = np.ones((2 * end + 1, 1, 1), dtype=bool)
@@ -208,10 +209,7 @@ def _subpleural_bands(
     if not zone.any():
         return zone
     radius = max(opts.band_open_mm, opts.band_min_voxels * max(spacing[1], spacing[2]))
-    ry, rx = (radius / s for s in spacing[1:])
-    yy, xx = np.ogrid[-int(ry):int(ry) + 1, -int(rx):int(rx) + 1]
-    disk = ((yy / max(ry, 1e-6)) ** 2 + (xx / max(rx, 1e-6)) ** 2 <= 1.0)[None]
-    opened = ndi.binary_opening(zone, structure=disk)
+    opened = _open(zone, in_plane, radius)  # a disk: the huge slice spacing again
     parts, n = ndi.label(opened, structure=_FULL)
     if n == 0:
         return opened
