@@ -34,12 +34,14 @@ FINDINGS = [("covid", 0.25, 0.2), ("covid", 0.5, 0.4), ("covid", 0.75, 0.6), ("p
 # more painted cases, by name: (findings, seed of the first); "fresh" was drawn after the
 # hybrid's thresholds were chosen on "standard", "third" after its collapse check was set on
 # two "fresh" cases, "fourth" after that check was made to run on every scan (one "third"
-# case showed the need); none was looked at before the change it checks (docs/validation.md)
+# case showed the need), "fifth" after the diseased-lung rim rule; none was looked at
+# before the change it checks (docs/validation.md)
 CASE_SETS = {
     "standard": (FINDINGS, 0),
     "fresh": ([("covid", 0.3, 0.3), ("covid", 0.55, 0.5), ("covid", 0.8, 0.8), ("pneumonia", 0.4, 0.8)], 10),
     "third": ([("covid", 0.45, 0.7), ("covid", 0.85, 0.9), ("pneumonia", 0.35, 1.0), ("covid", 0.65, 0.3)], 20),
     "fourth": ([("covid", 0.35, 0.5), ("covid", 0.6, 0.7), ("pneumonia", 0.3, 0.9), ("covid", 0.9, 0.6)], 30),
+    "fifth": ([("covid", 0.4, 0.4), ("covid", 0.7, 0.8), ("pneumonia", 0.5, 0.9), ("covid", 0.95, 0.5)], 40),
 }
 
 

@@ -11,7 +11,7 @@ Each real CT is scored with a model that never saw it (``covidct train lungs-une
 --set exclude=[lung1]`` for lung1, and the other way round). Cases: the clear CT (Dice
 against its ``"refined"`` mask, false lesion: the lesion share of the lung outside lung2's
 tumour label) and the painted cases of ``hybrid_validation.py`` (``--cases``: "standard",
-its findings with seeds 0-3, or the "fresh", "third" or "fourth" set of ``CASE_SETS``; Dice
+its findings with seeds 0-3, or the "fresh", "third", "fourth" or "fifth" set of ``CASE_SETS``; Dice
 against the clear CT's mask, error of ``quantify``'s lesion fraction against the
 painted one, end to end with each method's lungs; ``error_true``: the same with the clear
 CT's mask, i.e. the lesion side alone, one value per case). ``--methods`` limits the
@@ -149,7 +149,7 @@ def main() -> None:
         held = card.get("held_out", {"rows": []})
         held["command"] = ("benchmarks/lung_model_validation.py --heldout lung1=<run without lung1> "
                            "--heldout lung2=<run without lung2> --methods refined model hybrid "
-                           "--cases standard|fresh|third|fourth")
+                           "--cases standard|fresh|third|fourth|fifth")
         held["held_out_runs"] = ("covidct train <this card's name> --data <the real CTs> "
                                  "--set exclude=[<CT>] with this card's other settings")
         cts = {r["case"].split()[0] for r in rows}

@@ -3,8 +3,9 @@
 Evaluated once per scan, on the outline left by the per-slice refinement
 (:func:`covidct.lungs.refine.refine_labels`), and passed on: it decides whether the cavity
 growth runs and which lungs grow (:func:`covidct.lungs.cavity.cavity_fill`), how organ
-domes are carved (:func:`covidct.lungs.domes.carve_domes`) and whether the
-partial-volume rim of clear lungs is trimmed. Settings: :class:`~covidct.lungs.options.GateOptions`.
+domes are carved (:func:`covidct.lungs.domes.carve_domes`) and which of the
+partial-volume rim is trimmed (all of it in clear lungs, beside aerated lung in diseased
+ones). Settings: :class:`~covidct.lungs.options.GateOptions`.
 """
 
 from __future__ import annotations

@@ -224,7 +224,7 @@ class GateOptions:
     """The disease gate (:mod:`covidct.lungs.gate`): which lungs are diseased.
 
     It decides whether the cavity step runs and which lungs grow, how organ domes are
-    carved and whether the partial-volume rim is trimmed. Clear lungs (phantom controls and
+    carved and which of the partial-volume rim is trimmed. Clear lungs (phantom controls and
     the real oncology CTs: ground glass 0.07-0.11, dense 0.02-0.10) stay closed; COVID-19
     lungs measure 0.17-0.54 ground glass on the phantom.
 

@@ -16,8 +16,8 @@ Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.options.Lung
    prior), the disease gate (:mod:`covidct.lungs.gate`, evaluated once), then
    (``cavity.enabled``) the thoracic-cavity growth of :mod:`covidct.lungs.cavity` and
    the organ-dome carving of :mod:`covidct.lungs.domes` for bilateral subpleural disease;
-   in clear lungs, the outer rim voxels that are mostly not lung (partial volume) are
-   trimmed;
+   the outer rim voxels that are mostly not lung (partial volume) are trimmed: all of them
+   in clear lungs, in diseased lungs those beside aerated lung;
 7. lungs in view: less than ``select.min_view_ml`` of lung in all (an abdominal CT that
    shows the posterior lung recesses and bowel gas at its top edge) raises ``NoLungsFoundError``;
 8. labels brought back to the input grid (resampled on the box around them only).
@@ -135,13 +135,23 @@ def _partial_volume_rim(labels: np.ndarray, hu: np.ndarray, opts: LungOptions) -
     The closings and the snake push the outline one voxel out, onto voxels that mix lung
     with the chest wall or the mediastinum. A voxel of the in-plane rim (next to non-lung)
     between ``threshold.air_hu`` and ``_RIM_MAX_HU`` holds less than about half lung; denser
-    rim voxels (consolidation against muscle) are kept. Used on clear lungs only: in
-    diseased lungs such a voxel may be ground glass at the pleura.
+    rim voxels (consolidation against muscle) are kept. In diseased lungs such a voxel may
+    be ground glass at the pleura: there only those beside aerated lung are trimmed
+    (:func:`_beside_aerated`).
     """
     lung = labels > 0
     cross = ndi.generate_binary_structure(2, 1)[None]
     rim = lung & ndi.binary_dilation(~lung, structure=cross)
     return rim & (hu > opts.threshold.air_hu) & (hu < _RIM_MAX_HU)
+
+
+def _beside_aerated(labels: np.ndarray, rim: np.ndarray, smooth: np.ndarray,
+                    opts: LungOptions) -> np.ndarray:
+    """Voxels in-plane next to (8-neighbours) lung inside the rim that is aerated: its in-plane
+    median HU below the ground-glass range (``gate.ggo_hu[0]``). A rim voxel there mixes clear
+    lung with the wall; one beside ground glass or consolidation may be disease at the pleura."""
+    aerated = (labels > 0) & ~rim & (smooth < opts.gate.ggo_hu[0])
+    return ndi.binary_dilation(aerated, structure=np.ones((1, 3, 3), bool))
 
 
 def _largest_parts(labels: np.ndarray) -> np.ndarray:
@@ -276,14 +286,16 @@ def _refine(
     labels = refine_labels(labels, hu, body, forbidden, spacing, opts,
                            midline if orient.lr_axis == 2 else None)
     # the disease gate, once, on the refined outline: it decides the cavity growth, how
-    # domes are carved and whether the partial-volume rim is trimmed
+    # domes are carved and which of the partial-volume rim is trimmed
     gate = disease_gate(labels, hu, spacing, opts)
     if opts.cavity.enabled and orient.axial:
         labels = _cavity_and_domes(labels, smooth, body, never, gate, midline, spacing,
                                    orient, opts)
     labels[never] = 0  # hole filling put the main bronchi (and gas domes) back
-    if not gate.open:  # in diseased lungs the rim may be ground glass
-        labels[_partial_volume_rim(labels, hu, opts)] = 0
+    rim = _partial_volume_rim(labels, hu, opts)
+    if gate.open:  # in diseased lungs the rim may be ground glass: only rim beside aerated lung
+        rim &= _beside_aerated(labels, rim, smooth, opts)
+    labels[rim] = 0
     return _largest_parts(labels)
 
 
