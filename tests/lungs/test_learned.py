@@ -147,6 +147,21 @@ def test_hybrid_diseased_only_keeps_the_rules_on_clear_lungs():
         assert np.array_equal(segment_lungs(clear, method="hybrid", options=opts), rules)
 
 
+def test_network_run_beside_the_rules_gives_the_sequential_result(phantom, masks):
+    """segment_lungs runs the network's pass in a thread beside the rules: "hybrid" and
+    "model" equal the same steps run one after the other."""
+    from covidct.lungs.learned_segment import hybrid_lungs, model_lungs, network_pass
+    from covidct.lungs.options import LungOptions
+
+    vol, opts = phantom.volume, LungOptions.fast()
+    args = (vol.array, vol.spacing, vol.direction)
+    assert np.array_equal(masks["hybrid"], hybrid_lungs(*args, masks["refined"], opts, "ct"))
+    assert np.array_equal(masks["model"], model_lungs(*args, opts, "ct"))
+    grid, _, hu, body, prob = network_pass(*args, opts, "ct")
+    assert hu.shape == body.shape == prob.shape == grid.shape
+    assert 0.0 <= float(prob.min()) and float(prob.max()) <= 1.0
+
+
 def test_hybrid_uses_the_model_where_the_rules_collapsed(phantom, masks):
     """Rules that lost the lower half of the lungs (as on white lung over the domes) hold
     less than ``collapse_ratio`` of the network's lung: "hybrid" gives the network's mask;

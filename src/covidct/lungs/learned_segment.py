@@ -36,7 +36,7 @@ from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_wor
 from covidct.lungs.options import LungOptions
 from covidct.lungs.split import LEFT, RIGHT, label_sides
 
-__all__ = ["hybrid_lungs", "model_lungs"]
+__all__ = ["hybrid_lungs", "model_lungs", "network_pass"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,19 @@ def _working(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[f
     return grid, orient, hu, body
 
 
+def network_pass(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
+                 opts: LungOptions, name: str, *, model: Any = None) -> tuple:
+    """What the model's methods need from the scan alone: ``(grid, orientation, working HU,
+    body mask, lung probability)`` on the working grid. It does not depend on the rules'
+    mask, so :func:`covidct.lungs.segment_lungs` runs it beside them (torch releases the GIL).
+
+    Raises:
+        InvalidInputError: not axial slices.
+    """
+    grid, orient, hu, body = _working(arr, sp, direction, opts, name)
+    return grid, orient, hu, body, _probability(hu, grid.spacing, model)
+
+
 def _model_labels(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, grid: WorkingGrid,
                   orient: Orientation, opts: LungOptions, name: str) -> np.ndarray:
     """Working-grid labels (1 right, 2 left) of the network's lung (probability above 0.5 in
@@ -81,12 +94,13 @@ def _model_labels(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, grid: Work
 
 
 def model_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
-                opts: LungOptions, name: str, *, model: Any = None) -> np.ndarray:
-    """uint8 (z, y, x) labels on the input grid (1 right, 2 left) from the model alone."""
+                opts: LungOptions, name: str, *, model: Any = None, network: tuple | None = None) -> np.ndarray:
+    """uint8 (z, y, x) labels on the input grid (1 right, 2 left) from the model alone
+    (``network``: this scan's :func:`network_pass`, when already run)."""
     from covidct.lungs.segment import _check_in_view
 
-    grid, orient, hu, body = _working(arr, sp, direction, opts, name)
-    labels = _model_labels(hu, _probability(hu, grid.spacing, model), body, grid, orient, opts, name)
+    grid, orient, hu, body, prob = network or network_pass(arr, sp, direction, opts, name, model=model)
+    labels = _model_labels(hu, prob, body, grid, orient, opts, name)
     _check_in_view(labels, grid, opts, name)
     return labels_to_input(labels, grid)
 
@@ -142,23 +156,24 @@ def _collapse(rules: np.ndarray, prob: np.ndarray, hu: np.ndarray, body: np.ndar
 
 
 def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
-                 rules_input: np.ndarray, opts: LungOptions, name: str, *, model: Any = None) -> np.ndarray:
+                 rules_input: np.ndarray, opts: LungOptions, name: str, *, model: Any = None,
+                 network: tuple | None = None) -> np.ndarray:
     """The rules' labels ``rules_input`` (input grid), corrected by the model (module
     docstring): the model's mask where the rules collapsed; where the disease gate opens,
     lung the rules missed added (when it touches their lungs) and what the rules took that
-    the model calls not lung removed."""
+    the model calls not lung removed. ``network``: this scan's :func:`network_pass`, when
+    already run."""
     from covidct.lungs.segment import _check_in_view, _largest_parts
 
     if not Orientation.from_direction(direction, sp).axial:
         log.warning("%s: not axial slices: the lung network is not used, the rules' mask is kept", name)
         return rules_input.copy()
-    grid, orient, hu, body = _working(arr, sp, direction, opts, name)
+    grid, orient, hu, body, prob = network or network_pass(arr, sp, direction, opts, name, model=model)
     rules = np.zeros(grid.shape, np.uint8)
     for k in (RIGHT, LEFT):  # the rules' labels on the working grid (linear, >= 0.5)
         frac = to_working((rules_input == k).astype(np.float32), grid) if not grid.identity \
             else (rules_input == k).astype(np.float32)
         rules[frac >= 0.5] = k
-    prob = _probability(hu, grid.spacing, model)
     collapsed = _collapse(rules, prob, hu, body, grid, orient, opts, name)
     if collapsed is not None:
         _check_in_view(collapsed, grid, opts, name)

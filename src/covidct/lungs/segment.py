@@ -26,6 +26,7 @@ Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.options.Lung
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -335,13 +336,20 @@ def segment_lungs(
     if method in ("model", "hybrid"):  # the learned model (torch) is imported only here
         from covidct.lungs import learned_segment
 
-        # the rules run first in both: their no-lungs refusal is the one that holds on real
-        # scans (the model alone takes bowel gas for lung), and "hybrid" corrects their mask
-        rules = segment_lungs(image, spacing, method="refined", options=opts)
+        # the rules run in both, and their errors come first: their no-lungs refusal is the
+        # one that holds on real scans (the model alone takes bowel gas for lung), and
+        # "hybrid" corrects their mask; the network's pass needs the scan only, so it runs
+        # beside them in a thread (a non-axial scan: "hybrid" keeps the rules' mask)
         arr, sp, direction, name = _inputs(image, spacing)
+        axial = Orientation.from_direction(direction, sp).axial
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            net = pool.submit(learned_segment.network_pass, arr, sp, direction, opts, name) \
+                if axial or method == "model" else None
+            rules = segment_lungs(image, spacing, method="refined", options=opts)
+            network = net.result() if net is not None else None
         if method == "model":
-            return learned_segment.model_lungs(arr, sp, direction, opts, name)
-        return learned_segment.hybrid_lungs(arr, sp, direction, rules, opts, name)
+            return learned_segment.model_lungs(arr, sp, direction, opts, name, network=network)
+        return learned_segment.hybrid_lungs(arr, sp, direction, rules, opts, name, network=network)
     hu, body, grid, orient, name = _working_scan(image, spacing, opts)
     # the in-plane 3 x 3 median of the HU, computed once here and shared by the gas,
     # mirror, cavity and dome steps
