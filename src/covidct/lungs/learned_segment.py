@@ -23,7 +23,7 @@ the rules' mask on them, with a logged warning.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -36,7 +36,7 @@ from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_wor
 from covidct.lungs.options import LungOptions
 from covidct.lungs.split import LEFT, RIGHT, label_sides
 
-__all__ = ["hybrid_lungs", "model_lungs", "network_pass"]
+__all__ = ["NetworkPass", "hybrid_lungs", "model_lungs", "network_pass"]
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +63,27 @@ def _working(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[f
     return grid, orient, hu, body
 
 
+class NetworkPass(NamedTuple):
+    """The scan on the working grid and the network's lung probability there (z, y, x)."""
+
+    grid: WorkingGrid
+    orient: Orientation
+    hu: np.ndarray  # working-grid HU
+    body: np.ndarray  # body mask
+    prob: np.ndarray  # lung probability in [0, 1]
+
+
 def network_pass(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
-                 opts: LungOptions, name: str, *, model: Any = None) -> tuple:
-    """What the model's methods need from the scan alone: ``(grid, orientation, working HU,
-    body mask, lung probability)`` on the working grid. It does not depend on the rules'
-    mask, so :func:`covidct.lungs.segment_lungs` runs it beside them (torch releases the GIL).
+                 opts: LungOptions, name: str, *, model: Any = None) -> NetworkPass:
+    """What the model's methods need from the scan alone (:class:`NetworkPass`). It does
+    not depend on the rules' mask, so :func:`covidct.lungs.segment_lungs` runs it beside
+    them (torch releases the GIL).
 
     Raises:
         InvalidInputError: not axial slices.
     """
     grid, orient, hu, body = _working(arr, sp, direction, opts, name)
-    return grid, orient, hu, body, _probability(hu, grid.spacing, model)
+    return NetworkPass(grid, orient, hu, body, _probability(hu, grid.spacing, model))
 
 
 def _model_labels(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, grid: WorkingGrid,
@@ -94,7 +104,8 @@ def _model_labels(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, grid: Work
 
 
 def model_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
-                opts: LungOptions, name: str, *, model: Any = None, network: tuple | None = None) -> np.ndarray:
+                opts: LungOptions, name: str, *, model: Any = None,
+                network: NetworkPass | None = None) -> np.ndarray:
     """uint8 (z, y, x) labels on the input grid (1 right, 2 left) from the model alone
     (``network``: this scan's :func:`network_pass`, when already run)."""
     from covidct.lungs.segment import _check_in_view
@@ -157,7 +168,7 @@ def _collapse(rules: np.ndarray, prob: np.ndarray, hu: np.ndarray, body: np.ndar
 
 def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
                  rules_input: np.ndarray, opts: LungOptions, name: str, *, model: Any = None,
-                 network: tuple | None = None) -> np.ndarray:
+                 network: NetworkPass | None = None) -> np.ndarray:
     """The rules' labels ``rules_input`` (input grid), corrected by the model (module
     docstring): the model's mask where the rules collapsed; where the disease gate opens,
     lung the rules missed added (when it touches their lungs) and what the rules took that
