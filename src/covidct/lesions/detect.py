@@ -115,6 +115,12 @@ def _median(image: np.ndarray, spacing: tuple[float, float, float], width_mm: fl
     return ndi.median_filter(image, size=size, mode="nearest")
 
 
+def _depth(lung: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Distance (mm) of each lung voxel to the nearest voxel outside it, the array border
+    counting as outside."""
+    return _edt(np.pad(lung, 1), spacing)[1:-1, 1:-1, 1:-1]
+
+
 def _open(mask: np.ndarray, spacing: tuple[float, float, float], radius_mm: float) -> np.ndarray:
     """Binary opening of ``mask`` by a ball of ``radius_mm`` (physical, anisotropic-safe)."""
     if radius_mm <= 0 or not mask.any():
@@ -176,7 +182,7 @@ def _rim(lung: np.ndarray, spacing: tuple[float, float, float], rim_mm: float) -
     the lung mixes with the diaphragm or apex tissue (partial volume across the slice), so
     it belongs to the rim too.
     """
-    depth = _edt(np.pad(lung, 1), spacing)[1:-1, 1:-1, 1:-1]
+    depth = _depth(lung, spacing)
     rim = lung & (depth <= rim_mm)
     if rim_mm > 0 and spacing[0] > rim_mm:
         column = np.zeros((3, 1, 1), dtype=bool)
@@ -199,7 +205,7 @@ def _subpleural_bands(
         return np.zeros(candidate.shape, dtype=bool)
     # in-plane distances: a huge slice spacing puts the other slices out of reach
     in_plane = (1e6, spacing[1], spacing[2])
-    depth = _edt(np.pad(lung, 1), in_plane)[1:-1, 1:-1, 1:-1]
+    depth = _depth(lung, in_plane)
     # away from the ends of each column (domes, apex): at least one slice and band_end_mm
     end = max(1, int(np.ceil(opts.band_end_mm / spacing[0])))
     column = np.ones((2 * end + 1, 1, 1), dtype=bool)

@@ -30,7 +30,7 @@ from scipy import ndimage as ndi
 
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.lungs.airways import find_airways, remove_airways
-from covidct.lungs.classical import body_mask, large_components
+from covidct.lungs.classical import large_components
 from covidct.lungs.gate import disease_gate
 from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_working
 from covidct.lungs.options import LungOptions
@@ -48,19 +48,6 @@ def _probability(hu: np.ndarray, spacing: tuple[float, float, float], model: Any
     from covidct.lungs.learned import predict_lung_probability
 
     return predict_lung_probability(hu, spacing, model=model)
-
-
-def _working(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
-             opts: LungOptions, name: str) -> tuple[WorkingGrid, Orientation, np.ndarray, np.ndarray]:
-    orient = Orientation.from_direction(direction, sp)
-    if not orient.axial:
-        raise InvalidInputError(f"{name}: the lung model needs axial slices (z the cranio-caudal axis)")
-    grid = WorkingGrid.choose(arr.shape, sp, opts.grid.inplane_mm, opts.grid.slice_mm)
-    hu = to_working(arr, grid)
-    body = body_mask(hu, opts.threshold.body_hu)
-    if not body.any():
-        raise NoLungsFoundError(f"{name}: no body found (nothing above {opts.threshold.body_hu:.0f} HU)")
-    return grid, orient, hu, body
 
 
 class NetworkPass(NamedTuple):
@@ -82,7 +69,12 @@ def network_pass(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
     Raises:
         InvalidInputError: not axial slices.
     """
-    grid, orient, hu, body = _working(arr, sp, direction, opts, name)
+    from covidct.lungs.segment import to_working_scan
+
+    orient = Orientation.from_direction(direction, sp)
+    if not orient.axial:
+        raise InvalidInputError(f"{name}: the lung model needs axial slices (z the cranio-caudal axis)")
+    hu, body, grid = to_working_scan(arr, sp, opts, name)
     return NetworkPass(grid, orient, hu, body, _probability(hu, grid.spacing, model))
 
 

@@ -368,6 +368,18 @@ def _working_scan(
     """Step 1: the validated input on the working grid; returns (working HU, body mask,
     grid, orientation, name for messages)."""
     arr, sp, direction, name = _inputs(image, spacing)
+    hu, body, grid = to_working_scan(arr, sp, opts, name)
+    return hu, body, grid, Orientation.from_direction(direction, sp), name
+
+
+def to_working_scan(arr: np.ndarray, sp: tuple[float, float, float], opts: LungOptions,
+                    name: str) -> tuple[np.ndarray, np.ndarray, WorkingGrid]:
+    """A validated HU array (z, y, x; spacing ``sp`` in mm) on the working grid: (working
+    HU, body mask, grid). Shared by the rules and the lung network's pass.
+
+    Raises:
+        NoLungsFoundError: no body (nothing above ``threshold.body_hu``).
+    """
     grid = WorkingGrid.choose(arr.shape, sp, opts.grid.inplane_mm, opts.grid.slice_mm)
     hu = to_working(arr, grid)
     body = body_mask(hu, opts.threshold.body_hu)
@@ -375,7 +387,7 @@ def _working_scan(
         raise NoLungsFoundError(
             f"{name}: no body found (nothing above {opts.threshold.body_hu:.0f} HU)"
         )
-    return hu, body, grid, Orientation.from_direction(direction, sp), name
+    return hu, body, grid
 
 
 def _check_in_view(labels: np.ndarray, grid: WorkingGrid, opts: LungOptions, name: str) -> None:
