@@ -102,3 +102,24 @@ def test_slice_weights_give_the_real_share():
     assert float(w[-5:].sum() / w.sum()) == pytest.approx(0.6)
     assert torch.allclose(w[:40], w[0].expand(40))
     assert torch.equal(slice_weights(slices, 0.0), torch.ones(45, dtype=torch.double))
+
+
+def _write_example(file):
+    from covidct.lungs.train_data import Example, _save
+
+    rng = np.random.default_rng(0)
+    _save(Example(hu=rng.integers(-1024, 400, (40, 192, 192)).astype(np.int16),
+                  lung=rng.integers(0, 256, (40, 192, 192)).astype(np.uint8), step=2, name="x"), file)
+
+
+def test_runs_sharing_a_cache_can_write_the_same_example_at_once(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    from covidct.lungs.train_data import _read
+
+    file = tmp_path / "phantom-1-small-2mm-192.npz"
+    with ProcessPoolExecutor(4) as pool:
+        list(pool.map(_write_example, [file] * 8))
+    got = _read(file, "x")
+    assert got.hu.shape == (40, 192, 192) and got.step == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [file.name]  # no temporary left

@@ -125,7 +125,8 @@ def deformed_examples(path: str | Path, seeds: Iterable[int], *, pixel_mm: float
 
 
 def _save(example: Example, file: Path) -> None:
-    tmp = file.with_name(file.name + ".part.npz")
+    """Write ``file`` through a temporary name of this process (runs may share a cache)."""
+    tmp = file.with_name(f"{file.name}.{os.getpid()}.part.npz")
     np.savez_compressed(tmp, hu=example.hu, lung=example.lung, step=example.step)
     os.replace(tmp, file)
 
