@@ -13,11 +13,14 @@ from synth import dice
 from covidct.errors import DataUnavailableError, InvalidInputError, NoLungsFoundError
 from covidct.lungs import segment_lungs
 from covidct.lungs.learned import (
+    FORMAT,
     LungModel,
     LungUNet,
+    context_offsets,
     from_model_grid,
     load_lung_model,
     lung_model_path,
+    neighbour_stack,
     predict_lung_probability,
     save_lung_model,
     to_model_grid,
@@ -73,6 +76,33 @@ def test_save_load_round_trip(tmp_path):
     with torch.no_grad():
         assert torch.equal(net(x), loaded.module(x))
     assert loaded.card["sha256"] == sha256_file(path) and loaded.pixel_mm == 4.0
+
+
+def test_neighbour_channels_by_context():
+    """Slice z of a stack whose slice k holds the value k: the channels are the slices of the
+    context's offsets, clamped at the ends."""
+    slices = torch.arange(10, dtype=torch.float32)[:, None, None].expand(10, 2, 2)
+    assert context_offsets((1,), 2) == [-2, 0, 2]
+    assert context_offsets((4, 1, 2), 1) == [-4, -2, -1, 0, 1, 2, 4]
+    x = neighbour_stack(slices, np.array([0, 5, 9]), 1, (1, 3))
+    assert x.shape == (3, 5, 2, 2)
+    assert x[:, :, 0, 0].tolist() == [[0, 0, 0, 1, 3], [2, 4, 5, 6, 8], [6, 8, 9, 9, 9]]
+    assert torch.equal(neighbour_stack(slices, np.array([4]), 2), slices[[2, 4, 6]][None])
+
+
+def test_context_is_saved_with_the_model_and_old_files_read_as_three_slices(tmp_path):
+    torch.manual_seed(0)
+    net = LungUNet(in_channels=5, features=(4, 8)).eval()
+    path = save_lung_model(LungModel(module=net, pixel_mm=4.0, canvas=32, hu_window=(-1000.0, 200.0),
+                                     context=(1, 3)), tmp_path / "wide.pt")
+    loaded = load_lung_model(path)
+    assert loaded.context == (1, 3) and loaded.module.down[0][0].in_channels == 5
+    old = {"format": FORMAT, "features": [4, 8], "pixel_mm": 4.0, "canvas": 32, "hu_window": [-1000.0, 200.0],
+           "state_dict": LungUNet(features=(4, 8)).state_dict()}  # written before the context key
+    torch.save(old, tmp_path / "old.pt")
+    assert load_lung_model(tmp_path / "old.pt").context == (1,)
+    probability = predict_lung_probability(np.full((12, 40, 40), -800, np.int16), (2.5, 1.0, 1.0), model=loaded)
+    assert probability.shape == (12, 40, 40) and np.isfinite(probability).all()
 
 
 def test_model_grid_round_trip_keeps_a_disk():
@@ -260,6 +290,17 @@ def test_lungs_training_family():
         LungTrainConfig(phantom_seeds=(0, 10), val_phantom_seeds=(5, 6))
     with pytest.raises(InvalidInputError, match="unknown"):
         PRESETS["lungs-unet"].with_overrides(epoch=3)
+    wide = PRESETS["lungs-unet"].with_overrides(name="wide", context=[1, 3])
+    assert wide.context == (1, 3)
+    PRESETS["wide"] = wide
+    try:
+        row = {r.name: r for r in preset_rows()}["wide"]
+    finally:
+        del PRESETS["wide"]
+    assert row.parameters == sum(p.numel() for p in LungUNet(in_channels=5).parameters())
+    for bad in ((), (0, 1), (1, 1)):
+        with pytest.raises(InvalidInputError, match="context"):
+            LungTrainConfig(context=bad)
 
 
 def test_augmentation_keeps_shapes_and_is_seeded():
@@ -274,6 +315,21 @@ def test_augmentation_keeps_shapes_and_is_seeded():
     assert a[0].shape == x.shape and a[1].shape == y.shape
     assert float(a[1].min()) >= 0.0 and float(a[1].max()) <= 1.0 + 1e-6
     assert 0.5 < float(a[1].sum() / y.sum()) < 1.6  # scale 0.85-1.2: area within (1/1.2^2, 1/0.85^2)
+
+
+def test_augmentation_thickens_the_centre_slice_of_any_context():
+    """Five channels, only the centre's nearest neighbours bright: after augmentation the
+    centre reads part of them (slice thickness) and the outer channels stay dark."""
+    from covidct.lungs.train_loop import augment
+
+    x = torch.full((64, 5, 16, 16), -1000.0)
+    x[:, 1:4:2] = 0.0  # channels 1 and 3: the nearest neighbours of the centre (2)
+    y = torch.ones(64, 1, 16, 16)
+    a, _ = augment(x, y, torch.Generator().manual_seed(0))
+    inner = a[:, :, 6:10, 6:10].mean(dim=(2, 3))
+    assert a.shape == x.shape
+    assert float((inner[:, 2] + 1000.0).max()) > 300.0  # mixed with up to 30 % of each neighbour
+    assert float(inner[:, [0, 4]].max()) < -800.0
 
 
 @pytest.mark.slow

@@ -1,11 +1,12 @@
 """The learned lung model: a small 2.5D U-Net on low-resolution axial slices.
 
-The network sees three axial slices (the slice and its neighbours about ``NEIGHBOUR_MM``
-away, as channels) resampled in-plane to ``pixel_mm`` pixels on a ``canvas`` x ``canvas``
-square centred on the image centre, HU clipped to ``hu_window`` and scaled to [-1, 1]. It
-outputs the probability of lung (both lungs, without the trachea and main bronchi), which
-is brought back to the CT grid by bilinear interpolation (in-plane) and linear interpolation
-between the predicted slices (z). Left / right labels and airway removal stay with the
+The network sees axial slices as channels: the slice and its neighbours ``k * s`` slices
+away on each side, ``s = round(NEIGHBOUR_MM / slice spacing)``, for each ``k`` of the
+model's ``context`` (``(1,)``: three slices 5 mm apart), resampled in-plane to ``pixel_mm``
+pixels on a ``canvas`` x ``canvas`` square centred on the image centre, HU clipped to
+``hu_window`` and scaled to [-1, 1]. It outputs the probability of lung (both lungs,
+without the trachea and main bronchi), which is brought back to the CT grid by bilinear
+interpolation (in-plane) and linear interpolation between the predicted slices (z). Left / right labels and airway removal stay with the
 rules (:mod:`covidct.lungs.split`, :mod:`covidct.lungs.airways`).
 
 The trained weights ship in the package (``covidct/data/models/lung-unet.pt``) with a model
@@ -32,16 +33,18 @@ from covidct.models.files import read_model_dict
 from covidct.provenance import sha256_file
 
 __all__ = [
-    "FORMAT", "LUNG_MODEL_FILE", "NEIGHBOUR_MM", "LungModel", "LungUNet", "SliceGeometry",
-    "from_model_grid", "load_lung_model", "lung_model_path", "neighbour_stack",
+    "DEFAULT_CONTEXT", "FORMAT", "LUNG_MODEL_FILE", "NEIGHBOUR_MM", "LungModel", "LungUNet", "SliceGeometry",
+    "context_offsets", "from_model_grid", "load_lung_model", "lung_model_path", "neighbour_stack",
     "predict_lung_probability", "save_lung_model", "to_model_grid",
 ]
 
 FORMAT = "covidct-lung-unet/1"
 #: file name of the shipped lung model inside ``covidct/data/models``.
 LUNG_MODEL_FILE = "lung-unet.pt"
-#: distance (mm) of the neighbour slices given to the network as its outer channels.
+#: distance (mm) of the nearest neighbour slices given to the network (the unit of ``context``).
 NEIGHBOUR_MM = 5.0
+#: neighbour distances (multiples of the ``NEIGHBOUR_MM`` step) of model files that do not say.
+DEFAULT_CONTEXT = (1,)
 _BATCH = 32
 
 
@@ -140,10 +143,19 @@ def from_model_grid(values: torch.Tensor, geo: SliceGeometry) -> torch.Tensor:
     return F.interpolate(scaled[:, None], size=geo.shape, mode="bilinear", align_corners=False)[:, 0]
 
 
-def neighbour_stack(slices: torch.Tensor, index: np.ndarray, step: int) -> torch.Tensor:
-    """``(n, 3, h, w)``: slices ``index - step``, ``index``, ``index + step`` (clamped at the ends)."""
+def context_offsets(context: tuple[int, ...], step: int) -> list[int]:
+    """Slice offsets of the channels, in order: ``-k * step`` (farthest first), 0, ``+k * step``."""
+    ks = sorted({int(k) for k in context})
+    return [-k * step for k in reversed(ks)] + [0] + [k * step for k in ks]
+
+
+def neighbour_stack(slices: torch.Tensor, index: np.ndarray, step: int,
+                    context: tuple[int, ...] = DEFAULT_CONTEXT) -> torch.Tensor:
+    """``(n, 1 + 2 * len(context), h, w)``: the slices of :func:`context_offsets` around each
+    of ``index`` (clamped at the ends); the default gives ``index - step``, ``index``, ``index + step``."""
     last = slices.shape[0] - 1
-    idx = torch.from_numpy(np.stack([np.clip(index + d, 0, last) for d in (-step, 0, step)], axis=1))
+    offsets = context_offsets(context, step)
+    idx = torch.from_numpy(np.stack([np.clip(index + d, 0, last) for d in offsets], axis=1))
     return slices[idx]
 
 
@@ -160,13 +172,15 @@ class LungModel:
     Attributes:
         module: the :class:`LungUNet` (eval mode); pixel_mm: in-plane pixel size (mm) of its
         input; canvas: input size (pixels); hu_window: HU range of its input; source: file it
-        was loaded from; sha256: hash of that file; card: its model card.
+        was loaded from; sha256: hash of that file; card: its model card; context: its
+        neighbour slices (:func:`context_offsets`).
     """
 
     module: LungUNet
     pixel_mm: float
     canvas: int
     hu_window: tuple[float, float]
+    context: tuple[int, ...] = DEFAULT_CONTEXT
     source: Path | None = None
     sha256: str = ""
     card: dict[str, Any] = field(default_factory=dict)
@@ -178,7 +192,7 @@ def save_lung_model(model: LungModel, path: str | Path, *, card: dict[str, Any] 
     path = Path(path)
     payload = {"format": FORMAT, "features": list(model.module.features), "pixel_mm": model.pixel_mm,
                "canvas": model.canvas, "hu_window": list(model.hu_window),
-               "state_dict": model.module.state_dict()}
+               "context": list(model.context), "state_dict": model.module.state_dict()}
     tmp = path.with_name(path.name + ".part")
     torch.save(payload, tmp)
     tmp.replace(path)
@@ -205,11 +219,13 @@ def _load(path: str, mtime_ns: int) -> LungModel:
             f"{file}: lung model is corrupt: sha256 {digest[:12]}... does not match its card "
             f"({card['sha256'][:12]}...); reinstall covidct or retrain with `covidct train lungs-unet`")
     raw = read_model_dict(file, FORMAT, "lung model")
-    module = LungUNet(features=tuple(raw["features"]))
+    context = tuple(int(k) for k in raw.get("context", DEFAULT_CONTEXT))
+    module = LungUNet(in_channels=1 + 2 * len(context), features=tuple(raw["features"]))
     module.load_state_dict(raw["state_dict"])
     module.eval()
     return LungModel(module=module, pixel_mm=float(raw["pixel_mm"]), canvas=int(raw["canvas"]),
-                     hu_window=tuple(raw["hu_window"]), source=file, sha256=digest, card=card)  # type: ignore[arg-type]
+                     hu_window=tuple(raw["hu_window"]), context=context, source=file, sha256=digest,
+                     card=card)  # type: ignore[arg-type]
 
 
 def load_lung_model(path: str | Path | None = None) -> LungModel:
@@ -260,7 +276,7 @@ def predict_lung_probability(
     probs = []
     with torch.inference_mode():
         for start in range(0, len(zs), _BATCH):
-            x = neighbour_stack(hu, zs[start:start + _BATCH], step).to(dev)
+            x = neighbour_stack(hu, zs[start:start + _BATCH], step, lm.context).to(dev)
             probs.append(torch.sigmoid(net(x))[:, 0].float().cpu())
     sampled = torch.cat(probs)
     if len(zs) < arr.shape[0]:  # linear in z between the predicted slices

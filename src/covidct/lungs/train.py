@@ -51,6 +51,8 @@ class LungTrainConfig:
             (0 = every slice equally likely, phantoms included).
         pixel_mm, canvas, hu_window: model input (in-plane mm, pixels, HU range).
         features: U-Net channels per level.
+        context: neighbour slices given as channels, in multiples of the 5 mm step
+            (:func:`covidct.lungs.learned.context_offsets`; ``(1,)``: z - 5 mm, z, z + 5 mm).
         epochs, steps_per_epoch, batch_size, lr, weight_decay: the optimisation (AdamW,
             one-cycle schedule); the epoch with the best validation Dice is kept.
         val_every: validation (and the choice of the best epoch) every this many epochs.
@@ -73,6 +75,7 @@ class LungTrainConfig:
     canvas: int = 128
     hu_window: tuple[float, float] = (-1024.0, 400.0)
     features: tuple[int, ...] = (8, 16, 32, 64, 128)
+    context: tuple[int, ...] = (1,)
     epochs: int = 8
     steps_per_epoch: int = 40
     batch_size: int = 12
@@ -86,7 +89,7 @@ class LungTrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("exclude", "phantom_seeds", "val_phantom_seeds", "paint_seeds", "val_paint_seeds",
-                     "deform_seeds", "hu_window", "features"):
+                     "deform_seeds", "hu_window", "features", "context"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("phantom_seeds", "val_phantom_seeds", "paint_seeds", "val_paint_seeds", "deform_seeds"):
             lo, hi = getattr(self, name)
@@ -96,6 +99,8 @@ class LungTrainConfig:
             raise InvalidInputError("phantom_seeds and val_phantom_seeds overlap")
         if set(range(*self.paint_seeds)) & set(range(*self.val_paint_seeds)):
             raise InvalidInputError("paint_seeds and val_paint_seeds overlap")
+        if not self.context or min(self.context) < 1 or len(set(self.context)) != len(self.context):
+            raise InvalidInputError(f"context must be distinct positive multiples of the 5 mm step; got {self.context}")
         if not 0.0 <= self.real_share < 1.0:
             raise InvalidInputError(f"real_share must be in [0, 1); got {self.real_share}")
         if self.canvas % 2 ** (len(self.features) - 1):
@@ -135,7 +140,8 @@ def preset_rows() -> list[Any]:
     from covidct.training.families import PresetRow
 
     return [PresetRow(name=name, family="lungs", model="LungUNet (2.5D)", task="lung mask",
-                      parameters=sum(p.numel() for p in LungUNet(features=cfg.features).parameters()))
+                      parameters=sum(p.numel() for p in LungUNet(in_channels=1 + 2 * len(cfg.context),
+                                                                 features=cfg.features).parameters()))
             for name, cfg in PRESETS.items()]
 
 
@@ -177,7 +183,7 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from covidct.lungs.learned import LungModel, LungUNet, save_lung_model
+    from covidct.lungs.learned import LungModel, LungUNet, context_offsets, save_lung_model
     from covidct.lungs.train_loop import LungModule, SliceSet, best_metrics, slice_weights
     from covidct.provenance import provenance
 
@@ -189,16 +195,16 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
     if progress:
         progress(f"{len(train)} training volumes, {len(val)} validation volumes")
     L.seed_everything(config.seed, workers=True, verbose=False)
-    net = LungUNet(features=config.features)
+    net = LungUNet(in_channels=1 + 2 * len(config.context), features=config.features)
     module = LungModule(net, config)
     gen = torch.Generator().manual_seed(config.seed)
-    train_set = SliceSet(train)
+    train_set = SliceSet(train, config.context)
     loader = torch.utils.data.DataLoader(
         train_set, batch_size=config.batch_size,
         sampler=torch.utils.data.WeightedRandomSampler(
             slice_weights(train_set, config.real_share), config.steps_per_epoch * config.batch_size,
             replacement=True, generator=gen))
-    val_loader = torch.utils.data.DataLoader(SliceSet(val), batch_size=64)
+    val_loader = torch.utils.data.DataLoader(SliceSet(val, config.context), batch_size=64)
     best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_dice", mode="max")
     trainer = L.Trainer(max_epochs=config.epochs, accelerator=config.accelerator, devices=1,
                         callbacks=[best], logger=CSVLogger(out, name="", version=""),
@@ -213,7 +219,8 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
         "architecture": f"LungUNet 2.5D, features {list(config.features)}, "
                         f"{sum(p.numel() for p in net.parameters())} parameters",
         "input": {"pixel_mm": config.pixel_mm, "canvas": config.canvas, "hu_window": list(config.hu_window),
-                  "channels": "slices z - s, z, z + s with s = round(5 mm / slice spacing)"},
+                  "channels": f"slices z + {context_offsets(config.context, 1)} x s with "
+                              "s = round(5 mm / slice spacing)"},
         "trained_on": {"phantom_seeds": list(config.phantom_seeds), "phantom_size": config.phantom_size,
                        "real_cts": [p.name for p in real], "paint_seeds": list(config.paint_seeds),
                        "deform_seeds": list(config.deform_seeds), "real_share": config.real_share},
@@ -224,7 +231,7 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
         "provenance": provenance(options=config.to_dict(), seed=config.seed, inputs=real),
     }
     model = LungModel(module=net, pixel_mm=config.pixel_mm, canvas=config.canvas,
-                      hu_window=config.hu_window)  # type: ignore[arg-type]
+                      hu_window=config.hu_window, context=config.context)  # type: ignore[arg-type]
     save_lung_model(model, out / "lung-unet.pt", card=card)
     if progress:
         progress(f"best validation Dice {card['validation'].get('val_dice', math.nan):.4f}")

@@ -12,17 +12,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from covidct.lungs.learned import neighbour_stack, scale_hu
+from covidct.lungs.learned import DEFAULT_CONTEXT, neighbour_stack, scale_hu
 
 __all__ = ["LungModule", "SliceSet", "augment", "best_metrics", "slice_weights", "soft_dice_loss"]
 
 
 class SliceSet(torch.utils.data.Dataset):
     """Every axial slice of a list of :class:`~covidct.lungs.train_data.Example`: items are
-    ``(HU (3, c, c) float32, lung fraction (1, c, c) float32)``."""
+    ``(HU (1 + 2 * len(context), c, c) float32, lung fraction (1, c, c) float32)``, the
+    channels of :func:`~covidct.lungs.learned.neighbour_stack`."""
 
-    def __init__(self, examples: list[Any]) -> None:
-        self.examples = examples
+    def __init__(self, examples: list[Any], context: tuple[int, ...] = DEFAULT_CONTEXT) -> None:
+        self.examples, self.context = examples, tuple(context)
         self.index = [(i, z) for i, ex in enumerate(examples) for z in range(ex.hu.shape[0])]
 
     def __len__(self) -> int:
@@ -31,7 +32,7 @@ class SliceSet(torch.utils.data.Dataset):
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         i, z = self.index[k]
         ex = self.examples[i]
-        x = neighbour_stack(torch.from_numpy(ex.hu), np.array([z]), ex.step)[0].float()
+        x = neighbour_stack(torch.from_numpy(ex.hu), np.array([z]), ex.step, self.context)[0].float()
         y = torch.from_numpy(ex.lung[z:z + 1].astype(np.float32) / 255.0)
         return x, y
 
@@ -52,17 +53,18 @@ def _uniform(n: int, lo: float, hi: float, gen: torch.Generator | None, device: 
 
 
 def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random augmentation of a batch: HU ``x`` (n, 3, h, w), lung fraction ``y`` (n, 1, h, w).
+    """Random augmentation of a batch: HU ``x`` (n, c, h, w) (an odd number of slices, the
+    centre one in the middle), lung fraction ``y`` (n, 1, h, w).
 
-    Slice thickness (the centre slice mixed with up to 30 % of each neighbour), z order,
+    Slice thickness (the centre slice mixed with up to 30 % of each nearest neighbour), z order,
     rotation (+-15 degrees), scale (0.85-1.2), shift (+-8 %), left-right flip, blur or
     sharpening, HU contrast (0.9-1.1 about -500 HU) and offset (+-40 HU), noise (SD 0-30 HU).
     """
     n, dev = x.shape[0], x.device
     u = lambda lo, hi: _uniform(n, lo, hi, gen, dev)
-    w = u(0.0, 0.3)[:, None, None]
-    centre = (1 - 2 * w) * x[:, 1] + w * (x[:, 0] + x[:, 2])
-    x = torch.stack([x[:, 0], centre, x[:, 2]], dim=1)
+    w, c = u(0.0, 0.3)[:, None, None], x.shape[1] // 2
+    x = x.clone()
+    x[:, c] = (1 - 2 * w) * x[:, c] + w * (x[:, c - 1] + x[:, c + 1])
     swap = u(0, 1) < 0.5
     x = torch.where(swap[:, None, None, None], x.flip(1), x)
     angle, scale = u(-math.pi / 12, math.pi / 12), u(0.85, 1.2)
