@@ -101,6 +101,9 @@ def test_context_is_saved_with_the_model_and_old_files_read_as_three_slices(tmp_
            "state_dict": LungUNet(features=(4, 8)).state_dict()}  # written before the context key
     torch.save(old, tmp_path / "old.pt")
     assert load_lung_model(tmp_path / "old.pt").context == (1,)
+    torch.save({**old, "context": [1, 3]}, tmp_path / "mismatch.pt")  # 5 channels said, 3 stored
+    with pytest.raises(InvalidInputError, match="not a usable lung model"):
+        load_lung_model(tmp_path / "mismatch.pt")
     probability = predict_lung_probability(np.full((12, 40, 40), -800, np.int16), (2.5, 1.0, 1.0), model=loaded)
     assert probability.shape == (12, 40, 40) and np.isfinite(probability).all()
 

@@ -219,13 +219,16 @@ def _load(path: str, mtime_ns: int) -> LungModel:
             f"{file}: lung model is corrupt: sha256 {digest[:12]}... does not match its card "
             f"({card['sha256'][:12]}...); reinstall covidct or retrain with `covidct train lungs-unet`")
     raw = read_model_dict(file, FORMAT, "lung model")
-    context = tuple(int(k) for k in raw.get("context", DEFAULT_CONTEXT))
-    module = LungUNet(in_channels=1 + 2 * len(context), features=tuple(raw["features"]))
-    module.load_state_dict(raw["state_dict"])
-    module.eval()
-    return LungModel(module=module, pixel_mm=float(raw["pixel_mm"]), canvas=int(raw["canvas"]),
-                     hu_window=tuple(raw["hu_window"]), context=context, source=file, sha256=digest,
-                     card=card)  # type: ignore[arg-type]
+    try:
+        context = tuple(int(k) for k in raw.get("context", DEFAULT_CONTEXT))
+        module = LungUNet(in_channels=1 + 2 * len(context), features=tuple(raw["features"]))
+        module.load_state_dict(raw["state_dict"])
+        model = LungModel(module=module.eval(), pixel_mm=float(raw["pixel_mm"]), canvas=int(raw["canvas"]),
+                          hu_window=tuple(raw["hu_window"]), context=context, source=file, sha256=digest,
+                          card=card)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # settings and weights that disagree
+        raise InvalidInputError(f"{file}: not a usable lung model: {str(exc).splitlines()[0]}") from exc
+    return model
 
 
 def load_lung_model(path: str | Path | None = None) -> LungModel:
