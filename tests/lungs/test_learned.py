@@ -16,6 +16,7 @@ from covidct.lungs.learned import (
     FORMAT,
     LungModel,
     LungUNet,
+    context_channels,
     context_offsets,
     from_model_grid,
     load_lung_model,
@@ -83,7 +84,7 @@ def test_neighbour_channels_by_context():
     context's offsets, clamped at the ends."""
     slices = torch.arange(10, dtype=torch.float32)[:, None, None].expand(10, 2, 2)
     assert context_offsets((1,), 2) == [-2, 0, 2]
-    assert context_offsets((4, 1, 2), 1) == [-4, -2, -1, 0, 1, 2, 4]
+    assert context_offsets((4, 1, 2), 1) == [-4, -2, -1, 0, 1, 2, 4] and context_channels((4, 1, 2)) == 7
     x = neighbour_stack(slices, np.array([0, 5, 9]), 1, (1, 3))
     assert x.shape == (3, 5, 2, 2)
     assert x[:, :, 0, 0].tolist() == [[0, 0, 0, 1, 3], [2, 4, 5, 6, 8], [6, 8, 9, 9, 9]]

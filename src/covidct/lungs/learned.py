@@ -6,8 +6,9 @@ model's ``context`` (``(1,)``: three slices 5 mm apart), resampled in-plane to `
 pixels on a ``canvas`` x ``canvas`` square centred on the image centre, HU clipped to
 ``hu_window`` and scaled to [-1, 1]. It outputs the probability of lung (both lungs,
 without the trachea and main bronchi), which is brought back to the CT grid by bilinear
-interpolation (in-plane) and linear interpolation between the predicted slices (z). Left / right labels and airway removal stay with the
-rules (:mod:`covidct.lungs.split`, :mod:`covidct.lungs.airways`).
+interpolation (in-plane) and linear interpolation between the predicted slices (z). Left /
+right labels and airway removal stay with the rules (:mod:`covidct.lungs.split`,
+:mod:`covidct.lungs.airways`).
 
 The trained weights ship in the package (``covidct/data/models/lung-unet.pt``) with a model
 card beside them (``lung-unet.card.json``: data, command, seed, held-out numbers, sha256);
@@ -33,9 +34,10 @@ from covidct.models.files import read_model_dict
 from covidct.provenance import sha256_file
 
 __all__ = [
-    "DEFAULT_CONTEXT", "FORMAT", "LUNG_MODEL_FILE", "NEIGHBOUR_MM", "LungModel", "LungUNet", "SliceGeometry",
-    "context_offsets", "from_model_grid", "load_lung_model", "lung_model_path", "neighbour_stack",
-    "predict_lung_probability", "save_lung_model", "to_model_grid",
+    "DEFAULT_CONTEXT", "FORMAT", "LUNG_MODEL_FILE", "NEIGHBOUR_MM", "LungModel", "LungUNet",
+    "SliceGeometry", "context_channels", "context_offsets", "from_model_grid", "load_lung_model",
+    "lung_model_path", "neighbour_stack", "predict_lung_probability", "save_lung_model",
+    "to_model_grid",
 ]
 
 FORMAT = "covidct-lung-unet/1"
@@ -149,9 +151,14 @@ def context_offsets(context: tuple[int, ...], step: int) -> list[int]:
     return [-k * step for k in reversed(ks)] + [0] + [k * step for k in ks]
 
 
+def context_channels(context: tuple[int, ...]) -> int:
+    """Number of input channels of a network with neighbour slices ``context``."""
+    return len(context_offsets(context, 1))
+
+
 def neighbour_stack(slices: torch.Tensor, index: np.ndarray, step: int,
                     context: tuple[int, ...] = DEFAULT_CONTEXT) -> torch.Tensor:
-    """``(n, 1 + 2 * len(context), h, w)``: the slices of :func:`context_offsets` around each
+    """``(n, context_channels(context), h, w)``: the slices of :func:`context_offsets` around each
     of ``index`` (clamped at the ends); the default gives ``index - step``, ``index``, ``index + step``."""
     last = slices.shape[0] - 1
     offsets = context_offsets(context, step)
@@ -221,7 +228,7 @@ def _load(path: str, mtime_ns: int) -> LungModel:
     raw = read_model_dict(file, FORMAT, "lung model")
     try:
         context = tuple(int(k) for k in raw.get("context", DEFAULT_CONTEXT))
-        module = LungUNet(in_channels=1 + 2 * len(context), features=tuple(raw["features"]))
+        module = LungUNet(in_channels=context_channels(context), features=tuple(raw["features"]))
         module.load_state_dict(raw["state_dict"])
         model = LungModel(module=module.eval(), pixel_mm=float(raw["pixel_mm"]), canvas=int(raw["canvas"]),
                           hu_window=tuple(raw["hu_window"]), context=context, source=file, sha256=digest,

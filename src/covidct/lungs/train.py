@@ -136,11 +136,11 @@ PRESETS: dict[str, LungTrainConfig] = {
 
 def preset_rows() -> list[Any]:
     """One row per lung preset for ``covidct train --list``."""
-    from covidct.lungs.learned import LungUNet
+    from covidct.lungs.learned import LungUNet, context_channels
     from covidct.training.families import PresetRow
 
     return [PresetRow(name=name, family="lungs", model="LungUNet (2.5D)", task="lung mask",
-                      parameters=sum(p.numel() for p in LungUNet(in_channels=1 + 2 * len(cfg.context),
+                      parameters=sum(p.numel() for p in LungUNet(in_channels=context_channels(cfg.context),
                                                                  features=cfg.features).parameters()))
             for name, cfg in PRESETS.items()]
 
@@ -183,7 +183,13 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from covidct.lungs.learned import LungModel, LungUNet, context_offsets, save_lung_model
+    from covidct.lungs.learned import (
+        LungModel,
+        LungUNet,
+        context_channels,
+        context_offsets,
+        save_lung_model,
+    )
     from covidct.lungs.train_loop import LungModule, SliceSet, best_metrics, slice_weights
     from covidct.provenance import provenance
 
@@ -195,7 +201,7 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
     if progress:
         progress(f"{len(train)} training volumes, {len(val)} validation volumes")
     L.seed_everything(config.seed, workers=True, verbose=False)
-    net = LungUNet(in_channels=1 + 2 * len(config.context), features=config.features)
+    net = LungUNet(in_channels=context_channels(config.context), features=config.features)
     module = LungModule(net, config)
     gen = torch.Generator().manual_seed(config.seed)
     train_set = SliceSet(train, config.context)

@@ -19,7 +19,7 @@ __all__ = ["LungModule", "SliceSet", "augment", "best_metrics", "slice_weights",
 
 class SliceSet(torch.utils.data.Dataset):
     """Every axial slice of a list of :class:`~covidct.lungs.train_data.Example`: items are
-    ``(HU (1 + 2 * len(context), c, c) float32, lung fraction (1, c, c) float32)``, the
+    ``(HU (context_channels(context), c, c) float32, lung fraction (1, c, c) float32)``, the
     channels of :func:`~covidct.lungs.learned.neighbour_stack`."""
 
     def __init__(self, examples: list[Any], context: tuple[int, ...] = DEFAULT_CONTEXT) -> None:
