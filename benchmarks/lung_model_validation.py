@@ -28,13 +28,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from false_lesion_real import false_share
 from hybrid_validation import CASE_SETS, DEFAULT_REAL
 
 from covidct.io import read_ct
 from covidct.lesions import quantify
 from covidct.lungs import segment_lungs
-from covidct.lungs.learned import load_lung_model
+from covidct.lungs.learned import LungModel, load_lung_model
 from covidct.lungs.learned_segment import hybrid_lungs, model_lungs
 from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.phantom import paint_into
@@ -57,6 +58,29 @@ def _hybrid_variant(text: str) -> tuple[str, HybridOptions]:
         key, _, value = item.partition("=")
         values[key] = value.lower() in ("1", "true", "yes") if key == "diseased_only" else float(value)
     return f"hybrid-{name}", HybridOptions(**values)
+
+
+class _MeanProbability(torch.nn.Module):
+    """Members' logits in, the logit of their mean probability out (a seed ensemble)."""
+
+    def __init__(self, members: list[torch.nn.Module]) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.logit(torch.stack([torch.sigmoid(m(x)) for m in self.members]).mean(0))
+
+
+def _load_models(spec: str) -> LungModel:
+    """One model file, or several joined by '+' averaged as one model."""
+    models = [load_lung_model(part) for part in spec.split("+")]
+    settings = {(m.pixel_mm, m.canvas, tuple(m.hu_window), m.context) for m in models}
+    if len(settings) > 1:
+        raise SystemExit(f"{spec}: the ensemble's models have different input settings {settings}")
+    if len(models) == 1:
+        return models[0]
+    return dataclasses.replace(models[0], module=_MeanProbability([m.module for m in models]).eval(),
+                               source=None, sha256="+".join(m.sha256[:12] for m in models))
 
 
 def _segment(volume, method: str, model) -> np.ndarray:
@@ -116,7 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", type=Path, default=DEFAULT_REAL)
     parser.add_argument("--heldout", action="append", default=[], metavar="CT=MODEL",
-                        help="the model file that did not see CT (lung1=..., lung2=...)")
+                        help="the model file that did not see CT (lung1=..., lung2=...; A.pt+B.pt: their mean)")
     parser.add_argument("--merge", nargs="+", type=Path, default=[],
                         help="rows saved by --json: no evaluation, only add them to --card")
     parser.add_argument("--methods", nargs="+", default=list(METHODS),
@@ -138,7 +162,7 @@ def main() -> None:
     print(f"{'case':<26} {'method':<16} {'dice':>7} {'error/false':>7} {'seg_s':>6}")
     rows = [r for f in args.merge for r in json.loads(f.read_text())]
     for stem, model_file in pairs.items():
-        model = load_lung_model(model_file)
+        model = _load_models(model_file)
         rows += [{**r, "model": str(model_file)} for r in
                  run_ct(args.real / f"{stem}_image.nrrd", model, args.real / f"{stem}_label.nrrd"
                         if stem == "lung2" else None, tuple(args.methods), args.cases)]
