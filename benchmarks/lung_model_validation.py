@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import torch
 from false_lesion_real import false_share
 from hybrid_validation import CASE_SETS, DEFAULT_REAL
 
+from covidct.errors import CovidCTError
 from covidct.io import read_ct
 from covidct.lesions import quantify
 from covidct.lungs import segment_lungs
@@ -76,7 +78,7 @@ def _load_models(spec: str) -> LungModel:
     models = [load_lung_model(part) for part in spec.split("+")]
     settings = {(m.pixel_mm, m.canvas, tuple(m.hu_window), m.context) for m in models}
     if len(settings) > 1:
-        raise SystemExit(f"{spec}: the ensemble's models have different input settings {settings}")
+        raise CovidCTError(f"{spec}: the ensemble's models have different input settings {settings}")
     if len(models) == 1:
         return models[0]
     return dataclasses.replace(models[0], module=_MeanProbability([m.module for m in models]).eval(),
@@ -159,11 +161,15 @@ def main() -> None:
         parser.error(f"unknown methods {sorted(unknown)}")
     if not pairs and not args.merge:
         parser.error("give --heldout CT=MODEL (or --merge ROWS.json with --card)")
-    print(f"{'case':<26} {'method':<16} {'dice':>7} {'error/false':>7} {'seg_s':>6}")
     rows = [r for f in args.merge for r in json.loads(f.read_text())]
-    for stem, model_file in pairs.items():
-        model = _load_models(model_file)
-        rows += [{**r, "model": str(model_file)} for r in
+    try:
+        models = {stem: _load_models(spec) for stem, spec in pairs.items()}
+    except CovidCTError as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"{'case':<26} {'method':<16} {'dice':>7} {'error/false':>7} {'seg_s':>6}")
+    for stem, model in models.items():
+        rows += [{**r, "model": pairs[stem]} for r in
                  run_ct(args.real / f"{stem}_image.nrrd", model, args.real / f"{stem}_label.nrrd"
                         if stem == "lung2" else None, tuple(args.methods), args.cases)]
     if args.json:
