@@ -1,7 +1,7 @@
 """Time and memory of the covidct 3D networks, and the overhead of Shift3D.
 
 Usage: .venv/bin/python benchmarks/bench_models.py [--device cpu|cuda] [--input cpu|paper]
-       [--batch N] [--repeat N] [--models NAME ...] [--threads N] [--no-shift-bench]
+       [--batch N] [--repeat N] [--models NAME ...] [--threads N] [--no-shift-bench] [--amp]
 
 Inputs: ``cpu`` = 68 x 84 x 84 (a CPU-sized grid), ``paper`` = 200 x 250 x 250 (COVID-MTL's
 crop). For every model, in a fresh child process: forward time per sample (eval, no_grad)
@@ -11,7 +11,8 @@ the peak memory of each phase: on CUDA ``torch.cuda.max_memory_allocated`` (weig
 included), on CPU the rise of the child's peak
 resident memory (VmHWM) over its resident memory after building the model (activations,
 gradients, workspaces). On CPU with the paper input only the forward pass is timed
-(forward+backward is skipped as too slow). Finally the Shift3D module alone on the stem
+(forward+backward is skipped as too slow). ``--amp``: float16 autocast (CUDA only), as
+Lightning's ``16-mixed``. Finally the Shift3D module alone on the stem
 activation (N, 64, D/2, H/2, W/2) with p = 1 against p = 0, and ShiftNet3D forward+backward
 with p = 1 against p = 0.
 """
@@ -29,7 +30,8 @@ INPUTS = {"cpu": (68, 84, 84), "paper": (200, 250, 250)}
 MODELS = ["squeezenet3d", "shiftnet3d", "resnet3d", "resnet3d-shift", "decovnet", "covid-mtl"]
 
 
-def _bench_model(name: str, device: str, shape, batch: int, repeat: int, train: bool, q) -> None:
+def _bench_model(name: str, device: str, shape, batch: int, repeat: int, train: bool, amp: bool,
+                 q) -> None:
     import torch
     from torch.nn import functional as F
 
@@ -43,7 +45,8 @@ def _bench_model(name: str, device: str, shape, batch: int, repeat: int, train: 
     target = torch.zeros(batch, dtype=torch.long, device=device)
 
     def run_forward():
-        return model(x, feats) if name == "covid-mtl" else model(x)
+        with torch.autocast(device_type=device, dtype=torch.float16, enabled=amp):
+            return model(x, feats) if name == "covid-mtl" else model(x)
 
     def fwd():
         with torch.no_grad():
@@ -52,7 +55,7 @@ def _bench_model(name: str, device: str, shape, batch: int, repeat: int, train: 
     def fwd_bwd():
         out = run_forward()
         outs = out.values() if isinstance(out, dict) else [out]
-        loss = sum(F.cross_entropy(o, target) for o in outs)
+        loss = sum(F.cross_entropy(o.float(), target) for o in outs)
         loss.backward()
         model.zero_grad(set_to_none=True)
 
@@ -133,6 +136,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="*", default=MODELS, choices=MODELS)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--no-shift-bench", action="store_true")
+    ap.add_argument("--amp", action="store_true",
+                    help="float16 autocast, as training's 16-mixed precision (CUDA only)")
     ap.add_argument("--json", action="store_true", help="also print JSON lines")
     args = ap.parse_args()
 
@@ -145,11 +150,14 @@ def main() -> None:
         import os
 
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by spawned children
+    if args.amp and args.device != "cuda":
+        ap.error("--amp needs --device cuda")
     shape = INPUTS[args.input]
     train = not (args.device == "cpu" and args.input == "paper")
     print(
         f"device={args.device} input={shape} (D,H,W) batch={args.batch} repeat={args.repeat} "
-        f"torch={torch.__version__} threads={args.threads or torch.get_num_threads()}"
+        f"torch={torch.__version__} threads={args.threads or torch.get_num_threads()} "
+        f"precision={'16-mixed' if args.amp else '32'}"
     )
     mem = "peak_MB" if args.device == "cuda" else "dRSS_MB"
     print(
@@ -157,7 +165,7 @@ def main() -> None:
         f"{'train_s/sample':>16}{'train_' + mem:>15}"
     )
     for name in args.models:
-        r = _in_child(_bench_model, name, args.device, shape, args.batch, args.repeat, train)
+        r = _in_child(_bench_model, name, args.device, shape, args.batch, args.repeat, train, args.amp)
         print(
             f"{name:<16}{r['params']:>12,}{_fmt(r['fwd_s'], '.3f'):>14}"
             f"{_fmt(r['fwd_mb'], '.0f'):>14}{_fmt(r['train_s'], '.3f'):>16}"

@@ -35,7 +35,7 @@ def seg_run(tmp_path_factory):
 EPOCHS = 6
 
 
-def test_segmentation_learns_above_floor(seg_run):
+def test_segmentation_learns_above_floor(seg_run, expected_hardware):
     run, _ = seg_run
     result = json.loads((run / "metrics.json").read_text())
     coco = result["metrics"]["coco"]
@@ -43,6 +43,7 @@ def test_segmentation_learns_above_floor(seg_run):
     assert coco["bbox"]["ap50"]["value"] > 0.1
     assert result["metrics"]["per_image"]["ap50"]["value"] > 0.05  # scores >= 0.3: a young model
     assert result["provenance"]["seed"] == 0
+    assert result["hardware"] == expected_hardware  # "auto": the GPU in 16-mixed when present
     splits = (run / "splits.csv").read_text()
     assert "test" in splits and "train" in splits
     assert (run / "tensorboard").is_dir() and (run / "checkpoints" / "last.ckpt").is_file()

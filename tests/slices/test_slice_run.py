@@ -28,7 +28,7 @@ def run(ucsd_root, tmp_path_factory):
     return load_family("slices").train_from_cli("slices-resnet18-cpu", out, overrides)
 
 
-def test_run_folder_holds_everything(run):
+def test_run_folder_holds_everything(run, expected_hardware):
     for name in ("config.yaml", "run.json", "splits.csv", "predictions.csv", "metrics.json",
                  "metrics.md", "roc.png", "confusion.png", "misclassified_scores.png", "patients.csv",
                  "fold0/model.pt", "fold0/model.card.json", "fold0/policy.json"):
@@ -43,6 +43,7 @@ def test_run_folder_holds_everything(run):
     assert [h["epoch"] for h in policy["history"]] == [0, 1]
     card = json.loads((run / "fold0" / "model.card.json").read_text())
     assert card["epochs_run"] == 2
+    assert card["hardware"] == expected_hardware  # "auto": the GPU in 16-mixed when present
 
 
 def test_saved_model_reproduces_the_test_predictions(run, ucsd_root):

@@ -95,7 +95,7 @@ def test_only_imaging_features_reach_the_model(cohort):
     assert len(cases) == 16
 
 
-def test_validation_split_early_stopping_and_best_checkpoint(cohort, tmp_path):
+def test_validation_split_early_stopping_and_best_checkpoint(cohort, tmp_path, expected_hardware):
     # lr 0: nothing is learnt, so the validation loss cannot keep improving and training
     # must stop long before 30 epochs; the tested checkpoint is the best one on validation
     cfg = _cfg(cohort, val_size=0.3, early_stopping_patience=1, epochs=30, lr=0.0,
@@ -106,6 +106,7 @@ def test_validation_split_early_stopping_and_best_checkpoint(cohort, tmp_path):
     assert state["monitor"] == "val_loss_unweighted"
     assert state["best_score"] == pytest.approx(min(state["val_history"]), rel=1e-6)
     assert state["patients"]["val"] >= 1 and state["patients"]["train"] >= 1
+    assert state["hardware"] == expected_hardware  # "auto": the GPU in 16-mixed when present
     assert (run / "fold0" / "checkpoints" / "best.ckpt").is_file()
     splits = pd.read_csv(run / "splits.csv")
     preds = pd.read_csv(run / "predictions.csv")

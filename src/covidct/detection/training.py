@@ -117,14 +117,6 @@ def _loaders(cfg: DetectionTrainConfig, parts: dict[str, pd.DataFrame]) -> dict[
     return out
 
 
-def _precision(cfg: DetectionTrainConfig) -> str:
-    import torch
-
-    if cfg.precision != "auto":
-        return cfg.precision
-    return "16-mixed" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "32-true"
-
-
 def _build(cfg: DetectionTrainConfig) -> tuple[Any, Any, Any]:
     """(model, Lightning module, the Mask R-CNN options to store with the model)."""
     from covidct.detection.checkpoint import load_model_file
@@ -150,29 +142,35 @@ def _build(cfg: DetectionTrainConfig) -> tuple[Any, Any, Any]:
     return model, ClassifierModule(model, lr=cfg.lr, weight_decay=cfg.weight_decay), options
 
 
-def _fit(cfg: DetectionTrainConfig, module: Any, loaders: dict[str, Any], run: Path) -> Path | None:
+def _fit(cfg: DetectionTrainConfig, module: Any, loaders: dict[str, Any],
+         run: Path) -> tuple[Path | None, dict[str, Any]]:
+    """Fit ``module``; (the best checkpoint or None for the last weights, the hardware used)."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
+
+    from covidct.training.hardware import resolve_precision, used_hardware
 
     has_val = "val" in loaders
     monitor, mode = ("val_ap50", "max") if cfg.task == "segmentation" else ("val_loss", "min")
     ckpt = ModelCheckpoint(dirpath=run / "checkpoints", filename="best", save_last=True,
                            monitor=monitor if has_val else None, mode=mode)
     trainer = L.Trainer(
-        max_epochs=cfg.epochs, precision=_precision(cfg), accelerator=cfg.accelerator,
+        max_epochs=cfg.epochs, precision=resolve_precision(cfg.precision, cfg.accelerator),
+        accelerator=cfg.accelerator,
         devices=cfg.devices, callbacks=[ckpt], deterministic=False,
         logger=TensorBoardLogger(str(run), name="tensorboard", version=""),
         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=5,
         num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0,
     )
     trainer.fit(module, train_dataloaders=loaders["train"], val_dataloaders=loaders.get("val"))
+    hardware = used_hardware(trainer)
     if not (has_val and ckpt.best_model_path):
-        return None
+        return None, hardware
     if cfg.task == "segmentation" and not float(ckpt.best_model_score or 0.0) > 0.0:
         log.warning("validation AP@0.5 stayed 0 in every epoch: keeping the last weights, not the first")
-        return None
-    return Path(ckpt.best_model_path)
+        return None, hardware
+    return Path(ckpt.best_model_path), hardware
 
 
 def train_detection(cfg: DetectionTrainConfig, run_dir: str | Path, *,
@@ -203,7 +201,7 @@ def train_detection(cfg: DetectionTrainConfig, run_dir: str | Path, *,
         progress(f"training {cfg.name}: {len(parts['train'])} slices of "
                  f"{parts['train']['patient_id'].nunique()} patients, {cfg.epochs} epochs")
     loaders = _loaders(cfg, parts)
-    best = _fit(cfg, module, loaders, run)
+    best, hardware = _fit(cfg, module, loaders, run)
     if best is not None:
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
@@ -212,12 +210,13 @@ def train_detection(cfg: DetectionTrainConfig, run_dir: str | Path, *,
     save_model_file(model, options, run / "model.pt", extra={"config": cfg.to_dict()})
     if progress:
         progress(f"evaluating on {len(parts['test'])} test slices")
-    evaluate_detection(model, cfg, parts["test"], run, train_seconds=seconds)
+    evaluate_detection(model, cfg, parts["test"], run, train_seconds=seconds, hardware=hardware)
     return run
 
 
 def evaluate_detection(model: Any, cfg: DetectionTrainConfig, test: pd.DataFrame, run: Path, *,
-                       train_seconds: float | None = None) -> dict[str, Any]:
+                       train_seconds: float | None = None,
+                       hardware: dict[str, Any] | None = None) -> dict[str, Any]:
     """Test metrics of a trained model on ``test`` slices; writes metrics.json / metrics.md."""
     from covidct.provenance import provenance
 
@@ -228,7 +227,7 @@ def evaluate_detection(model: Any, cfg: DetectionTrainConfig, test: pd.DataFrame
         metrics = _evaluate_classifier(model, cfg, test, run)
         md = _classifier_md(cfg, metrics)
     result = {"name": cfg.name, "task": cfg.task, "metrics": metrics,
-              "train_seconds": train_seconds,
+              "train_seconds": train_seconds, "hardware": hardware,
               "provenance": provenance(options={"config": cfg}, seed=cfg.seed)}
     (run / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
     (run / "metrics.md").write_text(md)

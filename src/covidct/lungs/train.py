@@ -192,6 +192,7 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
     )
     from covidct.lungs.train_loop import LungModule, SliceSet, best_metrics, slice_weights
     from covidct.provenance import provenance
+    from covidct.training.hardware import used_hardware
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -233,6 +234,7 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
         "validation": {"phantom_seeds": list(config.val_phantom_seeds),
                        "paint_seeds": list(config.val_paint_seeds), **best_metrics(out / "metrics.csv")},
         "seed": config.seed,
+        "hardware": used_hardware(trainer),
         "intended_use": "lung prior for covidct.lungs.segment_lungs (method 'model' / 'hybrid'); research use",
         "provenance": provenance(options=config.to_dict(), seed=config.seed, inputs=real),
     }

@@ -31,6 +31,7 @@ from covidct.slices.models import build_slice_model
 from covidct.slices.module import SliceClassifier
 from covidct.slices.policy import PolicyOptions, TutorialPolicy
 from covidct.slices.transforms import NOT_HU, get_transform
+from covidct.training.hardware import resolve_precision, used_hardware
 
 __all__ = ["dataset_classes", "predict_dataset", "train_slices"]
 
@@ -54,12 +55,6 @@ def dataset_classes(table: pd.DataFrame) -> tuple[str, ...]:
 def _loader(ds: SliceDataset, config: SliceConfig, *, shuffle: bool) -> DataLoader:
     return DataLoader(ds, batch_size=config.batch_size, shuffle=shuffle,
                       num_workers=config.num_workers, persistent_workers=config.num_workers > 0)
-
-
-def _precision(config: SliceConfig) -> str:
-    if config.precision != "auto":
-        return config.precision
-    return "16-mixed" if torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda") else "32-true"
 
 
 @torch.no_grad()
@@ -93,7 +88,8 @@ def _train_fold(config: SliceConfig, parts: FoldParts, root: Path, classes: tupl
                            mode="max", save_weights_only=True)
     trainer = L.Trainer(
         max_epochs=config.epochs, accumulate_grad_batches=config.accumulate,
-        precision=_precision(config), accelerator=config.accelerator, devices=config.devices,
+        precision=resolve_precision(config.precision, config.accelerator),
+        accelerator=config.accelerator, devices=config.devices,
         callbacks=[policy, best], logger=TensorBoardLogger(str(fold_dir), name="tensorboard", version=""),
         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1,
         num_sanity_val_steps=0, deterministic=False,
@@ -107,7 +103,8 @@ def _train_fold(config: SliceConfig, parts: FoldParts, root: Path, classes: tupl
                      fold_dir / "model.pt",
                      card={"run": config.name, "fold": parts.fold, "weights": weights_used,
                            "best_val_acc": float(best.best_model_score or np.nan),
-                           "epochs_run": int(trainer.current_epoch), "input": NOT_HU})
+                           "epochs_run": int(trainer.current_epoch), "input": NOT_HU,
+                           "hardware": used_hardware(trainer)})
     (fold_dir / "policy.json").write_text(json.dumps({"weights": weights_used,
                                                        "history": policy.history}, indent=2))
     probs = predict_dataset(network, test_ds)

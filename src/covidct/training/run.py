@@ -27,7 +27,6 @@ from typing import Any
 import lightning as L
 import numpy as np
 import pandas as pd
-import torch
 import yaml
 
 from covidct.datasets.splits import (
@@ -44,6 +43,7 @@ from covidct.io.atomic import read_json_object
 from covidct.tasks import TASKS
 from covidct.training.config import TASK_CLASSES, TASK_COLUMNS, TrainConfig
 from covidct.training.data import CohortDataModule, FoldData, load_cohort
+from covidct.training.hardware import resolve_precision, used_hardware
 from covidct.training.module import VAL_MONITOR, CovidCTModule
 
 __all__ = ["train", "evaluate_run", "compare_runs", "CLASS_NAMES"]
@@ -96,12 +96,6 @@ def _fold_data(table: pd.DataFrame, fold: int, config: TrainConfig) -> FoldData:
                     test=test.reset_index(drop=True))
 
 
-def _precision(config: TrainConfig) -> str:
-    if config.precision != "auto":
-        return config.precision
-    return "16-mixed" if torch.cuda.is_available() else "32-true"
-
-
 def _train_fold(
     config: TrainConfig, fold: FoldData, feature_cols: list[str], crop: tuple[int, int, int],
     run_dir: Path, cache: dict[str, np.ndarray],
@@ -124,7 +118,8 @@ def _train_fold(
         callbacks.append(stopper)
     trainer = L.Trainer(
         max_epochs=config.epochs, accumulate_grad_batches=config.accumulate,
-        precision=_precision(config), accelerator=config.accelerator, devices=config.devices,
+        precision=resolve_precision(config.precision, config.accelerator),
+        accelerator=config.accelerator, devices=config.devices,
         strategy=config.strategy, callbacks=callbacks, deterministic=config.deterministic,
         logger=TensorBoardLogger(str(fold_dir), name="tensorboard", version=""),
         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1,
@@ -148,6 +143,7 @@ def _train_fold(
         "patients": {part: int(getattr(fold, part)["patient_id"].nunique())
                      for part in ("train", "val", "test")},
         "world_size": int(trainer.world_size),
+        "hardware": used_hardware(trainer),
         "train_cases_per_process": [[train_ids[i] for i in shard]
                                     for shard in module.train_shards],
     }
