@@ -32,6 +32,13 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def timed(fn: Callable[[], object]) -> tuple[object, float]:
+    """``fn()``'s result and its wall-clock seconds."""
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
 def best_time(fn: Callable[[], object], device: str, repeat: int) -> float:
     """Seconds of the fastest of ``repeat`` calls of ``fn`` after one warm-up call."""
     fn()

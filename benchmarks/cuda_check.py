@@ -20,28 +20,18 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from unittest import mock
 
 import numpy as np
 import torch
-from _timing import best_time
+from _timing import best_time, timed
+from lungs_in_view import dice
 
 from covidct.io import read_ct
 from covidct.io.samples import sample_path
 from covidct.lungs import segment_lungs
 from covidct.lungs.learned import load_lung_model, predict_lung_probability
 from covidct.provenance import provenance
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return float(2.0 * np.logical_and(a, b).sum() / max(1, a.sum() + b.sum()))
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
 def check_case(name: str) -> dict[str, object]:
@@ -58,15 +48,15 @@ def check_case(name: str) -> dict[str, object]:
     labels, times = {}, {"cuda": [], "cpu": []}
     segment_lungs(ct, method="hybrid")  # warm-up: first-call costs out of the times
     for _ in range(2):  # alternating, best of 2 per device
-        labels["cuda"], t = _timed(lambda: segment_lungs(ct, method="hybrid"))
+        labels["cuda"], t = timed(lambda: segment_lungs(ct, method="hybrid"))
         times["cuda"].append(t)
         with mock.patch("torch.cuda.is_available", return_value=False):  # the network on the CPU
-            labels["cpu"], t = _timed(lambda: segment_lungs(ct, method="hybrid"))
+            labels["cpu"], t = timed(lambda: segment_lungs(ct, method="hybrid"))
         times["cpu"].append(t)
     secs.update({f"hybrid_{dev}_s": min(ts) for dev, ts in times.items()})
     return {"case": name, "shape": list(arr.shape), "spacing_mm": list(sp),
             "prob_max_abs_diff": float(np.abs(probs["cuda"] - probs["cpu"]).max()),
-            "mask_dice_cuda_vs_cpu": _dice(probs["cuda"] > 0.5, probs["cpu"] > 0.5),
+            "mask_dice_cuda_vs_cpu": dice(probs["cuda"] > 0.5, probs["cpu"] > 0.5),
             "hybrid_labels_differ_share": float((labels["cuda"] != labels["cpu"]).mean()),
             "hybrid_lung_ml": float((labels["cuda"] > 0).sum() * np.prod(sp) / 1000.0),
             **{k: round(v, 3) for k, v in secs.items()}}
@@ -78,7 +68,7 @@ def check_training() -> dict[str, object]:
 
     config = PRESETS["lungs-unet-quick"].with_overrides(epochs=6, steps_per_epoch=20, accelerator="gpu")
     with tempfile.TemporaryDirectory() as tmp:
-        out, secs = _timed(lambda: train_lung_model(config, tmp))
+        out, secs = timed(lambda: train_lung_model(config, tmp))
         card = json.loads((out / "lung-unet.card.json").read_text())
         load_lung_model(out / "lung-unet.pt")  # a GPU-trained file loads (its card's sha256 holds)
     return {"preset": config.name, "epochs": config.epochs, "steps_per_epoch": config.steps_per_epoch,
