@@ -2,7 +2,8 @@
 
 Data (:mod:`covidct.lungs.train_data`): phantom cases (exact labels, half with dense disease
 painted in) and the real clear-lung CTs of ``data`` (minus ``exclude``), clear and with
-disease painted in. Validation, for the choice of the best epoch, uses other phantom seeds
+disease painted in; their lung labels are the rules' mask, or a ``NAME_lungmask`` file beside
+the CT where there is one (:func:`covidct.lungs.train_data.lung_label_file`). Validation, for the choice of the best epoch, uses other phantom seeds
 and other painted variants of the same training CTs; a CT held out for reporting is left
 out of both with ``exclude``. Strong augmentation on every batch: rotation, scale, shift,
 left-right flip, z order, slice thickness (z mixing), blur / sharpening, noise, HU offset
@@ -40,7 +41,8 @@ class LungTrainConfig:
     Attributes:
         name: preset / run name.
         data: folder of real chest CTs with clear lungs (files whose name holds "label" or
-            "mask" are skipped); "" = phantoms only.
+            "mask" are skipped; ``NAME_lungmask.*`` is NAME's lung labels, 1 right, 2 left);
+            "" = phantoms only.
         exclude: names (file stem before "_" or ".") of CTs in ``data`` left out (held out).
         phantom_seeds, val_phantom_seeds: [first, last) phantom seeds for training / validation.
         phantom_size: phantom grid preset.

@@ -5,7 +5,8 @@ Two sources, both made by the project's own code:
 * phantom cases (:func:`covidct.phantom.simulate_case`; their lung labels are exact), half of
   them with extra dense disease up to white lung painted in (:func:`covidct.phantom.paint_into`);
 * real CTs with clear lungs, as they are and with simulated disease painted in; their label
-  is the clear CT's ``segment_lungs`` mask (the rules are right on clear lungs);
+  is the clear CT's ``segment_lungs`` mask (the rules are right on most clear lungs), or the
+  lung labels beside the CT (:func:`lung_label_file`) where it has them;
 * deformed variants of those real CTs (:func:`covidct.lungs.train_augment.deformed_variant`:
   3D scale / rotation / warp with the labels, thicker body, enhanced mediastinum, disease
   painted into the deformed lungs at 25-85 % involvement).
@@ -28,8 +29,8 @@ import numpy as np
 from covidct.io.volume import CTVolume
 from covidct.lungs.learned import NEIGHBOUR_MM, to_model_grid
 
-__all__ = ["Example", "deformed_examples", "example_from_volume", "load_examples", "phantom_example",
-           "real_examples"]
+__all__ = ["LUNG_LABEL_SUFFIX", "Example", "deformed_examples", "example_from_volume", "load_examples",
+           "lung_label_file", "phantom_example", "real_examples"]
 
 #: version of the deformed variants' recipe, in their cache file names
 _DEFORM_TAG = "d1"
@@ -88,20 +89,50 @@ def _stem(path: str | Path) -> str:
     return Path(path).name.split("_")[0].split(".")[0]
 
 
+#: name of a CT's own lung labels beside it: ``<stem>_lungmask.<suffix>`` (1 right, 2 left)
+LUNG_LABEL_SUFFIX = "_lungmask"
+
+
+def lung_label_file(path: str | Path) -> Path | None:
+    """The lung labels shipped beside CT ``path`` (``<stem>_lungmask`` with the CT's own file
+    suffix), or None when there are none."""
+    path = Path(path)
+    suffix = path.name[len(path.name.split(".")[0]):]  # ".nrrd", ".nii.gz", ...
+    file = path.with_name(f"{_stem(path)}{LUNG_LABEL_SUFFIX}{suffix}")
+    return file if file.is_file() else None
+
+
+def _source(path: str | Path) -> str:
+    """Name of a real CT's examples (and their cache files): its stem, with ``-labels`` when
+    its own lung labels are used, so that examples labelled by the rules are never reused."""
+    return _stem(path) + ("-labels" if lung_label_file(path) else "")
+
+
 def _read_labelled(path: str | Path) -> tuple[CTVolume, np.ndarray]:
-    from covidct.io import read_ct
+    """The CT and its lung labels: the labels file beside it (:func:`lung_label_file`) when
+    there is one, else the rules' ``segment_lungs(method="refined")`` mask."""
+    from covidct.errors import InvalidInputError
+    from covidct.io import read_ct, read_mask
     from covidct.lungs.segment import segment_lungs
+    from covidct.lungs.split import LEFT, RIGHT
 
     volume = read_ct(path)
-    return volume, segment_lungs(volume, method="refined")
+    file = lung_label_file(path)
+    if file is None:
+        return volume, segment_lungs(volume, method="refined")
+    labels = read_mask(file, volume)
+    if not set(np.unique(labels).tolist()) <= {0, RIGHT, LEFT} or not labels.any():
+        raise InvalidInputError(f"{file}: lung labels must be 0 (not lung), {RIGHT} (right) and {LEFT} (left); "
+                                f"got values {np.unique(labels)[:8].tolist()}")
+    return volume, labels
 
 
 def real_examples(path: str | Path, paint_seeds: Iterable[int], *, clear: bool, pixel_mm: float,
                   canvas: int, labelled: tuple[CTVolume, np.ndarray] | None = None) -> list[Example]:
-    """A real clear-lung CT (when ``clear``) and one painted variant per seed; label: its
-    ``segment_lungs`` (refined rules) mask (``labelled``: the CT and that mask, if already read)."""
+    """A real clear-lung CT (when ``clear``) and one painted variant per seed; label: its lung
+    labels (:func:`_read_labelled`; ``labelled``: the CT and those labels, if already read)."""
     volume, lungs = labelled or _read_labelled(path)
-    stem = _stem(path)
+    stem = _source(path)
     out = [example_from_volume(volume, lungs, f"{stem}-clear", pixel_mm=pixel_mm, canvas=canvas)] if clear else []
     for seed in paint_seeds:
         out.append(example_from_volume(_paint(volume, lungs, seed), lungs, f"{stem}-paint{seed}",
@@ -119,7 +150,7 @@ def deformed_examples(path: str | Path, seeds: Iterable[int], *, pixel_mm: float
     out = []
     for seed in seeds:
         vol, lab = deformed_variant(volume, lungs, seed, pixel_mm=pixel_mm)
-        out.append(example_from_volume(vol, lab, f"{_stem(path)}-{_DEFORM_TAG}-{seed}", pixel_mm=pixel_mm,
+        out.append(example_from_volume(vol, lab, f"{_source(path)}-{_DEFORM_TAG}-{seed}", pixel_mm=pixel_mm,
                                        canvas=canvas))
     return out
 
@@ -154,7 +185,7 @@ def load_examples(cache: Path, phantom_seeds: Iterable[int],
             _save(phantom_example(seed, size=size, pixel_mm=pixel_mm, canvas=canvas), file)
         out.append(_read(file, f"phantom-{seed}"))
     for path, seeds, clear, deform_seeds in real:
-        stem = _stem(path)
+        stem = _source(path)
         names = ([f"{stem}-clear"] if clear else []) + [f"{stem}-paint{s}" for s in seeds]
         names += [f"{stem}-{_DEFORM_TAG}-{s}" for s in deform_seeds]
         have = {n for n in names if (cache / f"{n}-{key}.npz").is_file()}
