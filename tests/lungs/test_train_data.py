@@ -8,7 +8,7 @@ import pytest
 from covidct.errors import GeometryMismatchError, InvalidInputError
 from covidct.io import write_image, write_volume
 from covidct.io.volume import CTVolume
-from covidct.lungs.train_data import _read_labelled, _source, lung_label_file, real_examples
+from covidct.lungs.train_data import _source, lung_label_file, read_labelled_ct, real_examples
 
 
 @pytest.fixture()
@@ -22,13 +22,13 @@ def test_labels_beside_the_ct_replace_the_rules(chest, chest_file):
     the rules-labelled ones, so a shared cache never mixes the two."""
     path, volume = chest_file
     assert lung_label_file(path) is None and _source(path) == "syn"
-    rules = _read_labelled(path)[1]
+    rules = read_labelled_ct(path)[1]
     given = np.zeros_like(chest.truth)
     given[chest.truth == 1] = 1  # right lung only: unlike anything the rules would give
     write_image(given, volume, path.with_name("syn_lungmask.nrrd"))
     assert lung_label_file(path) == path.with_name("syn_lungmask.nrrd")
     assert _source(path) == "syn-labels"
-    got = _read_labelled(path)[1]
+    got = read_labelled_ct(path)[1]
     assert np.array_equal(got, given) and not np.array_equal(got, rules)
     ex = real_examples(path, [], clear=True, pixel_mm=4.0, canvas=64)[0]
     assert ex.name == "syn-labels-clear"
@@ -40,10 +40,10 @@ def test_labels_on_another_grid_or_with_other_values_are_refused(chest, chest_fi
     label = path.with_name("syn_lungmask.nrrd")
     write_image(chest.truth[:-1], CTVolume(array=chest.hu[:-1], spacing=chest.spacing), label)
     with pytest.raises(GeometryMismatchError, match="not on the CT grid"):
-        _read_labelled(path)
+        read_labelled_ct(path)
     write_image(np.where(chest.truth > 0, 3, 0).astype(np.uint8), volume, label)
     with pytest.raises(InvalidInputError, match="must be 0 .* 1 .right. and 2 .left."):
-        _read_labelled(path)
+        read_labelled_ct(path)
 
 
 def test_the_labels_file_is_not_taken_for_a_ct(chest, chest_file):

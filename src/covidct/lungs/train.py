@@ -3,11 +3,11 @@
 Data (:mod:`covidct.lungs.train_data`): phantom cases (exact labels, half with dense disease
 painted in) and the real clear-lung CTs of ``data`` (minus ``exclude``), clear and with
 disease painted in; their lung labels are the rules' mask, or a ``NAME_lungmask`` file beside
-the CT where there is one (:func:`covidct.lungs.train_data.lung_label_file`). Validation, for the choice of the best epoch, uses other phantom seeds
-and other painted variants of the same training CTs; a CT held out for reporting is left
-out of both with ``exclude``. Strong augmentation on every batch: rotation, scale, shift,
-left-right flip, z order, slice thickness (z mixing), blur / sharpening, noise, HU offset
-and contrast.
+the CT where there is one (:func:`covidct.lungs.train_data.lung_label_file`). Validation, for
+the choice of the best epoch, uses other phantom seeds and other painted variants of the same
+training CTs; a CT held out for reporting is left out of both with ``exclude``. Strong
+augmentation on every batch: rotation, scale, shift, left-right flip, z order, slice
+thickness (z mixing), blur / sharpening, noise, HU offset and contrast.
 
 Presets: ``lungs-unet`` (3 mm pixels, 128 px, 320 steps), ``lungs-unet-2mm`` (2 mm, 192 px,
 48 deformed variants per real CT, 1440 steps: the recipe of the shipped weights) and

@@ -30,7 +30,7 @@ from covidct.io.volume import CTVolume
 from covidct.lungs.learned import NEIGHBOUR_MM, to_model_grid
 
 __all__ = ["LUNG_LABEL_SUFFIX", "Example", "deformed_examples", "example_from_volume", "load_examples",
-           "lung_label_file", "phantom_example", "real_examples"]
+           "lung_label_file", "phantom_example", "read_labelled_ct", "real_examples"]
 
 #: version of the deformed variants' recipe, in their cache file names
 _DEFORM_TAG = "d1"
@@ -108,7 +108,7 @@ def _source(path: str | Path) -> str:
     return _stem(path) + ("-labels" if lung_label_file(path) else "")
 
 
-def _read_labelled(path: str | Path) -> tuple[CTVolume, np.ndarray]:
+def read_labelled_ct(path: str | Path) -> tuple[CTVolume, np.ndarray]:
     """The CT and its lung labels: the labels file beside it (:func:`lung_label_file`) when
     there is one, else the rules' ``segment_lungs(method="refined")`` mask."""
     from covidct.errors import InvalidInputError
@@ -130,8 +130,8 @@ def _read_labelled(path: str | Path) -> tuple[CTVolume, np.ndarray]:
 def real_examples(path: str | Path, paint_seeds: Iterable[int], *, clear: bool, pixel_mm: float,
                   canvas: int, labelled: tuple[CTVolume, np.ndarray] | None = None) -> list[Example]:
     """A real clear-lung CT (when ``clear``) and one painted variant per seed; label: its lung
-    labels (:func:`_read_labelled`; ``labelled``: the CT and those labels, if already read)."""
-    volume, lungs = labelled or _read_labelled(path)
+    labels (:func:`read_labelled_ct`; ``labelled``: the CT and those labels, if already read)."""
+    volume, lungs = labelled or read_labelled_ct(path)
     stem = _source(path)
     out = [example_from_volume(volume, lungs, f"{stem}-clear", pixel_mm=pixel_mm, canvas=canvas)] if clear else []
     for seed in paint_seeds:
@@ -142,11 +142,11 @@ def real_examples(path: str | Path, paint_seeds: Iterable[int], *, clear: bool, 
 
 def deformed_examples(path: str | Path, seeds: Iterable[int], *, pixel_mm: float, canvas: int,
                       labelled: tuple[CTVolume, np.ndarray] | None = None) -> list[Example]:
-    """One deformed (and mostly painted) variant of a real clear-lung CT per seed, with the
-    deformed ``segment_lungs`` mask as label."""
+    """One deformed (and mostly painted) variant of a real clear-lung CT per seed, with its lung
+    labels (:func:`read_labelled_ct`) deformed alike as label."""
     from covidct.lungs.train_augment import deformed_variant
 
-    volume, lungs = labelled or _read_labelled(path)
+    volume, lungs = labelled or read_labelled_ct(path)
     out = []
     for seed in seeds:
         vol, lab = deformed_variant(volume, lungs, seed, pixel_mm=pixel_mm)
@@ -194,7 +194,7 @@ def load_examples(cache: Path, phantom_seeds: Iterable[int],
         need_clear = clear and f"{stem}-clear" not in have
         if missing or need_clear or missing_deform:
             log.info("%s: painting %d variants, deforming %d", path, len(missing), len(missing_deform))
-            labelled = _read_labelled(path)
+            labelled = read_labelled_ct(path)
             grid = {"pixel_mm": pixel_mm, "canvas": canvas, "labelled": labelled}
             made = real_examples(path, missing, clear=need_clear, **grid) if missing or need_clear else []
             for ex in made + deformed_examples(path, missing_deform, **grid):
