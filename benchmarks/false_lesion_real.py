@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from _quant_flags import add_quant_flags, quant_options
+from lungs_in_view import dice
 from scipy import ndimage as ndi
 
 from covidct.io import read_ct
@@ -61,8 +62,7 @@ def main() -> None:
         ref_path = args.real / f"{name}_lungmask.nrrd"
         dice_ref = float("nan")
         if ref_path.is_file():
-            ref = read_ct(ref_path).array > 0
-            dice_ref = 2.0 * float((ref & lung).sum()) / float(ref.sum() + lung.sum())
+            dice_ref = dice(read_ct(ref_path).array > 0, lung)
         shares = []
         for grow_mm in (0.0, 5.0, 10.0):
             excluded = tumour
