@@ -104,12 +104,12 @@ def main() -> None:
     pairs = dict(item.split("=", 1) for item in args.heldout)
     try:
         models = {stem: _load_models(spec) for stem, spec in pairs.items()}
+        print(f"{'case':<28} " + " ".join(f"{k[:7]:>7}" for k in COLUMNS))
+        rows = [{**r, "model": pairs[stem]} for stem, model in models.items()
+                for r in run_ct(args.real / f"{stem}_image.nrrd", model, args.cases)]
     except CovidCTError as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         raise SystemExit(2) from None
-    print(f"{'case':<28} " + " ".join(f"{k[:7]:>7}" for k in COLUMNS))
-    rows = [{**r, "model": pairs[stem]} for stem, model in models.items()
-            for r in run_ct(args.real / f"{stem}_image.nrrd", model, args.cases)]
     n = len(rows)
     print(f"{n} cases: Dice >= 0.95 hybrid {sum(r['hybrid'] >= 0.95 for r in rows)}, "
           f"bound {sum(r['bound'] >= 0.95 for r in rows)}; mean loss both_miss "
