@@ -19,6 +19,8 @@ Each voxel where R and M agree keeps their answer. The classifier is fitted on p
 other CTs (``--train``; up to 60 000 voxels drawn from each case) scored by the
 network held out from the test CT, so neither the test CT's anatomy nor its painted cases
 are seen. Extra training sets ``x1`` / ``x2`` (seeds 50-53, 60-63) add severe cases.
+``--lung-weight 2`` weights the lung voxels twice in the fit, which keeps the involvement
+error as ``"hybrid"``'s (docs/validation.md).
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ def score(args: argparse.Namespace) -> None:
     y = np.concatenate([np.load(f)["y"] for f in args.train])
     clf = lgb.LGBMClassifier(n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=200,
                              subsample=0.8, subsample_freq=1, colsample_bytree=0.8, verbose=-1, n_jobs=1)
-    clf.fit(X, y)
+    clf.fit(X, y, sample_weight=np.where(y, args.lung_weight, 1.0))
     print("split counts:", dict(zip(FEATURES, clf.feature_importances_.tolist())), flush=True)
     model, opts, rows = load_lung_model(args.model), LungOptions.fast(), []
     for name, sick, truth, lesions in painted(args.real, args.ct, args.cases):
@@ -179,6 +181,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="features: where the voxels go (.npz)")
     parser.add_argument("--train", nargs="+", type=Path, default=[], help="score: the features files to fit on")
     parser.add_argument("--json", type=Path, help="score: write the rows as JSON")
+    parser.add_argument("--lung-weight", type=float, default=1.0,
+                        help="score: weight of the lung voxels in the fit (> 1 leans to lung where unsure)")
     args = parser.parse_args()
     if args.step == "features" and args.out is None or args.step == "score" and not args.train:
         parser.error("features needs --out, score needs --train")
