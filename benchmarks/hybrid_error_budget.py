@@ -67,26 +67,37 @@ def budget(truth: np.ndarray, rules: np.ndarray, net: np.ndarray, hybrid: np.nda
             "tissue": float((wrong & (hu >= TISSUE_HU)).sum()) / max(float(wrong.sum()), 1.0)}
 
 
-def run_ct(path: Path, model, sets: list[str]) -> list[dict]:
-    """Every painted case of ``sets`` on the CT at ``path``, scored with ``model`` (held out)."""
+def painted(real: Path, ct: str, names: list[str], sets: dict = CASE_SETS):
+    """(set name, case name, painted scan, reference lungs, lesion mask) for every painted case
+    of the sets ``names`` (of ``sets``) on the CT ``real / f"{ct}_image.nrrd"``."""
+    path = real / f"{ct}_image.nrrd"
     volume = read_ct(path)
     labels = read_labelled_ct(path)[1]  # its NAME_lungmask labels, else the rules' mask
-    reference = labels > 0
-    stem, opts, rows = path.name.split("_")[0], LungOptions.fast(), []
-    for name in sets:
-        findings, first_seed = CASE_SETS[name]
+    for name in names:
+        findings, first_seed = sets[name]
         for seed, (diagnosis, fraction, cons) in enumerate(findings, start=first_seed):
-            sick, _ = paint_into(volume, labels, diagnosis=diagnosis, fraction=fraction,
-                                 consolidation_share=cons, seed=seed)
-            args = (sick.array, sick.spacing, sick.direction)
-            net = network_pass(*args, opts, stem, model=model)
-            rules = segment_lungs(sick, method="refined")
-            masks = (rules > 0, model_lungs(*args, opts, stem, network=net) > 0,
-                     hybrid_lungs(*args, rules, opts, stem, network=net) > 0)
-            row = {"case": f"{stem} {diagnosis} {fraction:.2f}/{cons:.1f} s{seed}", "set": name,
-                   **budget(reference, *masks, sick.array)}
-            rows.append(row)
-            print(f"{row['case']:<28} " + " ".join(f"{row[k]:7.4f}" for k in COLUMNS), flush=True)
+            sick, lesions = paint_into(volume, labels, diagnosis=diagnosis, fraction=fraction,
+                                       consolidation_share=cons, seed=seed)
+            yield name, f"{ct} {diagnosis} {fraction:.2f}/{cons:.1f} s{seed}", sick, labels > 0, lesions > 0
+
+
+def masks(sick, model, opts: LungOptions, name: str):
+    """The network's pass and the input-grid labels of ``"refined"``, ``"model"`` and ``"hybrid"``."""
+    args = (sick.array, sick.spacing, sick.direction)
+    net = network_pass(*args, opts, name, model=model)
+    rules = segment_lungs(sick, method="refined")
+    return (net, rules, model_lungs(*args, opts, name, network=net),
+            hybrid_lungs(*args, rules, opts, name, network=net))
+
+
+def run_ct(real: Path, ct: str, model, sets: list[str]) -> list[dict]:
+    """Every painted case of ``sets`` on ``ct``, scored with ``model`` (held out)."""
+    opts, rows = LungOptions.fast(), []
+    for set_name, case, sick, reference, _ in painted(real, ct, sets):
+        _, rules, net, hybrid = masks(sick, model, opts, ct)
+        row = {"case": case, "set": set_name, **budget(reference, rules > 0, net > 0, hybrid > 0, sick.array)}
+        rows.append(row)
+        print(f"{row['case']:<28} " + " ".join(f"{row[k]:7.4f}" for k in COLUMNS), flush=True)
     return rows
 
 
@@ -106,7 +117,7 @@ def main() -> None:
         models = {stem: _load_models(spec) for stem, spec in pairs.items()}
         print(f"{'case':<28} " + " ".join(f"{k[:7]:>7}" for k in COLUMNS))
         rows = [{**r, "model": pairs[stem]} for stem, model in models.items()
-                for r in run_ct(args.real / f"{stem}_image.nrrd", model, args.cases)]
+                for r in run_ct(args.real, stem, model, args.cases)]
     except CovidCTError as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -30,21 +30,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from hybrid_error_budget import budget, write_rows
+from hybrid_error_budget import budget, masks, painted, write_rows
 from hybrid_validation import CASE_SETS, DEFAULT_REAL
 from lungs_in_view import dice
 from scipy import ndimage as ndi
 
 from covidct.errors import CovidCTError
-from covidct.io import read_ct
 from covidct.lesions import quantify
-from covidct.lungs import segment_lungs
 from covidct.lungs.grid import labels_to_input, to_working
 from covidct.lungs.learned import load_lung_model
-from covidct.lungs.learned_segment import hybrid_lungs, model_lungs, network_pass
 from covidct.lungs.options import LungOptions
-from covidct.lungs.train_data import read_labelled_ct
-from covidct.phantom import paint_into
 
 #: painted training sets beyond the evaluation sets of hybrid_validation: (findings, first seed)
 TRAIN_SETS = {
@@ -69,11 +64,7 @@ def _depth(mask: np.ndarray, spacing) -> np.ndarray:
 
 def case_features(sick, model, opts: LungOptions) -> dict:
     """The masks of one scan (input grid) and the features of R xor M (working grid)."""
-    args = (sick.array, sick.spacing, sick.direction)
-    net = network_pass(*args, opts, "ct", model=model)
-    rules_in = segment_lungs(sick, method="refined")
-    model_in = model_lungs(*args, opts, "ct", network=net)
-    hybrid_in = hybrid_lungs(*args, rules_in, opts, "ct", network=net)
+    net, rules_in, model_in, hybrid_in = masks(sick, model, opts, "ct")
     t = time.perf_counter()
     grid, hu, sp = net.grid, net.hu, net.grid.spacing
     rules, nets = _working(rules_in, grid), _working(model_in, grid)
@@ -94,18 +85,6 @@ def case_features(sick, model, opts: LungOptions) -> dict:
             "rules_in": rules_in, "model_in": model_in, "hybrid_in": hybrid_in}
 
 
-def painted(real: Path, ct: str, sets: list[str]):
-    """(name, painted scan, reference lungs, lesion mask) for every case of ``sets`` on ``ct``."""
-    path = real / f"{ct}_image.nrrd"
-    volume, labels = read_ct(path), read_labelled_ct(path)[1]
-    for name in sets:
-        findings, first = SETS[name]
-        for seed, (diagnosis, fraction, cons) in enumerate(findings, start=first):
-            sick, lesions = paint_into(volume, labels, diagnosis=diagnosis, fraction=fraction,
-                                       consolidation_share=cons, seed=seed)
-            yield f"{ct} {diagnosis} {fraction:.2f}/{cons:.1f} s{seed}", sick, labels > 0, lesions > 0
-
-
 def mean_ci(diff: np.ndarray, bootstrap: int = 2000, seed: int = 0) -> str:
     """The mean of paired differences with a 95 % bootstrap interval over cases, as text."""
     draws = np.random.default_rng(seed).integers(0, len(diff), (bootstrap, len(diff)))
@@ -122,7 +101,7 @@ def _sides(lungs: np.ndarray, rules: np.ndarray) -> np.ndarray:
 def features(args: argparse.Namespace) -> None:
     model, opts, rng = load_lung_model(args.model), LungOptions.fast(), np.random.default_rng(0)
     Xs, ys = [], []
-    for name, sick, truth, _ in painted(args.real, args.ct, args.cases):
+    for _, name, sick, truth, _ in painted(args.real, args.ct, args.cases, SETS):
         t = time.perf_counter()
         f = case_features(sick, model, opts)
         y = _working(truth, f["grid"])[f["idx"]]
@@ -146,7 +125,7 @@ def score(args: argparse.Namespace) -> None:
     clf.fit(X, y, sample_weight=np.where(y, args.lung_weight, 1.0))
     print("split counts:", dict(zip(FEATURES, clf.feature_importances_.tolist())), flush=True)
     model, opts, rows = load_lung_model(args.model), LungOptions.fast(), []
-    for name, sick, truth, lesions in painted(args.real, args.ct, args.cases):
+    for _, name, sick, truth, lesions in painted(args.real, args.ct, args.cases, SETS):
         f = case_features(sick, model, opts)
         lung = f["rules"] & f["net"]
         t = time.perf_counter()
