@@ -1,4 +1,4 @@
-"""Where `"hybrid"` loses lung Dice on painted real CTs, and what any mix of its two parts could reach.
+"""Where `"hybrid"` with fixed thresholds loses lung Dice on painted real CTs, and what any mix of its two parts could reach.
 
 Usage:
   .venv/bin/python benchmarks/hybrid_error_budget.py --heldout lung1=RUN_WITHOUT_LUNG1/lung-unet.pt \\
@@ -6,7 +6,9 @@ Usage:
 
 Per painted case (the sets of ``hybrid_validation.CASE_SETS``, models held out as in
 ``lung_model_validation.py``), against the reference lungs T, with the rules' mask R
-(``"refined"``), the network's mask M (``"model"``) and ``"hybrid"``'s mask H:
+(``"refined"``), the network's mask M (``"model"``) and the mask H of ``"hybrid"`` with fixed
+thresholds (``HybridOptions(learned_choice=False)``, the default before the learned choice of
+``covidct.lungs.choice``, which ``lung_combiner_heldout.py`` fits; the column is named "hybrid"):
 
 * Dice of R, M and H;
 * ``bound``: the Dice of the best voxel-by-voxel choice between R and M (right wherever they
@@ -22,6 +24,7 @@ Per painted case (the sets of ``hybrid_validation.CASE_SETS``, models held out a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -35,7 +38,7 @@ from covidct.errors import CovidCTError
 from covidct.io import read_ct
 from covidct.lungs import segment_lungs
 from covidct.lungs.learned_segment import hybrid_lungs, model_lungs, network_pass
-from covidct.lungs.options import LungOptions
+from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.lungs.train_data import read_labelled_ct
 from covidct.phantom import paint_into
 
@@ -92,7 +95,7 @@ def masks(sick, model, opts: LungOptions, name: str):
 
 def run_ct(real: Path, ct: str, model, sets: list[str]) -> list[dict]:
     """Every painted case of ``sets`` on ``ct``, scored with ``model`` (held out)."""
-    opts, rows = LungOptions.fast(), []
+    opts, rows = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(learned_choice=False)), []
     for set_name, case, sick, reference, _ in painted(real, ct, sets):
         _, rules, net, hybrid = masks(sick, model, opts, ct)
         row = {"case": case, "set": set_name, **budget(reference, rules > 0, net > 0, hybrid > 0, sick.array)}

@@ -1,5 +1,5 @@
 """The lung methods side by side on the real CTs, the learned ones held out: per case lung
-Dice and lesion-fraction error for classical / refined / model / hybrid.
+Dice and lesion-fraction error for classical / refined / model / hybrid / hybrid-thresholds.
 
 Usage:
   .venv/bin/python benchmarks/lung_model_validation.py \\
@@ -18,7 +18,9 @@ its findings with seeds 0-3, or the "fresh", "third", "fourth" or "fifth" set of
 against the clear CT's mask, error of ``quantify``'s lesion fraction against the
 painted one, end to end with each method's lungs; ``error_true``: the same with the clear
 CT's mask, i.e. the lesion side alone, one value per case). ``--methods`` limits the
-methods run. ``--card`` adds the rows to a model card as ``held_out`` (replacing earlier
+methods run. ``"hybrid"`` is the default (the learned choice of ``covidct.lungs.choice``;
+``--choice CT=FILE``: a classifier fitted without CT, from ``lung_combiner_heldout.py``, else the
+shipped one), ``"hybrid-thresholds"`` the fixed thresholds. ``--card`` adds the rows to a model card as ``held_out`` (replacing earlier
 rows of the same CTs).
 """
 
@@ -40,21 +42,24 @@ from covidct.errors import CovidCTError
 from covidct.io import read_ct
 from covidct.lesions import quantify
 from covidct.lungs import segment_lungs
+from covidct.lungs.choice import LungChoice, load_lung_choice
 from covidct.lungs.learned import LungModel, load_lung_model
 from covidct.lungs.learned_segment import hybrid_lungs, model_lungs
 from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.lungs.train_data import read_labelled_ct
 from covidct.phantom import paint_into
 
-METHODS = ("classical", "refined", "model", "hybrid")
+METHODS = ("classical", "refined", "model", "hybrid", "hybrid-thresholds")
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
 
 
-#: hybrid settings by row name ("hybrid" = the defaults); more with --hybrid NAME:FIELD=VALUE,...
-HYBRIDS: dict[str, HybridOptions] = {"hybrid": HybridOptions()}
+#: hybrid settings by row name ("hybrid" = the defaults, the learned choice; "hybrid-thresholds":
+#: the fixed thresholds); more with --hybrid NAME:FIELD=VALUE,...
+HYBRIDS: dict[str, HybridOptions] = {"hybrid": HybridOptions(),
+                                     "hybrid-thresholds": HybridOptions(learned_choice=False)}
 
 
 def _hybrid_variant(text: str) -> tuple[str, HybridOptions]:
@@ -62,7 +67,8 @@ def _hybrid_variant(text: str) -> tuple[str, HybridOptions]:
     values = {}
     for item in filter(None, settings.split(",")):
         key, _, value = item.partition("=")
-        values[key] = value.lower() in ("1", "true", "yes") if key == "diseased_only" else float(value)
+        flag = key in ("diseased_only", "learned_choice")
+        values[key] = value.lower() in ("1", "true", "yes") if flag else float(value)
     return f"hybrid-{name}", HybridOptions(**values)
 
 
@@ -89,7 +95,7 @@ def _load_models(spec: str) -> LungModel:
                                source=None, sha256="+".join(m.sha256[:12] for m in models))
 
 
-def _segment(volume, method: str, model) -> np.ndarray:
+def _segment(volume, method: str, model, choice) -> np.ndarray:
     opts = LungOptions.fast()
     if method in ("classical", "refined"):
         return segment_lungs(volume, method=method)
@@ -97,12 +103,12 @@ def _segment(volume, method: str, model) -> np.ndarray:
     if method == "model":
         return model_lungs(*args, opts, "ct", model=model)
     opts = dataclasses.replace(opts, hybrid=HYBRIDS[method])
-    return hybrid_lungs(*args, segment_lungs(volume, method="refined"), opts, "ct", model=model)
+    return hybrid_lungs(*args, segment_lungs(volume, method="refined"), opts, "ct", model=model, choice=choice)
 
 
-def _score(volume, reference, lesions, tumour, method: str, model) -> dict[str, float]:
+def _score(volume, reference, lesions, tumour, method: str, model, choice) -> dict[str, float]:
     t = time.perf_counter()
-    lungs = _segment(volume, method, model)
+    lungs = _segment(volume, method, model, choice)
     seconds = time.perf_counter() - t
     a, b = reference > 0, lungs > 0
     result = quantify(volume, lungs)
@@ -115,7 +121,7 @@ def _score(volume, reference, lesions, tumour, method: str, model) -> dict[str, 
 
 
 def run_ct(path: Path, model, tumour_path: Path | None, methods: tuple[str, ...] = METHODS,
-           cases_name: str = "standard") -> list[dict]:
+           cases_name: str = "standard", choice: LungChoice | None = None) -> list[dict]:
     volume = read_ct(path)
     reference = read_labelled_ct(path)[1]  # its NAME_lungmask labels, else the rules' mask
     tumour = np.zeros(volume.shape, bool)
@@ -134,7 +140,7 @@ def run_ct(path: Path, model, tumour_path: Path | None, methods: tuple[str, ...]
         true_lungs = {} if lesions is None else {
             "error_true": quantify(vol, reference).lesion_fraction - float((lesions > 0).sum()) / float((reference > 0).sum())}
         for method in methods:
-            row = {"case": name, "method": method, **_score(vol, reference, lesions, tumour, method, model),
+            row = {"case": name, "method": method, **_score(vol, reference, lesions, tumour, method, model, choice),
                    **true_lungs}
             rows.append(row)
             extra = f"{row['error']:+7.3f}" if "error" in row else f"{row['false_lesion']:7.3f}"
@@ -147,6 +153,8 @@ def main() -> None:
     parser.add_argument("--real", type=Path, default=DEFAULT_REAL)
     parser.add_argument("--heldout", action="append", default=[], metavar="CT=MODEL",
                         help="the model file that did not see CT (lung1=..., lung2=...; A.pt+B.pt: their mean)")
+    parser.add_argument("--choice", action="append", default=[], metavar="CT=FILE",
+                        help="the lung choice classifier for CT's hybrid rows (default: the shipped one)")
     parser.add_argument("--merge", nargs="+", type=Path, default=[],
                         help="rows saved by --json: no evaluation, only add them to --card")
     parser.add_argument("--methods", nargs="+", default=list(METHODS),
@@ -159,6 +167,7 @@ def main() -> None:
     parser.add_argument("--card", type=Path, help="add the rows to this model card as 'held_out'")
     args = parser.parse_args()
     pairs = dict(item.split("=", 1) for item in args.heldout)
+    choice_files = dict(item.split("=", 1) for item in args.choice)
     HYBRIDS.update(_hybrid_variant(text) for text in args.hybrid)
     unknown = set(args.methods) - set(METHODS) - set(HYBRIDS)
     if unknown:
@@ -168,24 +177,30 @@ def main() -> None:
     rows = [r for f in args.merge for r in json.loads(f.read_text())]
     try:
         models = {stem: _load_models(spec) for stem, spec in pairs.items()}
+        choices = {stem: load_lung_choice(file) for stem, file in choice_files.items()}
     except CovidCTError as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         raise SystemExit(2) from None
     print(f"{'case':<26} {'method':<16} {'dice':>7} {'error/false':>7} {'seg_s':>6}")
     for stem, model in models.items():
-        rows += [{**r, "model": pairs[stem]} for r in
+        choice = choices.get(stem)
+        rows += [{**r, "model": pairs[stem], "choice": str(choice.source if choice else "shipped")} for r in
                  run_ct(args.real / f"{stem}_image.nrrd", model, args.real / f"{stem}_label.nrrd"
-                        if stem != "lung1" else None, tuple(args.methods), args.cases)]
+                        if stem != "lung1" else None, tuple(args.methods), args.cases, choice)]
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.card:
         card = json.loads(args.card.read_text())
         held = card.get("held_out", {"rows": []})
         held["command"] = ("benchmarks/lung_model_validation.py --heldout lung1=<run without lung1> "
-                           "--heldout lung2=<run without lung2> --methods refined model hybrid "
+                           "--heldout lung2=<run without lung2> --choice lungN=<classifier fitted with that run> "
+                           "--methods refined model hybrid hybrid-thresholds "
                            "--cases standard|fresh|third|fourth|fifth")
         held["held_out_runs"] = ("covidct train <this card's name> --data <the real CTs> "
-                                 "--set exclude=[<CT>] with this card's other settings")
+                                 "--set exclude=[<CT>] with this card's other settings") if card.get("name") != "lung-choice" \
+            else ("lung1, lung2: benchmarks/lung_combiner_heldout.py features --ct rider --model <network without CT> "
+                  "--cases standard fresh third fourth fifth x1 x2, then fit; rider: the same on cxr with the shipped "
+                  "network; cxr: the shipped classifier (fitted on rider)")
         cts = {r["case"].split()[0] for r in rows}
         held["rows"] = [r for r in held["rows"] if r["case"].split()[0] not in cts] + rows
         card["held_out"] = held

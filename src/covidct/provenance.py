@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import platform
 import sys
 from collections.abc import Iterable, Mapping
@@ -16,7 +17,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["package_versions", "sha256_file", "fingerprint", "options_dict", "provenance"]
+from covidct.errors import InvalidInputError
+
+__all__ = ["checked_card", "fingerprint", "options_dict", "package_versions", "provenance", "sha256_file"]
 
 #: distributions whose versions change results.
 TRACKED_PACKAGES: tuple[str, ...] = (
@@ -44,6 +47,23 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def checked_card(file: Path, kind: str, remedy: str) -> tuple[dict[str, Any], str]:
+    """The card beside a model file (``<stem>.card.json``; {} when there is none) and the
+    file's sha256.
+
+    Raises:
+        InvalidInputError: the card names another sha256 (``kind``: what the file is, and
+            ``remedy``: what to do, for the message).
+    """
+    card_file = file.with_name(file.stem + ".card.json")
+    card: dict[str, Any] = json.loads(card_file.read_text()) if card_file.is_file() else {}
+    digest = sha256_file(file)
+    if card.get("sha256") and card["sha256"] != digest:
+        raise InvalidInputError(f"{file}: {kind} is corrupt: sha256 {digest[:12]}... does not match its card "
+                                f"({card['sha256'][:12]}...); {remedy}")
+    return card, digest
 
 
 def fingerprint(path: str | Path) -> dict[str, Any]:

@@ -191,15 +191,16 @@ def test_network_run_beside_the_rules_gives_the_sequential_result(phantom, masks
     args = (vol.array, vol.spacing, vol.direction)
     assert np.array_equal(masks["hybrid"], hybrid_lungs(*args, masks["refined"], opts, "ct"))
     assert np.array_equal(masks["model"], model_lungs(*args, opts, "ct"))
-    grid, _, hu, body, prob = network_pass(*args, opts, "ct")
-    assert hu.shape == body.shape == prob.shape == grid.shape
+    grid, _, hu, body, prob, labels = network_pass(*args, opts, "ct")
+    assert hu.shape == body.shape == prob.shape == labels.shape == grid.shape
     assert 0.0 <= float(prob.min()) and float(prob.max()) <= 1.0
 
 
 def test_hybrid_uses_the_model_where_the_rules_collapsed(phantom, masks):
     """Rules that lost the lower half of the lungs (as on white lung over the domes) hold
-    less than ``collapse_ratio`` of the network's lung: "hybrid" gives the network's mask;
-    with the guard off it keeps the rules' half and adds what the network is sure of."""
+    less than ``collapse_ratio`` of the network's lung: with fixed thresholds "hybrid" gives
+    the network's mask; with the guard off it keeps the rules' half and adds what the network
+    is sure of. The default, the learned choice, takes the lost half back too."""
     import dataclasses
 
     from covidct.lungs.learned_segment import hybrid_lungs
@@ -211,12 +212,17 @@ def test_hybrid_uses_the_model_where_the_rules_collapsed(phantom, masks):
     half[: zs[len(zs) // 2]] = 0
     args = (vol.array, vol.spacing, vol.direction, half)
     for diseased_only in (True, False):  # the check runs whether or not the gate opens
-        opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(diseased_only=diseased_only))
+        opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(learned_choice=False,
+                                                                             diseased_only=diseased_only))
         assert np.array_equal(hybrid_lungs(*args, opts, "ct"), masks["model"])
-    off = dataclasses.replace(opts, hybrid=HybridOptions(diseased_only=False, collapse_ratio=0.0))
+    off = dataclasses.replace(opts, hybrid=HybridOptions(learned_choice=False, diseased_only=False,
+                                                         collapse_ratio=0.0))
     kept = hybrid_lungs(*args, off, "ct")
     assert not np.array_equal(kept, masks["model"])
     assert np.count_nonzero(kept[half > 0]) >= 0.95 * np.count_nonzero(half)  # the rules' half stays
+    truth = phantom.lungs > 0
+    chosen = hybrid_lungs(*args, LungOptions.fast(), "ct") > 0
+    assert dice(chosen, truth) >= dice(masks["refined"] > 0, truth) > dice(half > 0, truth) + 0.25
     with pytest.raises(InvalidInputError, match="collapse_ratio"):
         HybridOptions(collapse_ratio=1.5)
 

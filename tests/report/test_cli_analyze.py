@@ -43,10 +43,13 @@ def test_analyze_cli_writes_report(sim_nifti, tmp_path):
     record = json.loads((out / "report.json").read_text())
     assert f"{100 * record['summary']['lesion_fraction']:.1f} % of lung involved" in res.output
     assert record["model"] is None and record["lungs"]["method"] == "hybrid"
+    from covidct.lungs.choice import lung_choice_path
     from covidct.lungs.learned import lung_model_path
     from covidct.provenance import sha256_file
 
-    assert record["lungs"]["lung_model"] == {"file": "lung-unet.pt", "sha256": sha256_file(lung_model_path())}
+    assert record["lungs"]["lung_model"] == {
+        "file": "lung-unet.pt", "sha256": sha256_file(lung_model_path()),
+        "choice": {"file": "lung-choice.txt", "sha256": sha256_file(lung_choice_path())}}
     assert record["provenance"]["options"]["analyze"]["preset"] == "fast"
     assert "report:" in res.output
 

@@ -31,7 +31,7 @@ from torch import nn
 
 from covidct.errors import DataUnavailableError, InvalidInputError
 from covidct.models.files import read_model_dict
-from covidct.provenance import sha256_file
+from covidct.provenance import checked_card, sha256_file
 
 __all__ = [
     "DEFAULT_CONTEXT", "FORMAT", "LUNG_MODEL_FILE", "NEIGHBOUR_MM", "LungModel", "LungUNet",
@@ -218,13 +218,7 @@ def lung_model_path() -> Path:
 @functools.lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int) -> LungModel:
     file = Path(path)
-    card_file = file.with_name(file.stem + ".card.json")
-    card: dict[str, Any] = json.loads(card_file.read_text()) if card_file.is_file() else {}
-    digest = sha256_file(file)
-    if card.get("sha256") and card["sha256"] != digest:
-        raise InvalidInputError(
-            f"{file}: lung model is corrupt: sha256 {digest[:12]}... does not match its card "
-            f"({card['sha256'][:12]}...); reinstall covidct or retrain with `covidct train lungs-unet`")
+    card, digest = checked_card(file, "lung model", "reinstall covidct or retrain with `covidct train lungs-unet`")
     raw = read_model_dict(file, FORMAT, "lung model")
     try:
         context = tuple(int(k) for k in raw.get("context", DEFAULT_CONTEXT))

@@ -3,18 +3,19 @@
 * ``"model"``: the network's lung probability above 0.5 on the working grid, inside the
   body, airways removed and right / left labelled by the rules' steps
   (:func:`covidct.lungs.airways.find_airways`, :func:`covidct.lungs.split.label_sides`).
-* ``"hybrid"``: the ``"refined"`` rules' mask (its HU-based edges), corrected by the model
-  (settings: ``LungOptions.hybrid``): what the rules took that the model calls not lung
-  (probability below ``remove_below``: mediastinal fat, pericardium, upper abdomen taken by
-  the cavity growth) is removed, and lung the rules missed where the model is sure
-  (probability above ``add_above``: dense lung at the mediastinum and the diaphragm) is
-  added when it touches the rules' lungs, with the side of the nearer lung. Optionally a
-  disagreement counts only where it survives an in-plane opening of ``open_mm`` and holds
-  ``min_ml``. With ``diseased_only`` (default) the scans whose disease gate stays closed
-  keep the rules' mask. On every scan, where the rules' lungs hold less than
-  ``collapse_ratio`` of the network's lung volume, the rules have lost whole regions (a
-  consolidated lobe, white lung over the domes that the cavity growth could not reach) and
-  the network's mask (as ``"model"``) is used instead.
+* ``"hybrid"``: the ``"refined"`` rules' mask (its HU edges), corrected by the model
+  (settings: ``LungOptions.hybrid``) on the scans that need it: those whose disease gate
+  opens (``diseased_only``, default), and every scan where the rules' lungs hold less than
+  ``collapse_ratio`` of the network's lung volume (the rules lost whole regions: a
+  consolidated lobe, white lung over the domes). By default (``learned_choice``) each voxel
+  where the rules' mask and the network's (as ``"model"``) disagree is decided by the
+  classifier of :mod:`covidct.lungs.choice`; lung it adds takes the network's side label.
+  With ``learned_choice=False``, fixed thresholds: what the rules took where the model's
+  probability is below ``remove_below`` (mediastinal fat, pericardium, upper abdomen) is
+  removed, lung the rules missed where it is above ``add_above`` (dense lung at the
+  mediastinum and the diaphragm) is added when it touches the rules' lungs, with the side of
+  the nearer lung (optionally only where a disagreement survives an in-plane opening of
+  ``open_mm`` and holds ``min_ml``), and on collapse the network's mask is used instead.
 
 ``"model"`` refuses non-axial volumes (the network sees axial slices); ``"hybrid"`` keeps
 the rules' mask on them, with a logged warning.
@@ -23,7 +24,7 @@ the rules' mask on them, with a logged warning.
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -36,7 +37,10 @@ from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_wor
 from covidct.lungs.options import LungOptions
 from covidct.lungs.split import LEFT, RIGHT, label_sides
 
-__all__ = ["NetworkPass", "hybrid_lungs", "model_lungs", "network_pass"]
+if TYPE_CHECKING:
+    from covidct.lungs.choice import LungChoice
+
+__all__ = ["NetworkPass", "hybrid_lungs", "model_lungs", "network_labels", "network_pass", "working_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +55,22 @@ def _probability(hu: np.ndarray, spacing: tuple[float, float, float], model: Any
 
 
 class NetworkPass(NamedTuple):
-    """The scan on the working grid and the network's lung probability there (z, y, x)."""
+    """The scan on the working grid, the network's lung probability there (z, y, x) and its
+    labels (:func:`network_labels`; None when it finds no plausible lung)."""
 
     grid: WorkingGrid
     orient: Orientation
     hu: np.ndarray  # working-grid HU
     body: np.ndarray  # body mask
     prob: np.ndarray  # lung probability in [0, 1]
+    labels: np.ndarray | None = None  # 1 right, 2 left
 
 
 def network_pass(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
                  opts: LungOptions, name: str, *, model: Any = None) -> NetworkPass:
-    """What the model's methods need from the scan alone (:class:`NetworkPass`). It does
-    not depend on the rules' mask, so :func:`covidct.lungs.segment_lungs` runs it beside
-    them (torch releases the GIL).
+    """What the model's methods need from the scan alone (:class:`NetworkPass`: the working
+    grid, the network's probability and its labels). It does not depend on the rules' mask,
+    so :func:`covidct.lungs.segment_lungs` runs it beside them (torch releases the GIL).
 
     Raises:
         InvalidInputError: not axial slices.
@@ -75,15 +81,23 @@ def network_pass(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
     if not orient.axial:
         raise InvalidInputError(f"{name}: the lung model needs axial slices (z the cranio-caudal axis)")
     hu, body, grid = to_working_scan(arr, sp, opts, name)
-    return NetworkPass(grid, orient, hu, body, _probability(hu, grid.spacing, model))
+    network = NetworkPass(grid, orient, hu, body, _probability(hu, grid.spacing, model))
+    try:
+        return network._replace(labels=network_labels(network, opts, name))
+    except NoLungsFoundError:  # what the network took for lung was no plausible lung
+        return network
 
 
-def _model_labels(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, grid: WorkingGrid,
-                  orient: Orientation, opts: LungOptions, name: str) -> np.ndarray:
+def network_labels(network: NetworkPass, opts: LungOptions, name: str) -> np.ndarray:
     """Working-grid labels (1 right, 2 left) of the network's lung (probability above 0.5 in
-    the body), airways removed, parts below ``select.min_lung_ml`` dropped."""
+    the body), airways removed, parts below ``select.min_lung_ml`` dropped.
+
+    Raises:
+        NoLungsFoundError: nothing of that size is left.
+    """
     from covidct.lungs.segment import _largest_parts, _midline
 
+    grid, orient, hu, body, prob, _ = network
     lungs = (prob > _THRESHOLD) & body
     airway, trachea_x = find_airways(hu, body, grid.spacing, orient, opts)
     lungs = remove_airways(lungs, airway, grid.spacing, opts)
@@ -102,10 +116,21 @@ def model_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tupl
     (``network``: this scan's :func:`network_pass`, when already run)."""
     from covidct.lungs.segment import _check_in_view
 
-    grid, orient, hu, body, prob = network or network_pass(arr, sp, direction, opts, name, model=model)
-    labels = _model_labels(hu, prob, body, grid, orient, opts, name)
+    network = network or network_pass(arr, sp, direction, opts, name, model=model)
+    labels = network.labels if network.labels is not None else network_labels(network, opts, name)  # raises
+    grid = network.grid
     _check_in_view(labels, grid, opts, name)
     return labels_to_input(labels, grid)
+
+
+def working_labels(labels: np.ndarray, grid: WorkingGrid) -> np.ndarray:
+    """uint8 labels (1, 2) on the input grid -> on the working grid: each label's 0 / 1 map
+    interpolated linearly, a voxel labelled where it reaches 0.5."""
+    out = np.zeros(grid.shape, np.uint8)
+    for k in (RIGHT, LEFT):
+        frac = (labels == k).astype(np.float32)
+        out[(frac if grid.identity else to_working(frac, grid)) >= 0.5] = k
+    return out
 
 
 def _nearer_side(added: np.ndarray, rules: np.ndarray, lr_axis: int) -> np.ndarray:
@@ -138,46 +163,42 @@ def _thick(mask: np.ndarray, grid: WorkingGrid, opts: LungOptions) -> np.ndarray
     return np.isin(lab, np.nonzero(sizes >= opts.hybrid.min_ml)[0]) & (lab > 0)
 
 
-def _collapse(rules: np.ndarray, prob: np.ndarray, hu: np.ndarray, body: np.ndarray, grid: WorkingGrid,
-              orient: Orientation, opts: LungOptions, name: str) -> np.ndarray | None:
+def _collapse(rules: np.ndarray, network: NetworkPass, opts: LungOptions, name: str) -> np.ndarray | None:
     """The network's labels when the rules' lungs hold less than ``hybrid.collapse_ratio`` of
     its lung volume (the rules lost whole regions: a consolidated lobe, white lung over the
     domes), else None. The disease gate reads disease inside the rules' lungs, so it cannot
     see a lobe they left out: this check runs on every scan."""
-    ratio, n_rules = opts.hybrid.collapse_ratio, np.count_nonzero(rules)
-    if n_rules >= ratio * np.count_nonzero((prob > _THRESHOLD) & body):
-        return None  # the raw network mask only shrinks with the clean-up below
-    try:
-        labels = _model_labels(hu, prob, body, grid, orient, opts, name)
-    except NoLungsFoundError:  # what the network took for lung was no plausible lung
-        return None
-    if n_rules >= ratio * np.count_nonzero(labels):
+    if not _collapsed(rules, network, opts):
         return None
     log.info("%s: the rules' lungs hold %.0f %% of the network's: the network's mask is used",
-             name, 100.0 * n_rules / np.count_nonzero(labels))
-    return labels
+             name, 100.0 * np.count_nonzero(rules) / np.count_nonzero(network.labels))
+    return network.labels
+
+
+def _collapsed(rules: np.ndarray, network: NetworkPass, opts: LungOptions) -> bool:
+    """Whether the rules' lungs hold less than ``hybrid.collapse_ratio`` of the network's
+    (False when the network found no plausible lung)."""
+    labels = network.labels
+    return labels is not None and np.count_nonzero(rules) < opts.hybrid.collapse_ratio * np.count_nonzero(labels)
 
 
 def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
                  rules_input: np.ndarray, opts: LungOptions, name: str, *, model: Any = None,
-                 network: NetworkPass | None = None) -> np.ndarray:
+                 network: NetworkPass | None = None, choice: LungChoice | None = None) -> np.ndarray:
     """The rules' labels ``rules_input`` (input grid), corrected by the model (module
-    docstring): the model's mask where the rules collapsed; where the disease gate opens,
-    lung the rules missed added (when it touches their lungs) and what the rules took that
-    the model calls not lung removed. ``network``: this scan's :func:`network_pass`, when
-    already run."""
-    from covidct.lungs.segment import _check_in_view, _largest_parts
+    docstring). ``network``: this scan's :func:`network_pass`, when already run; ``choice``:
+    the classifier of :mod:`covidct.lungs.choice` (default the shipped one)."""
+    from covidct.lungs.segment import _check_in_view
 
     if not Orientation.from_direction(direction, sp).axial:
         log.warning("%s: not axial slices: the lung network is not used, the rules' mask is kept", name)
         return rules_input.copy()
-    grid, orient, hu, body, prob = network or network_pass(arr, sp, direction, opts, name, model=model)
-    rules = np.zeros(grid.shape, np.uint8)
-    for k in (RIGHT, LEFT):  # the rules' labels on the working grid (linear, >= 0.5)
-        frac = to_working((rules_input == k).astype(np.float32), grid) if not grid.identity \
-            else (rules_input == k).astype(np.float32)
-        rules[frac >= 0.5] = k
-    collapsed = _collapse(rules, prob, hu, body, grid, orient, opts, name)
+    network = network or network_pass(arr, sp, direction, opts, name, model=model)
+    grid, orient, hu, body, prob, _ = network
+    rules = working_labels(rules_input, grid)
+    if opts.hybrid.learned_choice:
+        return _learned_choice(rules_input, rules, network, opts, name, choice)
+    collapsed = _collapse(rules, network, opts, name)
     if collapsed is not None:
         _check_in_view(collapsed, grid, opts, name)
         return labels_to_input(collapsed, grid)
@@ -195,11 +216,42 @@ def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
     labels[removed] = 0
     side = _nearer_side(added, rules, orient.lr_axis)
     labels[added] = side[added]
+    return _corrected(rules_input, rules, labels, grid, opts, name)
+
+
+def _corrected(rules_input: np.ndarray, rules: np.ndarray, labels: np.ndarray, grid: WorkingGrid,
+               opts: LungOptions, name: str) -> np.ndarray:
+    """The rules' input-grid labels with the working-grid correction from ``rules`` to
+    ``labels`` applied (their largest parts): the removed voxels cleared, the added ones
+    labelled; the rules' input-grid edges stay where nothing changed."""
+    from covidct.lungs.segment import _check_in_view, _largest_parts
+
     labels = _largest_parts(labels)
     _check_in_view(labels, grid, opts, name)
     out = rules_input.copy()
+    removed = (rules > 0) & (labels == 0)
     out[labels_to_input(removed.astype(np.uint8), grid, n_labels=1) > 0] = 0
-    extra = labels_to_input(np.where(added, labels, 0).astype(np.uint8), grid)
+    extra = labels_to_input(np.where(rules == 0, labels, 0).astype(np.uint8), grid)
     free = out == 0
     out[free] = extra[free]
     return out
+
+
+def _learned_choice(rules_input: np.ndarray, rules: np.ndarray, network: NetworkPass, opts: LungOptions,
+                    name: str, choice: LungChoice | None) -> np.ndarray:
+    """``"hybrid"`` with ``hybrid.learned_choice``: where the disease gate opens or the rules'
+    lungs hold less than ``hybrid.collapse_ratio`` of the network's, each voxel where the
+    rules' and the network's masks disagree is chosen by the classifier of
+    :mod:`covidct.lungs.choice` (added lung takes the network's side label)."""
+    from covidct.lungs.choice import choose_lung, load_lung_choice
+
+    grid, _, hu, body, prob, net = network
+    if net is None:  # the network found no plausible lung
+        return rules_input.copy()
+    sick = not opts.hybrid.diseased_only or _collapsed(rules, network, opts) or (
+        (rules == RIGHT).any() and (rules == LEFT).any() and disease_gate(rules, hu, grid.spacing, opts).open)
+    if not sick:
+        return rules_input.copy()
+    lung = choose_lung(hu, prob, body, rules > 0, net > 0, grid.spacing, choice or load_lung_choice())
+    labels = np.where(lung, np.where(rules > 0, rules, net), 0).astype(np.uint8)
+    return _corrected(rules_input, rules, labels, grid, opts, name)

@@ -336,6 +336,11 @@ class HybridOptions:
     (:func:`covidct.lungs.learned_segment.hybrid_lungs`).
 
     Attributes:
+        learned_choice: where the correction runs, each voxel where the rules' and the
+            network's masks disagree is chosen by the shipped classifier of
+            :mod:`covidct.lungs.choice` (the collapse check of ``collapse_ratio`` opens it
+            too); False: the fixed thresholds below (``add_above`` ... ``min_ml``) and, on
+            collapse, the network's mask.
         diseased_only: correct only scans whose disease gate (:mod:`covidct.lungs.gate`,
             read on the rules' mask) opens; clear lungs keep the rules' mask (the collapse
             check below still runs).
@@ -356,6 +361,7 @@ class HybridOptions:
     of its "fresh" cases; the other case sets check them (docs/validation.md).
     """
 
+    learned_choice: bool = True
     diseased_only: bool = True
     add_above: float = 0.9
     remove_below: float = 0.1

@@ -313,10 +313,10 @@ def segment_lungs(
         image: a :class:`CTVolume` in HU (its spacing and direction are used) or a
             ``(z, y, x)`` HU array (then ``spacing`` is required, LPS identity direction).
         spacing: ``(sz, sy, sx)`` voxel size in mm for an array input.
-        method: ``"hybrid"`` (default: the rules of ``"refined"``, corrected by the shipped
-            lung network where the disease gate opens: lung the rules missed where the
-            network is sure, tissue they took where it says no lung; clear lungs keep the
-            rules' mask; the network's mask where the rules lost whole regions),
+        method: ``"hybrid"`` (default: the rules of ``"refined"``, corrected with the shipped
+            lung network where the disease gate opens or the rules lost whole regions: a
+            learned classifier chooses each voxel where the two masks disagree; clear lungs
+            keep the rules' mask),
             ``"refined"`` (the rules alone: recovers dense, infected lung), ``"classical"``
             (the Kaggle/DSB-2017 threshold baseline of the paper) or ``"model"`` (the
             network alone, :mod:`covidct.lungs.learned_segment`).
@@ -328,7 +328,8 @@ def segment_lungs(
         InvalidInputError: non-HU input, not 3D, or absurd spacing; a non-axial volume
             for "model".
         NoLungsFoundError: no plausible lung in the volume.
-        DataUnavailableError: "model" / "hybrid" without the shipped lung model.
+        DataUnavailableError: "model" / "hybrid" without the shipped lung model (or, for
+            "hybrid", its lung choice classifier).
     """
     if method not in METHODS:
         raise InvalidInputError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")

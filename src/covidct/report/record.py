@@ -25,15 +25,22 @@ SCHEMA_ID = "covidct-report/1"
 RESEARCH_USE = "Research use only, not for diagnosis."
 
 
-def _lung_model_block(method: str) -> dict[str, str] | None:
-    """The shipped lung model (file name and sha256) for the methods that may use it."""
+def _lung_model_block(method: str) -> dict[str, Any] | None:
+    """The shipped lung model (file name and sha256) for the methods that may use it, and
+    for ``"hybrid"`` its lung choice classifier (``choice``: file name and sha256)."""
     if method not in ("model", "hybrid"):
         return None
+    from covidct.lungs.choice import lung_choice_path
     from covidct.lungs.learned import lung_model_path
     from covidct.provenance import sha256_file
 
-    path = lung_model_path()
-    return {"file": path.name, "sha256": sha256_file(path)} if path.is_file() else None
+    path, choice = lung_model_path(), lung_choice_path()
+    if not path.is_file():
+        return None
+    block: dict[str, Any] = {"file": path.name, "sha256": sha256_file(path)}
+    if method == "hybrid" and choice.is_file():
+        block["choice"] = {"file": choice.name, "sha256": sha256_file(choice)}
+    return block
 
 
 def _probabilities(analysis: StudyAnalysis) -> dict[str, Any]:

@@ -1,0 +1,197 @@
+"""A learned choice between the rules' and the network's lung masks where they disagree.
+
+``segment_lungs(method="hybrid")`` has two masks of a diseased scan: the rules' R
+(``"refined"``, HU edges) and the network's M (``"model"``, shape prior). Where they agree
+their answer stands; each voxel of R xor M is lung when a gradient-boosted classifier
+(LightGBM) says so from its context on the working grid (:data:`FEATURES`): the network's
+probability (raw, 2 mm smoothed), HU (raw, 2 mm and 5 mm smoothed, 2 mm local SD), signed
+depth in R, in M and in the body (mm, positive inside), height above the lungs' base and below
+their apex (mm), and two values per scan (share of R above -300 HU, |R| / |M|). Most of the
+voxels the fixed thresholds got wrong read >= -120 HU, where consolidation and soft tissue look
+alike: HU alone cannot make this choice, position and shape can.
+
+The shipped classifier (``covidct/data/models/lung-choice.txt``, a LightGBM text model, with
+``lung-choice.card.json``: data, command, seed, sha256) was fitted on disagreement voxels of
+painted cases of a CT that neither the shipped network nor the validation CTs include
+(``benchmarks/lung_combiner_heldout.py``); :func:`load_lung_choice` checks it against its card.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import edt
+import numpy as np
+from scipy import ndimage as ndi
+
+from covidct.errors import DataUnavailableError, InvalidInputError
+from covidct.provenance import checked_card
+
+__all__ = ["CHOICE_FILE", "FEATURES", "LungChoice", "choose_lung", "disagreement_features",
+           "fit_lung_choice", "load_lung_choice", "save_lung_choice"]
+
+#: file name of the shipped classifier inside ``covidct/data/models``.
+CHOICE_FILE = "lung-choice.txt"
+#: the classifier's inputs, in column order (see the module docstring).
+FEATURES = ("prob", "hu", "hu_2mm", "hu_5mm", "hu_sd_2mm", "depth_rules_mm", "depth_net_mm", "depth_body_mm",
+            "above_base_mm", "below_apex_mm", "dense_share", "rules_over_net", "prob_2mm")
+_DENSE_HU = -300.0  # R's voxels above this count as dense (the ``dense_share`` feature)
+_SMOOTH_MM = (2.0, 5.0)  # in-plane Gaussian sigmas; z sigmas are 0.5 and 1 working voxels
+_TRUNCATE = 4.0  # scipy's Gaussian kernel radius in sigmas
+_THREADS = 2  # of the distance transforms and the classifier's prediction
+
+
+@dataclass(frozen=True)
+class LungChoice:
+    """A fitted classifier (``booster``: a ``lightgbm.Booster`` on :data:`FEATURES`), the
+    file it was loaded from, its sha256 and its card."""
+
+    booster: Any
+    source: Path | None = None
+    sha256: str = ""
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def _box(mask: np.ndarray, margin: tuple[int, int, int]) -> tuple[slice, ...]:
+    """The box around ``mask``'s voxels widened by ``margin`` voxels per axis, clipped."""
+    out = []
+    for axis, m in enumerate(margin):
+        hit = np.nonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))[0]
+        out.append(slice(max(0, hit[0] - m), min(mask.shape[axis], hit[-1] + m + 1)))
+    return tuple(out)
+
+
+def _depth(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Signed distance to the border of ``mask`` (mm), positive inside (exact Euclidean;
+    the ``edt`` package, as scipy's ``distance_transform_edt`` but several times faster)."""
+    return edt.sdf(np.ascontiguousarray(mask), anisotropy=spacing, parallel=_THREADS)
+
+
+def disagreement_features(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, rules: np.ndarray,
+                          net: np.ndarray, spacing: tuple[float, float, float]
+                          ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The voxels of ``rules`` xor ``net`` and their :data:`FEATURES`.
+
+    Args:
+        hu, prob, body: working-grid HU, the network's lung probability, body mask (z, y, x).
+        rules, net: the two lung masks (bool, same grid).
+        spacing: working-grid spacing (mm).
+    Returns:
+        (indices of the disagreement voxels as from ``np.nonzero``, float32 array of shape
+        (n voxels, len(FEATURES))). Filters and distances run in the box around the lungs,
+        widened by the filters' reach (values as on the whole grid); the body depth on the
+        body's cross-section over those slices.
+    """
+    lungs = rules | net
+    if not lungs.any():
+        return tuple(np.zeros(0, np.intp) for _ in range(3)), np.zeros((0, len(FEATURES)), np.float32)
+    reach = [int(_TRUNCATE * s + 0.5) + 1 for s in (1.0, _SMOOTH_MM[1] / spacing[1], _SMOOTH_MM[1] / spacing[2])]
+    box = _box(lungs, tuple(reach))
+    h, p = (np.asarray(a[box], np.float32) for a in (hu, prob))
+    r, m = rules[box], net[box]
+    local = np.nonzero(r ^ m)
+    idx = tuple(i + b.start for i, b in zip(local, box))
+    body_box = (box[0], *_box(body[box[0]] | lungs[box[0]], (1, 1, 1))[1:])
+    body_idx = tuple(i - b.start for i, b in zip(idx, body_box))
+    sig2 = (0.5, _SMOOTH_MM[0] / spacing[1], _SMOOTH_MM[0] / spacing[2])
+    sig5 = (1.0, _SMOOTH_MM[1] / spacing[1], _SMOOTH_MM[1] / spacing[2])
+    h2 = ndi.gaussian_filter(h, sig2, truncate=_TRUNCATE)
+    zs = np.nonzero(lungs.any(axis=(1, 2)))[0]
+    z_mm = idx[0].astype(np.float32) * spacing[0]
+    n, n_rules = len(local[0]), max(np.count_nonzero(r), 1)
+    columns = [
+        p[local], h[local], h2[local], ndi.gaussian_filter(h, sig5, truncate=_TRUNCATE)[local],
+        np.sqrt(np.maximum(ndi.gaussian_filter(h * h, sig2, truncate=_TRUNCATE) - h2 * h2, 0.0))[local],
+        _depth(r, spacing)[local], _depth(m, spacing)[local],
+        edt.edt(np.ascontiguousarray(body[body_box]), anisotropy=spacing, parallel=_THREADS)[body_idx],
+        z_mm - zs[0] * spacing[0], zs[-1] * spacing[0] - z_mm,
+        np.full(n, np.count_nonzero((h > _DENSE_HU) & r) / n_rules),
+        np.full(n, np.count_nonzero(r) / max(np.count_nonzero(m), 1)),
+        ndi.gaussian_filter(p, sig2, truncate=_TRUNCATE)[local],
+    ]
+    return idx, np.stack(columns, axis=1).astype(np.float32)
+
+
+def choose_lung(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, rules: np.ndarray, net: np.ndarray,
+                spacing: tuple[float, float, float], choice: LungChoice) -> np.ndarray:
+    """The lung mask (bool, working grid): ``rules`` and ``net`` where they agree, the
+    classifier's answer (probability of lung > 0.5) where they do not. Arguments as
+    :func:`disagreement_features`."""
+    lung = rules & net
+    idx, X = disagreement_features(hu, prob, body, rules, net, spacing)
+    if len(X):
+        lung[idx] = choice.booster.predict(X, num_threads=_THREADS) > 0.5
+    return lung
+
+
+def fit_lung_choice(X: np.ndarray, y: np.ndarray, *, lung_weight: float = 2.0, seed: int = 0) -> Any:
+    """A LightGBM booster (300 trees) fitted on disagreement voxels ``X`` (:data:`FEATURES`)
+    with labels ``y`` (1: lung in the reference), lung voxels weighted ``lung_weight`` (> 1
+    leans to lung where unsure, which keeps painted lesion inside the lungs)."""
+    import lightgbm as lgb
+
+    clf = lgb.LGBMClassifier(n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=200,
+                             subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=seed,
+                             verbose=-1, n_jobs=1)
+    clf.fit(np.asarray(X, np.float32), np.asarray(y, bool), sample_weight=np.where(y, lung_weight, 1.0),
+            feature_name=list(FEATURES))
+    return clf.booster_
+
+
+def save_lung_choice(booster: Any, path: str | Path, *, card: dict[str, Any]) -> Path:
+    """Write ``booster`` as a LightGBM text file and ``<stem>.card.json`` (``card`` plus the
+    file's sha256), each through a temporary name."""
+    from covidct.provenance import sha256_file
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(booster.model_to_string())
+    tmp.replace(path)
+    card_tmp = path.with_name(path.stem + ".card.json.part")
+    card_tmp.write_text(json.dumps({**card, "features": list(FEATURES), "sha256": sha256_file(path)},
+                                   indent=2, default=str))
+    card_tmp.replace(path.with_name(path.stem + ".card.json"))
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, mtime_ns: int) -> LungChoice:
+    import lightgbm as lgb
+
+    file = Path(path)
+    card, digest = checked_card(file, "lung choice classifier",
+                                "reinstall covidct or refit with benchmarks/lung_combiner_heldout.py")
+    try:
+        booster = lgb.Booster(model_str=file.read_text())
+    except (lgb.basic.LightGBMError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInputError(f"{file}: not a LightGBM model: {str(exc).splitlines()[0]}") from exc
+    if tuple(booster.feature_name()) != FEATURES:
+        raise InvalidInputError(f"{file}: the classifier's features {booster.feature_name()} are not "
+                                f"covidct's lung choice features {list(FEATURES)}")
+    return LungChoice(booster=booster, source=file, sha256=digest, card=card)
+
+
+def lung_choice_path() -> Path:
+    """Path of the shipped classifier (it may be missing in a broken installation)."""
+    return Path(str(resources.files("covidct") / "data" / "models" / CHOICE_FILE))
+
+
+def load_lung_choice(path: str | Path | None = None) -> LungChoice:
+    """Load a lung choice classifier (default: the shipped one), checked against its card.
+
+    Raises:
+        DataUnavailableError: the file is missing.
+        InvalidInputError: the file is damaged, not a LightGBM model on :data:`FEATURES`, or
+            does not match its card's sha256.
+    """
+    file = Path(path) if path is not None else lung_choice_path()
+    if not file.is_file():
+        raise DataUnavailableError(
+            f"lung choice classifier {file} is missing; expected the file shipped with covidct "
+            "(reinstall) or one written by benchmarks/lung_combiner_heldout.py fit")
+    return _load(str(file.resolve()), file.stat().st_mtime_ns)

@@ -1,0 +1,142 @@
+"""The learned choice between the rules' and the network's lung masks (covidct.lungs.choice)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from synth import dice
+
+from covidct.errors import DataUnavailableError, InvalidInputError
+from covidct.lungs.choice import (
+    FEATURES,
+    LungChoice,
+    choose_lung,
+    disagreement_features,
+    fit_lung_choice,
+    load_lung_choice,
+    lung_choice_path,
+    save_lung_choice,
+)
+from covidct.provenance import sha256_file
+
+SPACING = (2.5, 1.25, 1.25)
+
+
+def _scan():
+    """A box body with two masks: the rules' block and the network's block 4 voxels lower in y."""
+    shape = (12, 60, 60)
+    rng = np.random.default_rng(0)
+    hu = rng.normal(-800, 40, shape).astype(np.float32)
+    body = np.zeros(shape, bool)
+    body[:, 5:55, 5:55] = True
+    rules = np.zeros(shape, bool)
+    rules[2:10, 20:40, 20:40] = True
+    net = np.roll(rules, 4, axis=1)
+    hu[rules & (np.arange(60)[None, :, None] < 24)] = 0.0  # dense top rows of the rules' block
+    prob = np.where(net, 0.8, 0.1).astype(np.float32)
+    return hu, prob, body, rules, net
+
+
+class _Always:
+    """A stand-in booster that gives every voxel the probability ``p``."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+
+    def predict(self, X, num_threads=1):
+        return np.full(len(X), self.p)
+
+
+def test_features_have_known_values_and_match_whole_grid_filters():
+    hu, prob, body, rules, net = _scan()
+    idx, X = disagreement_features(hu, prob, body, rules, net, SPACING)
+    assert X.shape == (len(idx[0]), len(FEATURES)) and X.dtype == np.float32
+    assert np.array_equal(np.stack(idx), np.stack(np.nonzero(rules ^ net)))
+    col = {name: X[:, i] for i, name in enumerate(FEATURES)}
+    np.testing.assert_array_equal(col["prob"], prob[idx])
+    np.testing.assert_array_equal(col["hu"], hu[idx])
+    # the box crop gives the values of the filters and distances on the whole grid
+    np.testing.assert_allclose(col["hu_5mm"], ndi.gaussian_filter(hu, (1.0, 4.0, 4.0))[idx], atol=1e-3)
+    np.testing.assert_allclose(col["prob_2mm"], ndi.gaussian_filter(prob, (0.5, 1.6, 1.6))[idx], atol=1e-5)
+    np.testing.assert_allclose(col["depth_body_mm"], ndi.distance_transform_edt(body, sampling=SPACING)[idx])
+    # a voxel of the network's block below the rules' one: 1.25 mm outside R per row, inside M
+    below = (idx[0] == 5) & (idx[1] == 40) & (idx[2] == 30)
+    assert col["depth_rules_mm"][below] == pytest.approx(-1.25)
+    assert col["depth_net_mm"][below] == pytest.approx(1.25 * 4)  # 4 rows inside M's lower border
+    assert col["above_base_mm"][below] == pytest.approx(3 * 2.5) and col["below_apex_mm"][below] == pytest.approx(4 * 2.5)
+    assert np.allclose(col["dense_share"], 4 / 20) and np.allclose(col["rules_over_net"], 1.0)
+    assert np.all(col["hu_sd_2mm"] >= 0)
+
+
+def test_choice_keeps_agreement_and_follows_the_classifier_elsewhere():
+    hu, prob, body, rules, net = _scan()
+    assert np.array_equal(choose_lung(hu, prob, body, rules, net, SPACING, LungChoice(_Always(0.9))), rules | net)
+    assert np.array_equal(choose_lung(hu, prob, body, rules, net, SPACING, LungChoice(_Always(0.1))), rules & net)
+    empty = np.zeros_like(rules)
+    assert not choose_lung(hu, prob, body, empty, empty, SPACING, LungChoice(_Always(0.9))).any()
+
+
+def test_fit_save_load_round_trip_and_damaged_files(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4000, len(FEATURES))).astype(np.float32)
+    y = X[:, 0] + 0.5 * X[:, 5] > 0
+    booster = fit_lung_choice(X, y, lung_weight=2.0, seed=0)
+    path = save_lung_choice(booster, tmp_path / "choice.txt", card={"name": "test"})
+    loaded = load_lung_choice(path)
+    assert loaded.sha256 == sha256_file(path) == loaded.card["sha256"]
+    assert loaded.card["features"] == list(FEATURES)
+    p = loaded.booster.predict(X)
+    np.testing.assert_allclose(p, booster.predict(X))
+    assert np.mean((p > 0.5) == y) > 0.95  # it learned the rule
+    assert not list(tmp_path.glob("*.part"))
+
+    with pytest.raises(DataUnavailableError, match="missing"):
+        load_lung_choice(tmp_path / "absent.txt")
+    tampered = tmp_path / "tampered.txt"
+    tampered.write_text(path.read_text().replace("learning_rate", "learning_rate ", 1))
+    (tmp_path / "tampered.card.json").write_text(json.dumps({"sha256": loaded.sha256}))
+    with pytest.raises(InvalidInputError, match="corrupt"):
+        load_lung_choice(tampered)
+    (tmp_path / "junk.txt").write_text("not a model\n")
+    with pytest.raises(InvalidInputError, match="LightGBM"):
+        load_lung_choice(tmp_path / "junk.txt")
+    import lightgbm as lgb
+
+    other = lgb.LGBMClassifier(n_estimators=5, verbose=-1).fit(X[:, :3], y).booster_  # other columns
+    (tmp_path / "other.txt").write_text(other.model_to_string())
+    with pytest.raises(InvalidInputError, match="features"):
+        load_lung_choice(tmp_path / "other.txt")
+
+
+def test_shipped_classifier_matches_its_card():
+    choice = load_lung_choice()
+    assert choice.source == lung_choice_path().resolve()
+    assert choice.sha256 == choice.card["sha256"] == sha256_file(lung_choice_path())
+    assert choice.card["features"] == list(FEATURES) and tuple(choice.booster.feature_name()) == FEATURES
+    assert choice.card["trained_on"][0]["ct"] == "rider" and choice.card["provenance"]["versions"]
+    held = {(r["case"].split()[0], r["method"]) for r in choice.card["held_out"]["rows"]}
+    assert {ct for ct, method in held if method == "hybrid"} == {"lung1", "lung2", "rider", "cxr"}
+
+
+def test_hybrid_applies_the_choice_between_the_two_masks():
+    """On a diseased phantom (correction forced on), a classifier that always says lung gives
+    the union of the rules' and the network's masks, one that never does their intersection."""
+    from covidct.lungs import segment_lungs
+    from covidct.lungs.learned_segment import hybrid_lungs, model_lungs, network_pass
+    from covidct.lungs.options import HybridOptions, LungOptions
+    from covidct.phantom import simulate_case
+
+    vol = simulate_case(7, diagnosis="covid", size="small").volume
+    opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(diseased_only=False))
+    args = (vol.array, vol.spacing, vol.direction)
+    network = network_pass(*args, opts, "ct")
+    labels = segment_lungs(vol, method="refined")
+    rules, model = labels > 0, model_lungs(*args, opts, "ct", network=network) > 0
+    union = hybrid_lungs(*args, labels, opts, "ct", network=network, choice=LungChoice(_Always(0.9)))
+    inter = hybrid_lungs(*args, labels, opts, "ct", network=network, choice=LungChoice(_Always(0.1)))
+    assert np.all(union[rules] > 0) and dice(union > 0, rules | model) > 0.99
+    assert not np.any(inter[~rules]) and dice(inter > 0, rules & model) > 0.99
