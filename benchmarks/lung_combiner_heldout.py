@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -82,8 +83,12 @@ def features(args: argparse.Namespace) -> None:
 
 
 def fit(args: argparse.Namespace) -> None:
-    data = [np.load(f) for f in args.train]
-    X, y = np.concatenate([d["X"] for d in data]), np.concatenate([d["y"] for d in data])
+    try:
+        data = [dict(np.load(f)) for f in args.train]
+        X, y = np.concatenate([d["X"] for d in data]), np.concatenate([d["y"] for d in data])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise CovidCTError(f"{' '.join(map(str, args.train))}: not features written by the features step "
+                           f"({str(exc).splitlines()[0]})") from exc
     if X.ndim != 2 or X.shape[1] != len(FEATURES):
         raise CovidCTError(f"{args.train[0]}: features of another version ({X.shape[1]} columns, "
                            f"expected {len(FEATURES)}); rerun the features step")
