@@ -140,3 +140,21 @@ def test_hybrid_applies_the_choice_between_the_two_masks():
     inter = hybrid_lungs(*args, labels, opts, "ct", network=network, choice=LungChoice(_Always(0.1)))
     assert np.all(union[rules] > 0) and dice(union > 0, rules | model) > 0.99
     assert not np.any(inter[~rules]) and dice(inter > 0, rules & model) > 0.99
+
+
+def test_default_hybrid_runs_the_choice_on_diseased_lungs_only():
+    """``segment_lungs`` (default "hybrid") calls the classifier on a diseased phantom, whose
+    disease gate opens, and not on a clear one, which keeps the rules' mask."""
+    from unittest import mock
+
+    from covidct.lungs import choice as choice_module
+    from covidct.lungs import segment_lungs
+    from covidct.phantom import simulate_case
+
+    for diagnosis, seed, calls in (("covid", 6, 1), ("control", 8, 0)):  # covid 6: 34 % involved
+        vol = simulate_case(seed, diagnosis=diagnosis, size="small").volume
+        with mock.patch.object(choice_module, "choose_lung", wraps=choice_module.choose_lung) as spy:
+            labels = segment_lungs(vol)
+        assert spy.call_count == calls
+        if not calls:
+            assert np.array_equal(labels, segment_lungs(vol, method="refined"))
