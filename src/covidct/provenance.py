@@ -19,7 +19,8 @@ from typing import Any
 
 from covidct.errors import InvalidInputError
 
-__all__ = ["checked_card", "fingerprint", "options_dict", "package_versions", "provenance", "sha256_file"]
+__all__ = ["checked_card", "fingerprint", "options_dict", "package_versions", "provenance", "sha256_file",
+           "write_card"]
 
 #: distributions whose versions change results.
 TRACKED_PACKAGES: tuple[str, ...] = (
@@ -64,6 +65,16 @@ def checked_card(file: Path, kind: str, remedy: str) -> tuple[dict[str, Any], st
         raise InvalidInputError(f"{file}: {kind} is corrupt: sha256 {digest[:12]}... does not match its card "
                                 f"({card['sha256'][:12]}...); {remedy}")
     return card, digest
+
+
+def write_card(file: Path, card: dict[str, Any]) -> Path:
+    """Write ``<stem>.card.json`` beside a model file: ``card`` plus the file's sha256 (what
+    :func:`checked_card` checks), through a temporary name. Returns the card's path."""
+    out = file.with_name(file.stem + ".card.json")
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_text(json.dumps({**card, "sha256": sha256_file(file)}, indent=2, default=str))
+    tmp.replace(out)
+    return out
 
 
 def fingerprint(path: str | Path) -> dict[str, Any]:

@@ -19,7 +19,6 @@ painted cases of a CT that neither the shipped network nor the validation CTs in
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from covidct.errors import DataUnavailableError, InvalidInputError
-from covidct.provenance import checked_card
+from covidct.provenance import checked_card, write_card
 
 __all__ = ["CHOICE_FILE", "FEATURES", "LungChoice", "choose_lung", "disagreement_features",
            "fit_lung_choice", "load_lung_choice", "save_lung_choice"]
@@ -146,16 +145,11 @@ def fit_lung_choice(X: np.ndarray, y: np.ndarray, *, lung_weight: float = 2.0, s
 def save_lung_choice(booster: Any, path: str | Path, *, card: dict[str, Any]) -> Path:
     """Write ``booster`` as a LightGBM text file and ``<stem>.card.json`` (``card`` plus the
     file's sha256), each through a temporary name."""
-    from covidct.provenance import sha256_file
-
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(booster.model_to_string())
     tmp.replace(path)
-    card_tmp = path.with_name(path.stem + ".card.json.part")
-    card_tmp.write_text(json.dumps({**card, "features": list(FEATURES), "sha256": sha256_file(path)},
-                                   indent=2, default=str))
-    card_tmp.replace(path.with_name(path.stem + ".card.json"))
+    write_card(path, {**card, "features": list(FEATURES)})
     return path
 
 

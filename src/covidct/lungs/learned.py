@@ -18,7 +18,6 @@ card beside them (``lung-unet.card.json``: data, command, seed, held-out numbers
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,7 +30,7 @@ from torch import nn
 
 from covidct.errors import DataUnavailableError, InvalidInputError
 from covidct.models.files import read_model_dict
-from covidct.provenance import checked_card, sha256_file
+from covidct.provenance import checked_card, write_card
 
 __all__ = [
     "DEFAULT_CONTEXT", "FORMAT", "LUNG_MODEL_FILE", "NEIGHBOUR_MM", "LungModel", "LungUNet",
@@ -204,9 +203,7 @@ def save_lung_model(model: LungModel, path: str | Path, *, card: dict[str, Any] 
     torch.save(payload, tmp)
     tmp.replace(path)
     if card is not None:
-        card_tmp = path.with_name(path.stem + ".card.json.part")
-        card_tmp.write_text(json.dumps({**card, "sha256": sha256_file(path)}, indent=2, default=str))
-        card_tmp.replace(path.with_name(path.stem + ".card.json"))
+        write_card(path, card)
     return path
 
 

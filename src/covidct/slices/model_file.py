@@ -18,7 +18,7 @@ from torch import nn
 
 from covidct.errors import InvalidInputError
 from covidct.models.files import read_model_dict
-from covidct.provenance import sha256_file
+from covidct.provenance import sha256_file, write_card
 from covidct.slices.models import build_slice_model
 from covidct.slices.transforms import SliceTransform, crop_box, to_tensor
 
@@ -80,8 +80,7 @@ def save_slice_model(model: SliceModel, path: str | Path, *, card: dict[str, Any
     torch.save(payload, tmp)
     tmp.replace(path)
     if card is not None:
-        path.with_name(path.stem + ".card.json").write_text(
-            json.dumps({**card, "sha256": sha256_file(path)}, indent=2, default=str))
+        write_card(path, card)
     return path
 
 
