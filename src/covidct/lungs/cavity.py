@@ -59,8 +59,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.morphology import convex_hull_image
 
+from covidct.lungs.classical import convex_hull, fill_holes
 from covidct.lungs.gate import DiseaseGate
 from covidct.lungs.grid import mm2_to_px, mm_to_px
 from covidct.lungs.options import CavityOptions, LungOptions
@@ -142,7 +142,7 @@ def _cage(bone: np.ndarray, spacing: tuple[float, float, float], c: CavityOption
     """The cage of a slice from its slab bone; None without a visible cage."""
     if np.count_nonzero(bone) < round(mm2_to_px(c.min_cage_mm2, spacing)):
         return None
-    inside = convex_hull_image(bone)
+    inside = convex_hull(bone)
     wall = ndi.binary_dilation(bone, iterations=mm_to_px(c.wall_mm, spacing[1]))
     near_wall = ndi.binary_dilation(wall, iterations=mm_to_px(c.wall_reach_mm, spacing[1])) & inside
     depth_mm = ndi.distance_transform_edt(inside, sampling=spacing[1:])
@@ -253,7 +253,7 @@ def _grow_lung(sl: np.ndarray, k: int, carried: np.ndarray | None, compat: np.nd
         return np.zeros_like(lung)
     # geodesic growth, capped at reach_px steps (in-plane, 8-connectivity)
     grown = ndi.binary_dilation(seed, structure=_SQUARE, iterations=g.reach_px, mask=region | lung)
-    grown = ndi.binary_fill_holes(grown) & (region | lung)
+    grown = fill_holes(grown) & (region | lung)
     add = grown & ~lung & (sl == 0)
     if not add.any():
         return add
@@ -309,7 +309,7 @@ def _fill_dense_holes(out: np.ndarray, zs: np.ndarray, active: list[int], smooth
             lung = out[z] == k
             if not lung.any():
                 continue
-            holes = ndi.binary_fill_holes(lung) & ~lung & (out[z] == 0) & ~forbidden[z]
+            holes = fill_holes(lung) & ~lung & (out[z] == 0) & ~forbidden[z]
             holes &= smooth[z] < c.rib_hu
             lab, n = ndi.label(holes)
             if n:

@@ -20,6 +20,7 @@ import logging
 import numpy as np
 from scipy import ndimage as ndi
 
+from covidct.lungs.classical import fill_holes
 from covidct.lungs.grid import mm2_to_px, mm_to_px
 from covidct.lungs.options import LungOptions
 
@@ -104,7 +105,7 @@ def carve_domes(
         under = body[zb] & (out[zb] == 0) if 0 <= zb < out.shape[0] else body[z]
         cand = (out[z] > 0) & dense[z] & under
         if diseased:
-            cand &= ndi.binary_fill_holes((out[z] > 0) & ~dense[z])  # enclosed by aerated lung
+            cand &= fill_holes((out[z] > 0) & ~dense[z])  # enclosed by aerated lung
         if np.count_nonzero(cand) < min_px:
             continue
         rm = _dome_pixels(cand, slab[z], diseased, min_px, wall_px, big_px, bridge_px)

@@ -36,10 +36,11 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.draw import polygon
 from skimage.measure import find_contours
-from skimage.morphology import convex_hull_image, disk
+from skimage.morphology import disk
 from skimage.segmentation import active_contour
 from threadpoolctl import threadpool_limits
 
+from covidct.lungs.classical import convex_hull, fill_holes
 from covidct.lungs.grid import mm_to_px
 from covidct.lungs.options import LungOptions
 
@@ -97,7 +98,7 @@ def _pockets(
     """Concavities of ``mask``'s convex hull facing the chest wall with lesion-like content."""
     if mask.sum() < 10:
         return mask
-    hull = convex_hull_image(mask)
+    hull = convex_hull(mask)
     cand = hull & ~mask & allowed
     lab, n = ndi.label(cand)
     if n == 0:
@@ -214,7 +215,7 @@ def _refine_slice(sl: np.ndarray, h: np.ndarray, allowed_z: np.ndarray, fat_z: n
             centre = (by - win[0].start, bx - win[1].start)
             mid = None if midline_x is None else midline_x - win[1].start
             grown = _pockets(grown, h[win], allowed & ~fat_z[win], centre, opts, mid)
-        grown = ndi.binary_fill_holes(grown) & (allowed | m)
+        grown = fill_holes(grown) & (allowed | m)
         grown &= ~taken[win]
         out[win][grown] = k
         taken[win] |= grown
