@@ -133,6 +133,10 @@ def test_prediction_on_a_phantom(phantom):
     assert 0.0 <= prob.min() and prob.max() <= 1.0
     assert dice(prob > 0.5, phantom.lungs > 0) > 0.9
     assert np.array_equal(prob, predict_lung_probability(vol.array, vol.spacing))  # deterministic
+    before = torch.get_num_threads()
+    one = predict_lung_probability(vol.array, vol.spacing, threads=1)  # as beside the rules
+    assert torch.get_num_threads() == before  # restored
+    np.testing.assert_allclose(one, prob, atol=1e-5)
 
 
 def test_thin_slices_are_predicted_every_few_and_interpolated(phantom):

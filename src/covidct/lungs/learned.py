@@ -250,6 +250,7 @@ def predict_lung_probability(
     *,
     model: LungModel | None = None,
     device: str | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Lung probability of every voxel of an axial CT.
 
@@ -258,6 +259,8 @@ def predict_lung_probability(
         spacing: ``(sz, sy, sx)`` in mm.
         model: a :class:`LungModel`; default the shipped one.
         device: torch device ("cpu", "cuda"); default CUDA when available.
+        threads: torch's CPU threads for this call (default: torch's setting); set in the
+            calling thread and restored after it.
     Returns:
         float32 ``(z, y, x)`` probability in [0, 1] on the input grid.
     """
@@ -274,11 +277,15 @@ def predict_lung_probability(
     hu = scale_hu(hu, lm.hu_window)
     step = max(1, int(round(NEIGHBOUR_MM / float(spacing[0]))))
     zs = np.unique(np.r_[np.arange(0, arr.shape[0], step), arr.shape[0] - 1])
-    probs = []
-    with torch.inference_mode():
-        for start in range(0, len(zs), _BATCH):
-            x = neighbour_stack(hu, zs[start:start + _BATCH], step, lm.context).to(dev)
-            probs.append(torch.sigmoid(net(x))[:, 0].float().cpu())
+    probs, previous = [], torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(zs), _BATCH):
+                x = neighbour_stack(hu, zs[start:start + _BATCH], step, lm.context).to(dev)
+                probs.append(torch.sigmoid(net(x))[:, 0].float().cpu())
+    finally:
+        torch.set_num_threads(previous)
     sampled = torch.cat(probs)
     if len(zs) < arr.shape[0]:  # linear in z between the predicted slices
         pos = np.interp(np.arange(arr.shape[0]), zs, np.arange(len(zs)))

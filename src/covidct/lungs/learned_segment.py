@@ -47,11 +47,12 @@ log = logging.getLogger(__name__)
 _THRESHOLD = 0.5
 
 
-def _probability(hu: np.ndarray, spacing: tuple[float, float, float], model: Any) -> np.ndarray:
+def _probability(hu: np.ndarray, spacing: tuple[float, float, float], model: Any,
+                 threads: int | None) -> np.ndarray:
     """The lung model's probability on ``hu`` (torch is imported here, when a scan needs it)."""
     from covidct.lungs.learned import predict_lung_probability
 
-    return predict_lung_probability(hu, spacing, model=model)
+    return predict_lung_probability(hu, spacing, model=model, threads=threads)
 
 
 class NetworkPass(NamedTuple):
@@ -67,10 +68,12 @@ class NetworkPass(NamedTuple):
 
 
 def network_pass(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
-                 opts: LungOptions, name: str, *, model: Any = None) -> NetworkPass:
+                 opts: LungOptions, name: str, *, model: Any = None,
+                 threads: int | None = None) -> NetworkPass:
     """What the model's methods need from the scan alone (:class:`NetworkPass`: the working
     grid, the network's probability and its labels). It does not depend on the rules' mask,
-    so :func:`covidct.lungs.segment_lungs` runs it beside them (torch releases the GIL).
+    so :func:`covidct.lungs.segment_lungs` runs it beside them (torch releases the GIL) with
+    ``threads`` CPU threads for the network (default torch's setting).
 
     Raises:
         InvalidInputError: not axial slices.
@@ -81,7 +84,7 @@ def network_pass(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
     if not orient.axial:
         raise InvalidInputError(f"{name}: the lung model needs axial slices (z the cranio-caudal axis)")
     hu, body, grid = to_working_scan(arr, sp, opts, name)
-    network = NetworkPass(grid, orient, hu, body, _probability(hu, grid.spacing, model))
+    network = NetworkPass(grid, orient, hu, body, _probability(hu, grid.spacing, model, threads))
     try:
         return network._replace(labels=network_labels(network, opts, name))
     except NoLungsFoundError:  # what the network took for lung was no plausible lung

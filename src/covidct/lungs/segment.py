@@ -26,6 +26,7 @@ Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.options.Lung
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
@@ -167,6 +168,11 @@ def _largest_parts(labels: np.ndarray) -> np.ndarray:
             sizes[0] = 0
             out[lab == int(np.argmax(sizes))] = k
     return out
+
+
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _median_in_plane(hu: np.ndarray) -> np.ndarray:
@@ -349,11 +355,13 @@ def segment_lungs(
         # the rules run in both, and their errors come first: their no-lungs refusal is the
         # one that holds on real scans (the model alone takes bowel gas for lung), and
         # "hybrid" corrects their mask; the network's pass needs the scan only, so it runs
-        # beside them in a thread (a non-axial scan: "hybrid" keeps the rules' mask)
+        # beside them in a thread (a non-axial scan: "hybrid" keeps the rules' mask), on the
+        # cores the rules leave it: torch's threads on the rules' core only contend
         arr, sp, direction, name = _inputs(image, spacing)
         axial = Orientation.from_direction(direction, sp).axial
+        threads = max(1, _cores() - 1)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            net = pool.submit(learned_segment.network_pass, arr, sp, direction, opts, name) \
+            net = pool.submit(learned_segment.network_pass, arr, sp, direction, opts, name, threads=threads) \
                 if axial or method == "model" else None
             rules = segment_lungs(image, spacing, method="refined", options=opts)
             network = net.result() if net is not None else None
