@@ -1,15 +1,16 @@
 """Lung masks with the learned model: ``segment_lungs(method="model" | "hybrid")``.
 
 * ``"model"``: the network's lung probability above 0.5 on the working grid, inside the
-  body, airways removed and right / left labelled by the rules' steps
-  (:func:`covidct.lungs.airways.find_airways`, :func:`covidct.lungs.split.label_sides`).
+  body, airways and the rules' abdominal gas removed and right / left labelled by the rules'
+  steps (:func:`covidct.lungs.airways.find_airways`, :func:`covidct.lungs.split.label_sides`).
 * ``"hybrid"``: the ``"refined"`` rules' mask (its HU edges), corrected by the model
   (settings: ``LungOptions.hybrid``) on the scans that need it: those whose disease gate
   opens (``diseased_only``, default), and every scan where the rules' lungs hold less than
   ``collapse_ratio`` of the network's lung volume (the rules lost whole regions: a
   consolidated lobe, white lung over the domes). By default (``learned_choice``) each voxel
   where the rules' mask and the network's (as ``"model"``) disagree is decided by the
-  classifier of :mod:`covidct.lungs.choice`; lung it adds takes the network's side label.
+  classifier of :mod:`covidct.lungs.choice`; lung it adds takes the network's side label,
+  and, unless the rules collapsed, is kept only in parts that touch the rules' lungs.
   With ``learned_choice=False``, fixed thresholds: what the rules took where the model's
   probability is below ``remove_below`` (mediastinal fat, pericardium, upper abdomen) is
   removed, lung the rules missed where it is above ``add_above`` (dense lung at the
@@ -32,6 +33,7 @@ from scipy import ndimage as ndi
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.lungs.airways import find_airways, remove_airways
 from covidct.lungs.classical import large_components
+from covidct.lungs.gas import gas_pockets
 from covidct.lungs.gate import disease_gate
 from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_working
 from covidct.lungs.options import LungOptions
@@ -93,16 +95,18 @@ def network_pass(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
 
 def network_labels(network: NetworkPass, opts: LungOptions, name: str) -> np.ndarray:
     """Working-grid labels (1 right, 2 left) of the network's lung (probability above 0.5 in
-    the body), airways removed, parts below ``select.min_lung_ml`` dropped.
+    the body), airways and the rules' abdominal gas removed (on a scan of the lung bases the
+    network can read stomach or bowel gas as lung), parts below ``select.min_lung_ml`` dropped.
 
     Raises:
         NoLungsFoundError: nothing of that size is left.
     """
-    from covidct.lungs.segment import _largest_parts, _midline
+    from covidct.lungs.segment import _largest_parts, _median_in_plane, _midline, abdominal_gas_of
 
     grid, orient, hu, body, prob, _ = network
-    lungs = (prob > _THRESHOLD) & body
     airway, trachea_x = find_airways(hu, body, grid.spacing, orient, opts)
+    pockets = gas_pockets(_median_in_plane(hu), grid.voxel_ml)
+    lungs = (prob > _THRESHOLD) & body & ~abdominal_gas_of(hu, body, airway, pockets, grid.spacing, orient, opts)
     lungs = remove_airways(lungs, airway, grid.spacing, opts)
     lungs, _ = large_components(lungs, max(1, int(opts.select.min_lung_ml / grid.voxel_ml)))
     if not lungs.any():
@@ -209,9 +213,7 @@ def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
         return rules_input.copy()
     if opts.hybrid.diseased_only and not disease_gate(rules, hu, grid.spacing, opts).open:
         return rules_input.copy()
-    added = _thick((prob > opts.hybrid.add_above) & body & (rules == 0), grid, opts)
-    lab, _ = ndi.label(added)
-    added = np.isin(lab, np.unique(lab[ndi.binary_dilation(rules > 0) & (lab > 0)])) & (lab > 0)
+    added = _touching(_thick((prob > opts.hybrid.add_above) & body & (rules == 0), grid, opts), rules > 0)
     removed = _thick((prob < opts.hybrid.remove_below) & (rules > 0), grid, opts)
     if not (added.any() or removed.any()):
         return rules_input.copy()
@@ -220,6 +222,12 @@ def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
     side = _nearer_side(added, rules, orient.lr_axis)
     labels[added] = side[added]
     return _corrected(rules_input, rules, labels, grid, opts, name)
+
+
+def _touching(added: np.ndarray, rules: np.ndarray) -> np.ndarray:
+    """The 3D parts of ``added`` that touch ``rules`` (face neighbours)."""
+    lab, _ = ndi.label(added)
+    return np.isin(lab, np.unique(lab[ndi.binary_dilation(rules) & (lab > 0)])) & (lab > 0)
 
 
 def _corrected(rules_input: np.ndarray, rules: np.ndarray, labels: np.ndarray, grid: WorkingGrid,
@@ -245,16 +253,22 @@ def _learned_choice(rules_input: np.ndarray, rules: np.ndarray, network: Network
     """``"hybrid"`` with ``hybrid.learned_choice``: where the disease gate opens or the rules'
     lungs hold less than ``hybrid.collapse_ratio`` of the network's, each voxel where the
     rules' and the network's masks disagree is chosen by the classifier of
-    :mod:`covidct.lungs.choice` (added lung takes the network's side label)."""
+    :mod:`covidct.lungs.choice` (added lung takes the network's side label). Unless the rules
+    collapsed, lung added where the rules have none is kept only in parts that touch the
+    rules' lungs (as the fixed thresholds add it): on a scan of the lung bases the network can
+    take bowel for lung."""
     from covidct.lungs.choice import choose_lung, load_lung_choice
 
     grid, _, hu, body, prob, net = network
     if net is None:  # the network found no plausible lung
         return rules_input.copy()
-    sick = not opts.hybrid.diseased_only or _collapsed(rules, network, opts) or (
+    collapsed = _collapsed(rules, network, opts)
+    sick = not opts.hybrid.diseased_only or collapsed or (
         (rules == RIGHT).any() and (rules == LEFT).any() and disease_gate(rules, hu, grid.spacing, opts).open)
     if not sick:
         return rules_input.copy()
     lung = choose_lung(hu, prob, body, rules > 0, net > 0, grid.spacing, choice or load_lung_choice())
+    if not collapsed:
+        lung = (lung & (rules > 0)) | _touching(lung & (rules == 0), rules > 0)
     labels = np.where(lung, np.where(rules > 0, rules, net), 0).astype(np.uint8)
     return _corrected(rules_input, rules, labels, grid, opts, name)

@@ -257,11 +257,19 @@ def _never_lung(
     never lung. The abdominal gas is taken out of ``labels`` (in place)."""
     wall_px = mm_to_px(opts.airways.dilation_mm, spacing[1])
     wall = ndi.binary_dilation(airway, structure=np.ones((1, 3, 3), bool), iterations=wall_px)
-    abdominal = abdominal_gas(
-        pockets, hu, body, ndi.binary_dilation(airway, iterations=wall_px), orient.superior_is_high
-    )
+    abdominal = abdominal_gas_of(hu, body, airway, pockets, spacing, orient, opts)
     labels[abdominal] = 0
     return wall | abdominal
+
+
+def abdominal_gas_of(hu: np.ndarray, body: np.ndarray, airway: np.ndarray, pockets: np.ndarray,
+                     spacing: tuple[float, float, float], orient: Orientation, opts: LungOptions) -> np.ndarray:
+    """The scan's abdominal gas (:func:`covidct.lungs.gas.abdominal_gas`): the gas ``pockets``
+    (:func:`covidct.lungs.gas.gas_pockets`) that float on soft tissue, away from the
+    ``airway`` lumen and its wall (``airways.dilation_mm``). Never lung, in any method."""
+    wall_px = mm_to_px(opts.airways.dilation_mm, spacing[1])
+    return abdominal_gas(pockets, hu, body, ndi.binary_dilation(airway, iterations=wall_px),
+                         orient.superior_is_high)
 
 
 def _mirror(
