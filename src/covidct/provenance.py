@@ -17,9 +17,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from covidct.errors import InvalidInputError
+from covidct.errors import DataUnavailableError, InvalidInputError
 
-__all__ = ["checked_card", "fingerprint", "options_dict", "package_versions", "provenance", "sha256_file",
+__all__ = ["checked_card", "existing_model_file", "fingerprint", "options_dict", "package_versions", "provenance", "sha256_file",
            "write_card"]
 
 #: distributions whose versions change results.
@@ -48,6 +48,20 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def existing_model_file(path: str | Path | None, shipped: Path, kind: str, written_by: str) -> Path:
+    """``path`` (default ``shipped``, the file inside the package) as a Path, if it is a file.
+
+    Raises:
+        DataUnavailableError: it is missing (``kind``: what the file is, ``written_by``: what
+            writes one, for the message).
+    """
+    file = Path(path) if path is not None else shipped
+    if not file.is_file():
+        raise DataUnavailableError(f"{kind} {file} is missing; expected the file shipped with covidct "
+                                   f"(reinstall) or one written by {written_by}")
+    return file
 
 
 def checked_card(file: Path, kind: str, remedy: str) -> tuple[dict[str, Any], str]:

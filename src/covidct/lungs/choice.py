@@ -28,8 +28,8 @@ import edt
 import numpy as np
 from scipy import ndimage as ndi
 
-from covidct.errors import DataUnavailableError, InvalidInputError
-from covidct.provenance import checked_card, write_card
+from covidct.errors import InvalidInputError
+from covidct.provenance import checked_card, existing_model_file, write_card
 
 __all__ = ["CHOICE_FILE", "FEATURES", "LungChoice", "choose_lung", "disagreement_features",
            "fit_lung_choice", "load_lung_choice", "save_lung_choice"]
@@ -183,9 +183,6 @@ def load_lung_choice(path: str | Path | None = None) -> LungChoice:
         InvalidInputError: the file is damaged, not a LightGBM model on :data:`FEATURES`, or
             does not match its card's sha256.
     """
-    file = Path(path) if path is not None else lung_choice_path()
-    if not file.is_file():
-        raise DataUnavailableError(
-            f"lung choice classifier {file} is missing; expected the file shipped with covidct "
-            "(reinstall) or one written by benchmarks/lung_combiner_heldout.py fit")
+    file = existing_model_file(path, lung_choice_path(), "lung choice classifier",
+                               "benchmarks/lung_combiner_heldout.py fit")
     return _load(str(file.resolve()), file.stat().st_mtime_ns)

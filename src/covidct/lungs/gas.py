@@ -9,10 +9,18 @@ Working grid, ``(z, y, x)`` arrays.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["GAS_MEDIAN_HU", "GAS_POCKET_ML", "WALL_MEDIAN_HU", "abdominal_gas", "gas_pockets"]
+from covidct.lungs.grid import mm_to_px
+
+if TYPE_CHECKING:
+    from covidct.lungs.grid import Orientation
+    from covidct.lungs.options import LungOptions
+
+__all__ = ["GAS_MEDIAN_HU", "GAS_POCKET_ML", "WALL_MEDIAN_HU", "abdominal_gas", "abdominal_gas_of", "gas_pockets"]
 
 GAS_MEDIAN_HU = -975.0  # an air region or pocket with a median below this is pure gas
 GAS_POCKET_ML = 5.0  # pure-gas pockets at least this large are not lung
@@ -71,3 +79,13 @@ def abdominal_gas(
             keep.append(i)
     gas = np.isin(lab, keep)
     return ndi.binary_dilation(gas, structure=np.ones((3, 3, 3), bool)) if keep else gas
+
+
+def abdominal_gas_of(hu: np.ndarray, body: np.ndarray, airway: np.ndarray, pockets: np.ndarray,
+                     spacing: tuple[float, float, float], orient: Orientation, opts: LungOptions) -> np.ndarray:
+    """The scan's abdominal gas (:func:`abdominal_gas`): the gas ``pockets``
+    (:func:`gas_pockets`) that float on soft tissue, away from the
+    ``airway`` lumen and its wall (``airways.dilation_mm``). Never lung, in any method."""
+    wall_px = mm_to_px(opts.airways.dilation_mm, spacing[1])
+    return abdominal_gas(pockets, hu, body, ndi.binary_dilation(airway, iterations=wall_px),
+                         orient.superior_is_high)

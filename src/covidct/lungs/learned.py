@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from covidct.errors import DataUnavailableError, InvalidInputError
+from covidct.errors import InvalidInputError
 from covidct.models.files import read_model_dict
-from covidct.provenance import checked_card, write_card
+from covidct.provenance import checked_card, existing_model_file, write_card
 
 __all__ = [
     "DEFAULT_CONTEXT", "FORMAT", "LUNG_MODEL_FILE", "NEIGHBOUR_MM", "LungModel", "LungUNet",
@@ -236,11 +236,7 @@ def load_lung_model(path: str | Path | None = None) -> LungModel:
         DataUnavailableError: the file is missing.
         InvalidInputError: the file is damaged, not a lung model, or does not match its card.
     """
-    file = Path(path) if path is not None else lung_model_path()
-    if not file.is_file():
-        raise DataUnavailableError(
-            f"lung model {file} is missing; expected the file shipped with covidct "
-            "(reinstall) or one written by `covidct train lungs-unet`")
+    file = existing_model_file(path, lung_model_path(), "lung model", "`covidct train lungs-unet`")
     return _load(str(file.resolve()), file.stat().st_mtime_ns)
 
 

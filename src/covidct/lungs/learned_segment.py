@@ -33,7 +33,7 @@ from scipy import ndimage as ndi
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.lungs.airways import find_airways, remove_airways
 from covidct.lungs.classical import large_components
-from covidct.lungs.gas import gas_pockets
+from covidct.lungs.gas import abdominal_gas_of, gas_pockets
 from covidct.lungs.gate import disease_gate
 from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_working
 from covidct.lungs.options import LungOptions
@@ -101,7 +101,7 @@ def network_labels(network: NetworkPass, opts: LungOptions, name: str) -> np.nda
     Raises:
         NoLungsFoundError: nothing of that size is left.
     """
-    from covidct.lungs.segment import _largest_parts, _median_in_plane, _midline, abdominal_gas_of
+    from covidct.lungs.segment import _largest_parts, _median_in_plane, _midline
 
     grid, orient, hu, body, prob, _ = network
     airway, trachea_x = find_airways(hu, body, grid.spacing, orient, opts)

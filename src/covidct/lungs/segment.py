@@ -40,7 +40,7 @@ from covidct.lungs.airways import find_airways, remove_airways
 from covidct.lungs.cavity import cavity_fill, rib_slab
 from covidct.lungs.classical import body_mask, classical_air, fill_slices
 from covidct.lungs.domes import carve_domes
-from covidct.lungs.gas import GAS_MEDIAN_HU, abdominal_gas, gas_pockets
+from covidct.lungs.gas import GAS_MEDIAN_HU, abdominal_gas_of, gas_pockets
 from covidct.lungs.gate import DiseaseGate, disease_gate
 from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, mm_to_px, to_working
 from covidct.lungs.options import LungOptions
@@ -260,16 +260,6 @@ def _never_lung(
     abdominal = abdominal_gas_of(hu, body, airway, pockets, spacing, orient, opts)
     labels[abdominal] = 0
     return wall | abdominal
-
-
-def abdominal_gas_of(hu: np.ndarray, body: np.ndarray, airway: np.ndarray, pockets: np.ndarray,
-                     spacing: tuple[float, float, float], orient: Orientation, opts: LungOptions) -> np.ndarray:
-    """The scan's abdominal gas (:func:`covidct.lungs.gas.abdominal_gas`): the gas ``pockets``
-    (:func:`covidct.lungs.gas.gas_pockets`) that float on soft tissue, away from the
-    ``airway`` lumen and its wall (``airways.dilation_mm``). Never lung, in any method."""
-    wall_px = mm_to_px(opts.airways.dilation_mm, spacing[1])
-    return abdominal_gas(pockets, hu, body, ndi.binary_dilation(airway, iterations=wall_px),
-                         orient.superior_is_high)
 
 
 def _mirror(
