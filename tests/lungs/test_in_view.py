@@ -24,6 +24,17 @@ def test_real_abdomen_has_no_lungs(real_abdomen_paths, kind):
     assert "no lungs in view" in message or "no plausible lungs" in message
 
 
+def test_classical_refuses_abdomen_though_its_mask_keeps_the_gas(real_abdomen_paths):
+    """The baseline takes the NIfTI's bowel gas for lung (no gas rule, the seed's method);
+    the in-view check counts its mask without the abdominal gas."""
+    volume = read_ct(real_abdomen_paths["nifti"])
+    with pytest.raises(NoLungsFoundError, match="no lungs in view"):
+        segment_lungs(volume, method="classical")
+    unchecked = LungOptions(select=SelectOptions(min_view_ml=0.0))
+    ml = float(np.count_nonzero(segment_lungs(volume, method="classical", options=unchecked)))
+    assert ml * volume.voxel_volume_ml > LungOptions().select.min_view_ml  # the gas it keeps
+
+
 def test_abdomen_refusal_is_the_in_view_volume(real_abdomen_paths):
     """The NIfTI shows the posterior lung recesses and colon gas at its top edge: found
     with the in-view check off, refused below ``min_view_ml``."""

@@ -20,6 +20,7 @@ Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.options.Lung
    in clear lungs, in diseased lungs those beside aerated lung;
 7. lungs in view: less than ``select.min_view_ml`` of lung in all (an abdominal CT that
    shows the posterior lung recesses and bowel gas at its top edge) raises ``NoLungsFoundError``;
+   ``"classical"`` keeps its mask but counts it without the abdominal gas;
 8. labels brought back to the input grid (resampled on the box around them only).
 """
 
@@ -374,8 +375,23 @@ def segment_lungs(
     if method == "refined":
         labels = _refine(labels, hu, smooth, body, airway, pockets, midline, grid.spacing,
                          orient, opts)
-    _check_in_view(labels, grid, opts, name)
+        _check_in_view(labels, grid, opts, name)
+    else:  # the baseline keeps its mask, gas and all; bowel gas is not lung in view
+        _check_in_view(_without_abdominal_gas(labels, hu, body, airway, grid, orient, opts),
+                       grid, opts, name)
     return labels_to_input(labels, grid)
+
+
+def _without_abdominal_gas(
+    labels: np.ndarray, hu: np.ndarray, body: np.ndarray, airway: np.ndarray,
+    grid: WorkingGrid, orient: Orientation, opts: LungOptions,
+) -> np.ndarray:
+    """``labels`` (a new array) without the scan's abdominal gas (:func:`abdominal_gas_of`),
+    for ``"classical"``'s in-view check only: its mask keeps the gas (the seed's method), but
+    an abdominal CT's bowel gas must not pass for lung in view."""
+    pockets = gas_pockets(_median_in_plane(hu), grid.voxel_ml)
+    gas = abdominal_gas_of(hu, body, airway, pockets, grid.spacing, orient, opts)
+    return np.where(gas, 0, labels).astype(labels.dtype)
 
 
 def _working_scan(
