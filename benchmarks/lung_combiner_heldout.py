@@ -60,7 +60,8 @@ def case_features(sick, truth: np.ndarray, model, opts: LungOptions) -> tuple[np
     net = network_pass(sick.array, sick.spacing, sick.direction, opts, "ct", model=model)
     rules = working_labels(segment_lungs(sick, method="refined"), net.grid) > 0
     labels = net.labels if net.labels is not None else network_labels(net, opts, "ct")  # raises
-    idx, X = disagreement_features(net.hu, net.prob, net.body, rules, labels > 0, net.grid.spacing)
+    idx, X = disagreement_features(net.hu, net.prob, net.body, rules, labels > 0, net.grid.spacing,
+                                   superior_is_high=net.orient.superior_is_high)
     return X, working_labels(truth.astype(np.uint8), net.grid)[idx] > 0
 
 

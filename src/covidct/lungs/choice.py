@@ -72,7 +72,7 @@ def _depth(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
 
 
 def disagreement_features(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, rules: np.ndarray,
-                          net: np.ndarray, spacing: tuple[float, float, float]
+                          net: np.ndarray, spacing: tuple[float, float, float], *, superior_is_high: bool
                           ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """The voxels of ``rules`` xor ``net`` and their :data:`FEATURES`.
 
@@ -80,6 +80,8 @@ def disagreement_features(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, ru
         hu, prob, body: working-grid HU, the network's lung probability, body mask (z, y, x).
         rules, net: the two lung masks (bool, same grid).
         spacing: working-grid spacing (mm).
+        superior_is_high: whether the head is at the high z indices (the heights above the
+            lungs' base and below their apex follow the patient, not the array).
     Returns:
         (indices of the disagreement voxels as from ``np.nonzero``, float32 array of shape
         (n voxels, len(FEATURES))). Filters and distances run in the box around the lungs,
@@ -102,13 +104,15 @@ def disagreement_features(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, ru
     h2 = ndi.gaussian_filter(h, sig2, truncate=_TRUNCATE)
     zs = np.nonzero(lungs.any(axis=(1, 2)))[0]
     z_mm = idx[0].astype(np.float32) * spacing[0]
+    up_mm = (z_mm - zs[0] * spacing[0], zs[-1] * spacing[0] - z_mm)  # from the low end, to the high end
+    above_base, below_apex = up_mm if superior_is_high else up_mm[::-1]
     n, n_rules = len(local[0]), max(np.count_nonzero(r), 1)
     columns = [
         p[local], h[local], h2[local], ndi.gaussian_filter(h, sig5, truncate=_TRUNCATE)[local],
         np.sqrt(np.maximum(ndi.gaussian_filter(h * h, sig2, truncate=_TRUNCATE) - h2 * h2, 0.0))[local],
         _depth(r, spacing)[local], _depth(m, spacing)[local],
         edt.edt(np.ascontiguousarray(body[body_box]), anisotropy=spacing, parallel=_THREADS)[body_idx],
-        z_mm - zs[0] * spacing[0], zs[-1] * spacing[0] - z_mm,
+        above_base, below_apex,
         np.full(n, np.count_nonzero((h > _DENSE_HU) & r) / n_rules),
         np.full(n, np.count_nonzero(r) / max(np.count_nonzero(m), 1)),
         ndi.gaussian_filter(p, sig2, truncate=_TRUNCATE)[local],
@@ -117,12 +121,12 @@ def disagreement_features(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, ru
 
 
 def choose_lung(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, rules: np.ndarray, net: np.ndarray,
-                spacing: tuple[float, float, float], choice: LungChoice) -> np.ndarray:
+                spacing: tuple[float, float, float], choice: LungChoice, *, superior_is_high: bool) -> np.ndarray:
     """The lung mask (bool, working grid): ``rules`` and ``net`` where they agree, the
     classifier's answer (probability of lung > 0.5) where they do not. Arguments as
     :func:`disagreement_features`."""
     lung = rules & net
-    idx, X = disagreement_features(hu, prob, body, rules, net, spacing)
+    idx, X = disagreement_features(hu, prob, body, rules, net, spacing, superior_is_high=superior_is_high)
     if len(X):
         lung[idx] = choice.booster.predict(X, num_threads=_THREADS) > 0.5
     return lung

@@ -49,12 +49,17 @@ log = logging.getLogger(__name__)
 _THRESHOLD = 0.5
 
 
-def _probability(hu: np.ndarray, spacing: tuple[float, float, float], model: Any,
-                 threads: int | None) -> np.ndarray:
-    """The lung model's probability on ``hu`` (torch is imported here, when a scan needs it)."""
+def _probability(hu: np.ndarray, spacing: tuple[float, float, float], orient: Orientation,
+                 model: Any, threads: int | None) -> np.ndarray:
+    """The lung model's probability on ``hu`` (torch is imported here, when a scan needs it),
+    its slices given feet to head whatever the array's z order: a scan stored head first
+    gets the probabilities it would get stored feet first."""
     from covidct.lungs.learned import predict_lung_probability
 
-    return predict_lung_probability(hu, spacing, model=model, threads=threads)
+    if orient.superior_is_high:
+        return predict_lung_probability(hu, spacing, model=model, threads=threads)
+    prob = predict_lung_probability(hu[::-1], spacing, model=model, threads=threads)
+    return np.ascontiguousarray(prob[::-1])
 
 
 class NetworkPass(NamedTuple):
@@ -86,7 +91,7 @@ def network_pass(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
     if not orient.axial:
         raise InvalidInputError(f"{name}: the lung model needs axial slices (z the cranio-caudal axis)")
     hu, body, grid = to_working_scan(arr, sp, opts, name)
-    network = NetworkPass(grid, orient, hu, body, _probability(hu, grid.spacing, model, threads))
+    network = NetworkPass(grid, orient, hu, body, _probability(hu, grid.spacing, orient, model, threads))
     try:
         return network._replace(labels=network_labels(network, opts, name))
     except NoLungsFoundError:  # what the network took for lung was no plausible lung
@@ -267,7 +272,8 @@ def _learned_choice(rules_input: np.ndarray, rules: np.ndarray, network: Network
         (rules == RIGHT).any() and (rules == LEFT).any() and disease_gate(rules, hu, grid.spacing, opts).open)
     if not sick:
         return rules_input.copy()
-    lung = choose_lung(hu, prob, body, rules > 0, net > 0, grid.spacing, choice or load_lung_choice())
+    lung = choose_lung(hu, prob, body, rules > 0, net > 0, grid.spacing, choice or load_lung_choice(),
+                       superior_is_high=network.orient.superior_is_high)
     if not collapsed:
         lung = (lung & (rules > 0)) | _touching(lung & (rules == 0), rules > 0)
     labels = np.where(lung, np.where(rules > 0, rules, net), 0).astype(np.uint8)
