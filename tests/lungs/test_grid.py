@@ -63,7 +63,10 @@ def test_orientation_from_direction():
     flip = Orientation.from_direction(FLIP_X, (2.0, 1.0, 1.0))
     assert flip.right_is_low is False and flip.lps_x((0, 0, 10)) == pytest.approx(-10.0)
     feet_high = Orientation.from_direction((1, 0, 0, 0, 1, 0, 0, 0, -1.0), (2.0, 1.0, 1.0))
-    assert feet_high.superior_is_high is False
+    assert feet_high.superior_is_high is False and feet_high.anterior_is_low is True
+    ras = Orientation.from_direction((-1, 0, 0, 0, -1, 0, 0, 0, 1.0), (2.0, 1.0, 1.0))  # a NIfTI in RAS
+    assert (ras.right_is_low, ras.anterior_is_low, ras.superior_is_high) == (False, False, True)
+    assert (ident.standard_flips(), ras.standard_flips(), feet_high.standard_flips()) == ((), (1, 2), (0,))
     sag = Orientation.from_direction(SAGITTAL, (1.0, 1.0, 1.0))
     assert sag.lr_axis == 0 and not sag.axial
 

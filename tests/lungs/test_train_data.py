@@ -52,3 +52,16 @@ def test_the_labels_file_is_not_taken_for_a_ct(chest, chest_file):
     path, volume = chest_file
     write_image(chest.truth, volume, path.with_name("syn_lungmask.nrrd"))
     assert _real_ct_files(LungTrainConfig(data=str(path.parent))) == [path]
+
+
+def test_examples_lie_as_the_network_reads_a_scan(chest):
+    """A CT stored in RAS (x and y flipped, the direction saying so) gives the example of the
+    same CT stored as a DICOM series: the training sees what inference feeds the network."""
+    from covidct.lungs.train_data import example_from_volume
+
+    lps = CTVolume(array=chest.hu, spacing=chest.spacing)
+    ras = CTVolume(array=np.ascontiguousarray(chest.hu[:, ::-1, ::-1]), spacing=chest.spacing,
+                   direction=(-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0))
+    a = example_from_volume(lps, chest.truth, "lps", pixel_mm=2.0, canvas=192)
+    b = example_from_volume(ras, chest.truth[:, ::-1, ::-1], "ras", pixel_mm=2.0, canvas=192)
+    assert a.lung.any() and np.array_equal(a.hu, b.hu) and np.array_equal(a.lung, b.lung)

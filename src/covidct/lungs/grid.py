@@ -36,6 +36,8 @@ class Orientation:
         lr_axis: array axis (0 z, 1 y, 2 x) closest to the patient left-right axis.
         right_is_low: True when the patient's right lies at low indices along ``lr_axis``.
         superior_is_high: True when superior lies at high z index.
+        anterior_is_low: True when the patient's front lies at low y index (LPS +y is
+            posterior; a DICOM axial slice's rows run front to back).
         axial: True when the array slices are close to axial (z is the body axis).
         phys_x: coefficients (per z, y, x index, in mm) of the LPS x coordinate.
     """
@@ -43,6 +45,7 @@ class Orientation:
     lr_axis: int
     right_is_low: bool
     superior_is_high: bool
+    anterior_is_low: bool
     axial: bool
     phys_x: tuple[float, float, float]
 
@@ -63,9 +66,17 @@ class Orientation:
             lr_axis=lr_axis,
             right_is_low=bool(cols_zyx[lr_axis][0] > 0),
             superior_is_high=bool(cols_zyx[0][2] >= 0),
+            anterior_is_low=bool(cols_zyx[1][1] >= 0),
             axial=axial,
             phys_x=phys_x,  # type: ignore[arg-type]
         )
+
+    def standard_flips(self) -> tuple[int, ...]:
+        """Array axes (0 z, 1 y, 2 x) to flip so that an axial scan lies as a DICOM axial
+        series does: slices feet to head, rows front to back, columns patient right to left
+        (the LPS identity direction). A NIfTI stored in RAS: ``(1, 2)``."""
+        standard = (self.superior_is_high, self.anterior_is_low, self.right_is_low)
+        return tuple(axis for axis, ok in enumerate(standard) if not ok)
 
     def lps_x(self, index_zyx: np.ndarray) -> float:
         """LPS x (mm, up to the origin) of a (z, y, x) index position."""

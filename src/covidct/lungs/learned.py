@@ -251,7 +251,9 @@ def predict_lung_probability(
     """Lung probability of every voxel of an axial CT.
 
     Args:
-        volume: ``(z, y, x)`` HU array (axial slices).
+        volume: ``(z, y, x)`` HU array (axial slices), laid as a DICOM axial series (feet to
+            head, front to back, patient right to left; ``network_pass`` flips other scans,
+            :meth:`~covidct.lungs.grid.Orientation.standard_flips`).
         spacing: ``(sz, sy, sx)`` in mm.
         model: a :class:`LungModel`; default the shipped one.
         device: torch device ("cpu", "cuda"); default CUDA when available.

@@ -51,15 +51,17 @@ _THRESHOLD = 0.5
 
 def _probability(hu: np.ndarray, spacing: tuple[float, float, float], orient: Orientation,
                  model: Any, threads: int | None) -> np.ndarray:
-    """The lung model's probability on ``hu`` (torch is imported here, when a scan needs it),
-    its slices given feet to head whatever the array's z order: a scan stored head first
-    gets the probabilities it would get stored feet first."""
+    """The lung model's probability on ``hu`` (torch is imported here, when a scan needs it).
+    The network reads the scan as a DICOM axial series lies (slices feet to head, rows front
+    to back, columns patient right to left), whatever the array's order: a scan stored
+    otherwise (a NIfTI in RAS, a series head first) gets the same probabilities."""
     from covidct.lungs.learned import predict_lung_probability
 
-    if orient.superior_is_high:
+    flips = orient.standard_flips()
+    if not flips:
         return predict_lung_probability(hu, spacing, model=model, threads=threads)
-    prob = predict_lung_probability(hu[::-1], spacing, model=model, threads=threads)
-    return np.ascontiguousarray(prob[::-1])
+    prob = predict_lung_probability(np.flip(hu, flips), spacing, model=model, threads=threads)
+    return np.ascontiguousarray(np.flip(prob, flips))
 
 
 class NetworkPass(NamedTuple):

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from covidct.io.volume import CTVolume
+from covidct.lungs.grid import Orientation
 from covidct.lungs.learned import NEIGHBOUR_MM, to_model_grid
 
 __all__ = ["LUNG_LABEL_SUFFIX", "Example", "deformed_examples", "example_from_volume", "load_examples",
@@ -55,10 +56,13 @@ class Example:
 
 def example_from_volume(volume: CTVolume, lungs: np.ndarray, name: str, *, pixel_mm: float,
                         canvas: int) -> Example:
-    """Resample a CT and its lung mask to the model grid."""
+    """Resample a CT and its lung mask to the model grid, laid as the network reads a scan
+    (:meth:`~covidct.lungs.grid.Orientation.standard_flips`: a NIfTI in RAS is flipped)."""
+    flips = Orientation.from_direction(volume.direction, volume.spacing).standard_flips()
+    array, lungs = (np.flip(a, flips) for a in (volume.array, np.asarray(lungs)))
     sy, sx = volume.spacing[1], volume.spacing[2]
-    hu, _ = to_model_grid(volume.array, (sy, sx), pixel_mm=pixel_mm, canvas=canvas, fill=-1024.0)
-    lab, _ = to_model_grid((np.asarray(lungs) > 0).astype(np.float32), (sy, sx), pixel_mm=pixel_mm,
+    hu, _ = to_model_grid(array, (sy, sx), pixel_mm=pixel_mm, canvas=canvas, fill=-1024.0)
+    lab, _ = to_model_grid((lungs > 0).astype(np.float32), (sy, sx), pixel_mm=pixel_mm,
                            canvas=canvas, fill=0.0)
     step = max(1, int(round(NEIGHBOUR_MM / float(volume.spacing[0]))))
     return Example(hu=hu.round().clamp(-1024, 3071).numpy().astype(np.int16),
