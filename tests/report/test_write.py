@@ -107,3 +107,23 @@ def test_heatmap_step_when_explain_exists(sim_nifti, tmp_path, monkeypatch):
     assert files.record["heatmap"]["max"] == pytest.approx(float(expected.max()))
     assert files.files["image_montage_heat"].is_file()
     assert files.html.read_text().count("data:image/png;base64,") == 4
+
+
+def test_pictures_of_a_file_stored_in_ras_are_drawn_as_from_dicom_order(sim_analysis, tmp_path):
+    """The same study stored in RAS (x and y flipped, the direction saying so) gets the same
+    axial montage, front up and the patient's right on the viewer's left."""
+    import dataclasses
+
+    import numpy as np
+
+    from covidct.report.write import _pictures
+
+    flip = lambda a: None if a is None else np.ascontiguousarray(a[:, ::-1, ::-1])
+    a, ct = sim_analysis, sim_analysis.ct
+    ras = dataclasses.replace(
+        a, ct=dataclasses.replace(ct, array=flip(ct.array), direction=(-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0)),
+        lungs=flip(a.lungs), heatmap=flip(a.heatmap),
+        quantification=dataclasses.replace(a.quantification, lesion_mask=flip(a.quantification.lesion_mask)))
+    (tmp_path / "lps").mkdir(), (tmp_path / "ras").mkdir()
+    lps_pics, ras_pics = _pictures(a, tmp_path / "lps", "t"), _pictures(ras, tmp_path / "ras", "t")
+    assert lps_pics["montage"].read_bytes() == ras_pics["montage"].read_bytes()

@@ -107,3 +107,15 @@ def test_slice_endpoint_renders_the_studys_files(served, tiny_ct):
     for query, code in (("window=bone", 400), ("overlay=heatmap", missing_heat), ("opacity=2", 422)):
         assert client.get(f"/api/studies/{sid}/slices/{k}.png?{query}").status_code == code
     assert client.get(f"/api/studies/{sid}/slices/{ct.shape[0]}.png").status_code == 400
+
+
+def test_a_file_stored_in_ras_is_shown_as_one_stored_in_dicom_order(synthetic):
+    """The same study stored in RAS (x and y flipped, the direction saying so) renders the same
+    PNG, front up and the patient's right on the viewer's left; slice indices are the file's."""
+    flip = lambda a: np.ascontiguousarray(a[:, ::-1, ::-1])
+    ct = synthetic.ct
+    ras = StudyVolumes(ct=CTVolume(flip(ct.array), ct.spacing, direction=(-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0)),
+                       layers={k: flip(v) for k, v in synthetic.layers.items()})
+    for k in range(ct.shape[0]):
+        overlays = ("lungs", "lesions", "heatmap")
+        assert render_slice(ras, k, overlays=overlays) == render_slice(synthetic, k, overlays=overlays)

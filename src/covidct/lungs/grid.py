@@ -74,9 +74,17 @@ class Orientation:
     def standard_flips(self) -> tuple[int, ...]:
         """Array axes (0 z, 1 y, 2 x) to flip so that an axial scan lies as a DICOM axial
         series does: slices feet to head, rows front to back, columns patient right to left
-        (the LPS identity direction). A NIfTI stored in RAS: ``(1, 2)``."""
+        (the LPS identity direction). A NIfTI stored in RAS: ``(1, 2)``; not axial: ``()``."""
+        if not self.axial:
+            return ()
         standard = (self.superior_is_high, self.anterior_is_low, self.right_is_low)
         return tuple(axis for axis, ok in enumerate(standard) if not ok)
+
+    def display_flips(self) -> tuple[int, ...]:
+        """The in-plane axes (1 y, 2 x) of :meth:`standard_flips`: what a picture of an axial
+        slice flips to show it the radiological way (front up, the patient's right on the
+        viewer's left) whatever the array's order; slice indices stay the file's."""
+        return tuple(axis for axis in self.standard_flips() if axis > 0)
 
     def lps_x(self, index_zyx: np.ndarray) -> float:
         """LPS x (mm, up to the origin) of a (z, y, x) index position."""

@@ -8,6 +8,7 @@ replaced, and the report folder may not be (or lie inside, or contain) the input
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -17,6 +18,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from covidct.errors import InvalidInputError
 from covidct.io import write_image
@@ -63,25 +66,35 @@ def check_out_dir(out: Path, source: Path) -> None:
         raise InvalidInputError(f"the report folder {out} must lie outside the input {source}")
 
 
+def _flipped(array: np.ndarray | None, axes: tuple[int, ...]) -> np.ndarray | None:
+    return None if array is None else np.flip(array, axes)
+
+
 def _pictures(analysis: StudyAnalysis, folder: Path, title: str) -> dict[str, Path]:
+    from covidct.lungs.grid import Orientation
     from covidct.viz import save_coronal, save_lesion_profile, save_montage
 
     ct, q = analysis.ct, analysis.quantification
     n = analysis.options.montage_slices
+    # drawn the radiological way whatever the file's order (a NIfTI in RAS is flipped in-plane);
+    # the coronal plane keeps the file's y index, its head-up rows come from the direction
+    flips = Orientation.from_direction(ct.direction, ct.spacing).display_flips()
+    axial = functools.partial(_flipped, axes=flips)
+    coronal = functools.partial(_flipped, axes=tuple(f for f in flips if f == 2))
     pics = {
-        "montage": save_montage(ct.array, folder / "montage.png", spacing=ct.spacing,
-                                lungs=analysis.lungs, lesions=q.lesion_mask, n_slices=n,
+        "montage": save_montage(axial(ct.array), folder / "montage.png", spacing=ct.spacing,
+                                lungs=axial(analysis.lungs), lesions=axial(q.lesion_mask), n_slices=n,
                                 title=title),
-        "coronal": save_coronal(ct.array, folder / "coronal.png", spacing=ct.spacing,
-                                direction=ct.direction, lungs=analysis.lungs,
-                                lesions=q.lesion_mask, heatmap=analysis.heatmap),
+        "coronal": save_coronal(coronal(ct.array), folder / "coronal.png", spacing=ct.spacing,
+                                direction=ct.direction, lungs=coronal(analysis.lungs),
+                                lesions=coronal(q.lesion_mask), heatmap=coronal(analysis.heatmap)),
         "profile": save_lesion_profile(lesion_profile(analysis.lungs, q.lesion_mask, ct),
                                        folder / "profile.png"),
     }
     if analysis.heatmap is not None:
         pics["montage_heat"] = save_montage(
-            ct.array, folder / "montage_heatmap.png", spacing=ct.spacing, lungs=analysis.lungs,
-            heatmap=analysis.heatmap, n_slices=n, title=f"{title}: heat map")
+            axial(ct.array), folder / "montage_heatmap.png", spacing=ct.spacing, lungs=axial(analysis.lungs),
+            heatmap=axial(analysis.heatmap), n_slices=n, title=f"{title}: heat map")
     return pics
 
 

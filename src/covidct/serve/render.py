@@ -1,8 +1,10 @@
 """Axial slices of a study as PNG, rendered on demand: grey-level window presets, lung /
 lesion / heat-map overlays with an opacity, and a small in-memory cache of the volumes.
 
-A slice is shown as stored: rows ``y`` (anterior at the top for LPS identity direction),
-columns ``x`` (the patient's right on the viewer's left), as in :mod:`covidct.viz`.
+A slice is shown the radiological way, front at the top and the patient's right on the
+viewer's left, as in the report's pictures: a file stored otherwise (a NIfTI in RAS) is
+flipped in-plane (:meth:`~covidct.lungs.grid.Orientation.display_flips`); slice indices stay
+the file's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from skimage.segmentation import find_boundaries
 
 from covidct.errors import GeometryMismatchError, InvalidInputError
 from covidct.io import CTVolume
+from covidct.lungs.grid import Orientation
 from covidct.viz.overlays import LESION_COLOURS, LUNG_COLOURS
 
 __all__ = ["LAYERS", "WINDOWS", "StudyVolumes", "VolumeCache", "render_slice", "window_to_uint8"]
@@ -109,6 +112,8 @@ def render_slice(volumes: StudyVolumes, k: int, *, window: str = "lung",
         _draw_labels(rgb, volumes.layers["lesions"][k], LESION_COLOURS, opacity, opacity)
     if "lungs" in overlays:
         _draw_labels(rgb, volumes.layers["lungs"][k], LUNG_COLOURS, opacity / 3, min(1, 2 * opacity))
+    flips = Orientation.from_direction(volumes.ct.direction, volumes.ct.spacing).display_flips()
+    rgb = np.flip(rgb, tuple(axis - 1 for axis in flips))  # (y, x) of the slice
     buf = io.BytesIO()
     Image.fromarray(np.round(rgb).astype(np.uint8), mode="RGB").save(buf, format="PNG")
     return buf.getvalue()
