@@ -258,3 +258,21 @@ def test_writers_leave_cases_unchanged(tmp_path, square_case, layout):
     np.testing.assert_array_equal(square_case.lungs, before[1])
     np.testing.assert_array_equal(square_case.lesions, before[2])
     assert dict(square_case.labels) == labels
+
+
+def test_cncb_slices_of_a_file_stored_in_ras_are_those_of_dicom_order(tmp_path, tiny_cases):
+    """A case stored in RAS (x and y flipped, the direction saying so) writes the PNGs of the
+    DICOM-order case: training slices lie front up, the patient's right on the left."""
+    import dataclasses
+
+    case = tiny_cases[5]
+    flip = lambda a: np.ascontiguousarray(a[:, ::-1, ::-1])
+    vol = dataclasses.replace(case.volume, array=flip(case.volume.array),
+                              direction=(-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))
+    ras = dataclasses.replace(case, volume=vol, lungs=flip(case.lungs), lesions=flip(case.lesions))
+    a = write_dataset([case], tmp_path / "lps", "cncb-seg")
+    b = write_dataset([ras], tmp_path / "ras", "cncb-seg")
+    assert len(a) == len(b) > 0
+    for ra, rb in zip(a.itertuples(), b.itertuples(), strict=True):
+        for col in ("image", "lesion_mask"):
+            assert (tmp_path / "lps" / getattr(ra, col)).read_bytes() == (tmp_path / "ras" / getattr(rb, col)).read_bytes()

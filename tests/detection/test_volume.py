@@ -67,3 +67,28 @@ def test_quantify_uses_a_given_lesion_mask():
     assert res.lesion_mask[0, 0, 0] == 0 and mask[0, 0, 0] == 1  # input not modified
     with pytest.raises(InvalidInputError):
         quantify(vol, lungs, lesion_mask=mask[:2])
+
+
+def test_the_model_reads_a_file_stored_in_ras_as_a_dicom_series(monkeypatch):
+    """Slices of a CT stored in RAS reach the network front up, the patient's right on the
+    left, and its mask comes back on the file's grid: the same lesions as the DICOM-order file."""
+    from covidct.detection import infer
+
+    seen = []
+
+    def fake_predict(model, images, **kwargs):  # lesion where the slice is bright
+        seen.extend(np.asarray(im).copy() for im in images)
+        return [{"labels": np.array([1]), "scores": np.array([0.9]),
+                 "mask_probs": (np.asarray(im)[0] > 0.5).astype(np.float32)[None]} for im in images]
+
+    monkeypatch.setattr(infer, "predict_slices", fake_predict)
+    rng = np.random.default_rng(0)
+    hu = rng.uniform(-1000, 100, (3, 16, 16)).astype(np.float32)
+    lungs = np.ones(hu.shape, np.uint8)
+    lps = CTVolume(array=hu, spacing=(2.0, 1.0, 1.0))
+    ras = CTVolume(array=np.ascontiguousarray(hu[:, ::-1, ::-1]), spacing=(2.0, 1.0, 1.0),
+                   direction=(-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))
+    a = segment_lesions_model(lps, lungs, object(), mask_type="both")
+    b = segment_lesions_model(ras, lungs, object(), mask_type="both")
+    assert a.any() and np.array_equal(b[:, ::-1, ::-1], a)
+    assert all(np.array_equal(x, y) for x, y in zip(seen[:3], seen[3:]))  # the same images

@@ -92,3 +92,20 @@ def test_to_grid_errors_and_inputs_untouched():
         to_grid(vol, np.zeros_like(lungs), grid)
     to_grid(vol, lungs, grid, lesions=lungs * 2)
     assert np.array_equal(vol.array, before[0]) and np.array_equal(lungs, before[1])
+
+
+def test_to_grid_lays_a_file_stored_in_ras_as_a_dicom_series():
+    """The same CT stored in RAS (x and y flipped, the direction saying so) gives the grid case
+    of the DICOM-order file: the 3D model sees every patient the same way."""
+    vol, lungs = _box_volume(box=((10, 30), (20, 45), (5, 20)))
+    vol = vol.with_array(vol.array + np.arange(vol.shape[2], dtype=np.int16)[None, None])  # not symmetric
+    d = np.diag([-1.0, -1.0, 1.0])
+    extent = (np.array(vol.shape[::-1]) - 1) * np.array(vol.spacing[::-1])
+    origin = tuple(np.array(vol.origin) + np.array([extent[0], extent[1], 0.0]))  # the far corner in x, y
+    flip = lambda a: np.ascontiguousarray(a[:, ::-1, ::-1])
+    ras = CTVolume(flip(vol.array), vol.spacing, origin=origin, direction=tuple(d.ravel()))
+    grid = GridPreset("t", (2.0, 2.0, 2.0), (30, 30, 30), (16, 16, 16))
+    a, b = to_grid(vol, lungs, grid, lesions=lungs * 2), to_grid(ras, flip(lungs), grid, lesions=flip(lungs * 2))
+    assert np.array_equal(a.volume.array, b.volume.array) and np.array_equal(a.lungs, b.lungs)
+    assert np.array_equal(a.lesions, b.lesions)
+    assert np.allclose(b.volume.direction, np.eye(3).ravel()) and np.allclose(a.volume.origin, b.volume.origin)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -86,3 +87,17 @@ def test_real_ct_gives_a_curve_over_its_lung_slices(real_ct_paths, model_file):
     curve = predict_ct_slices(load_slice_model(model_file), ct)
     assert len(curve.z) >= 10 and np.all(np.diff(curve.z) > 0)
     assert np.all((curve.covid >= 0) & (curve.covid <= 1))
+
+
+def test_lung_slices_of_a_file_stored_in_ras_are_those_of_dicom_order(case):
+    """A CT stored in RAS (x and y flipped, the direction saying so) gives the slice model the
+    images of the DICOM-order file; the box stays in the file's voxels."""
+    flip = lambda a: np.ascontiguousarray(a[:, ::-1, ::-1])
+    vol = case.volume
+    ras = dataclasses.replace(vol, array=flip(vol.array), direction=(-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))
+    opts = PredictSlicesOptions(size=64)
+    z, images, box = lung_slices(vol, case.lungs, opts)
+    z2, images2, box2 = lung_slices(ras, flip(case.lungs), opts)
+    assert np.array_equal(z, z2) and all(np.array_equal(a, b) for a, b in zip(images, images2, strict=True))
+    ny, nx = vol.shape[1:]
+    assert box2 == (ny - box[1], ny - box[0], nx - box[3], nx - box[2])

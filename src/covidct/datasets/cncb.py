@@ -34,6 +34,7 @@ from covidct.datasets._common import (
 )
 from covidct.datasets.table import make_case_table
 from covidct.errors import InvalidInputError
+from covidct.lungs.grid import Orientation
 
 __all__ = [
     "IMAGE_DIR",
@@ -73,12 +74,14 @@ def write_cncb_seg(
     root = prepare_output_dir(out)
     for _, case in iter_with_progress(cases, progress):
         vol = case.volume
-        mask3d = cncb_mask(case.lungs, case.lesions)
+        flips = Orientation.from_direction(vol.direction, vol.spacing).display_flips()
+        image3d = np.flip(vol.array, flips)  # slices front up, the patient's right on the left
+        mask3d = np.flip(cncb_mask(case.lungs, case.lesions), flips)
         spacing_yx = (vol.spacing[1], vol.spacing[2])
         patient = safe_name(case.patient_id)
         for z in lung_slice_indices(case.lungs):
             hu = resample_slice_to_square(
-                vol.array[z], spacing_yx, size=SLICE_SIZE, order=1, fill=-2000.0
+                image3d[z], spacing_yx, size=SLICE_SIZE, order=1, fill=-2000.0
             )
             mask = resample_slice_to_square(mask3d[z], spacing_yx, size=SLICE_SIZE, order=0, fill=0)
             name = f"{patient}_{z:04d}.png"

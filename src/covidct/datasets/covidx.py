@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from covidct.datasets._common import (
@@ -44,6 +45,7 @@ from covidct.datasets._common import (
 from covidct.datasets.table import DIAGNOSES, make_case_table
 from covidct.errors import InvalidInputError
 from covidct.io.atomic import write_text
+from covidct.lungs.grid import Orientation
 
 __all__ = [
     "CLASS_NAMES",
@@ -111,10 +113,11 @@ def write_covidx_ct(
         patient = safe_name(case.patient_id)
         scans[patient] = scan = scans.get(patient, 0) + 1
         vol = case.volume
+        image3d = np.flip(vol.array, Orientation.from_direction(vol.direction, vol.spacing).display_flips())
         spacing_yx = (vol.spacing[1], vol.spacing[2])
         for z in pick_slices(case.lungs, case.lesions, slices_per_case):
-            hu = resample_slice_to_square(
-                vol.array[z], spacing_yx, size=SLICE_SIZE, order=1, fill=-2000.0
+            hu = resample_slice_to_square(  # front up, the patient's right on the left
+                image3d[z], spacing_yx, size=SLICE_SIZE, order=1, fill=-2000.0
             )
             name = f"{CLASS_PREFIX[class_id]}_{patient}_{scan}_{z:04d}.png"
             write_png(hu_to_uint8(hu), root / IMAGE_DIR / name)

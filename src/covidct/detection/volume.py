@@ -25,6 +25,7 @@ from covidct.datasets._common import hu_to_uint8, lung_slice_indices, resample_s
 from covidct.detection.slices import image_tensor
 from covidct.errors import GeometryMismatchError, InvalidInputError
 from covidct.io.volume import CTVolume
+from covidct.lungs.grid import Orientation
 
 __all__ = ["LesionModelOptions", "segment_lesions_model", "slice_back_to_grid"]
 
@@ -106,17 +107,22 @@ def segment_lesions_model(
     if lungs.shape != volume.array.shape:
         raise GeometryMismatchError(f"lung mask {lungs.shape} and CT {volume.array.shape} differ")
     spacing_yx = (volume.spacing[1], volume.spacing[2])
+    # slices shown to the network front up, the patient's right on the left, as in training
+    # (a NIfTI in RAS is flipped in-plane; the mask is flipped back)
+    flips = Orientation.from_direction(volume.direction, volume.spacing).display_flips()
+    hu = np.flip(volume.array, flips)
     zs = [z for z in lung_slice_indices(lungs) if lungs[z].any()]
     out = np.zeros(volume.array.shape, dtype=np.uint8)
     for start in range(0, len(zs), 32):
         chunk = zs[start:start + 32]
         images = [image_tensor(hu_to_uint8(resample_slice_to_square(
-            volume.array[z], spacing_yx, size=size, order=1, fill=-2000.0))) for z in chunk]
+            hu[z], spacing_yx, size=size, order=1, fill=-2000.0))) for z in chunk]
         dets = predict_slices(model, images, batch_size=opts.batch_size,
                               mask_threshold=opts.mask_threshold, keep_probabilities=True)
         for z, det in zip(chunk, dets, strict=True):
             square = _class_map(det, mask_type, opts, (size, size))
             out[z] = slice_back_to_grid(square, volume.array.shape[1:], spacing_yx)
+    out = np.flip(out, flips)
     out[lungs == 0] = 0
     if mask_type == "merge":
         out[(out > 0) & (volume.array >= opts.consolidation_hu)] = 2

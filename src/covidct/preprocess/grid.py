@@ -149,6 +149,22 @@ def _take(array: np.ndarray, starts: tuple[int, ...], shape: tuple[int, ...], fi
     return out
 
 
+def _in_lps_layout(volume: CTVolume, lungs: np.ndarray, lesions: np.ndarray | None
+                   ) -> tuple[CTVolume, np.ndarray, np.ndarray | None]:
+    """The CT and its masks laid as a DICOM axial series (``sitk.DICOMOrient`` to LPS:
+    x to the patient's left, y to the back, z to the head), so that every grid case holds its
+    patient the same way whatever the file's order (a NIfTI in RAS is flipped in x and y)."""
+    if np.allclose(np.asarray(volume.direction).reshape(3, 3), np.eye(3)):
+        return volume, lungs, lesions
+
+    def lps(array: np.ndarray) -> sitk.Image:
+        return sitk.DICOMOrient(volume.to_sitk(np.asarray(array)), "LPS")
+
+    out = CTVolume.from_sitk(lps(volume.array), metadata=volume.metadata, is_hu=volume.is_hu)
+    masks = [None if m is None else sitk.GetArrayFromImage(lps(m)) for m in (lungs, lesions)]
+    return out, masks[0], masks[1]
+
+
 def to_grid(
     volume: CTVolume,
     lungs: np.ndarray,
@@ -173,6 +189,7 @@ def to_grid(
         check_same_grid(volume, lesions, name="lesion mask")
     if not np.any(lungs):
         raise NoLungsFoundError("the lung mask is empty: nothing to put on the grid")
+    volume, lungs, lesions = _in_lps_layout(volume, lungs, lesions)
     ct = resample(volume, grid.spacing_mm, fill=grid.fill_hu)
     lung_r = resample(volume.with_array(np.asarray(lungs, np.uint8)), grid.spacing_mm, labels=True)
     lungs_g = lung_r.array.astype(np.uint8)

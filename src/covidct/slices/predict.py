@@ -19,6 +19,7 @@ from covidct.datasets._common import hu_to_uint8, resample_slice_to_square
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.io import CTVolume
 from covidct.io.volume import check_same_grid
+from covidct.lungs.grid import Orientation
 from covidct.slices.model_file import SliceModel
 
 __all__ = ["PredictSlicesOptions", "SliceCurve", "lung_slices", "predict_ct_slices", "save_slice_curve"]
@@ -101,9 +102,11 @@ def lung_slices(ct: CTVolume, lungs: np.ndarray, options: PredictSlicesOptions =
         raise NoLungsFoundError(f"{ct.metadata.get('source', 'the CT')}: the lung mask is empty")
     z = np.flatnonzero(area >= max(1, options.min_lung_fraction * area.max()))
     y0, y1, x0, x1 = box = _box(lungs > 0, ct.spacing, options.margin_mm)
+    # shown front up, the patient's right on the left (a NIfTI in RAS flipped); the box is the file's
+    flips = tuple(a - 1 for a in Orientation.from_direction(ct.direction, ct.spacing).display_flips())
     images = []
     for k in z:
-        hu = resample_slice_to_square(ct.array[k, y0:y1, x0:x1], (ct.spacing[1], ct.spacing[2]),
+        hu = resample_slice_to_square(np.flip(ct.array[k, y0:y1, x0:x1], flips), (ct.spacing[1], ct.spacing[2]),
                                       size=options.size, order=1, fill=-2000.0)
         images.append(hu_to_uint8(hu))
     return z, images, box
