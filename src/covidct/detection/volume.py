@@ -122,7 +122,7 @@ def segment_lesions_model(
         for z, det in zip(chunk, dets, strict=True):
             square = _class_map(det, mask_type, opts, (size, size))
             out[z] = slice_back_to_grid(square, volume.array.shape[1:], spacing_yx)
-    out = np.flip(out, flips)
+    out = np.ascontiguousarray(np.flip(out, flips))
     out[lungs == 0] = 0
     if mask_type == "merge":
         out[(out > 0) & (volume.array >= opts.consolidation_hu)] = 2
