@@ -61,3 +61,16 @@ def test_hog_features_with_fitted_pca(small_ct):
     out = hog_features(volume, mask, pca=pca)
     np.testing.assert_allclose(out, pca.transform(vecs[:1])[0])
     assert isinstance(volume, CTVolume)
+
+
+def test_hog_of_a_file_stored_in_ras_is_that_of_dicom_order(small_ct):
+    """The slice of a CT stored in RAS (x and y flipped, the direction saying so) is taken front
+    up, the patient's right on the left: the same HOG vector as the DICOM-order file."""
+    volume, mask = small_ct
+    ras = CTVolume(np.ascontiguousarray(volume.array[:, ::-1, ::-1]), volume.spacing,
+                   direction=(-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))
+    ras_mask = np.ascontiguousarray(mask[:, ::-1, ::-1])
+    np.testing.assert_array_equal(hog_image(ras, ras_mask), hog_image(volume, mask))
+    np.testing.assert_array_equal(hog_features(ras, ras_mask), hog_features(volume, mask))
+    # a plain array has no direction: taken as it is
+    assert not np.array_equal(hog_features(ras.array, ras_mask, volume.spacing), hog_features(volume, mask))

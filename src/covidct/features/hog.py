@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from covidct.errors import InvalidInputError
 from covidct.io.volume import CTVolume
+from covidct.lungs.grid import Orientation
 
 __all__ = [
     "HOG_FIELD_MM",
@@ -55,13 +56,18 @@ def hog_image(volume_or_array: CTVolume | np.ndarray, lungs: np.ndarray,
     """The 256 x 256 float image (values in [0, 1]) HOG is computed on.
 
     ``spacing`` (sz, sy, sx) mm is needed with a plain array; without it pixels count as 1 mm.
+    A volume's slice is taken front up, the patient's right on the left, whatever the file's
+    order (a NIfTI in RAS is flipped in-plane); a plain array as it is.
     """
+    lungs = np.asarray(lungs)
     if isinstance(volume_or_array, CTVolume):
         array, spacing = volume_or_array.array, volume_or_array.spacing
+        if array.shape == lungs.shape:
+            flips = Orientation.from_direction(volume_or_array.direction, spacing).display_flips()
+            array, lungs = np.flip(array, flips), np.flip(lungs, flips)
     else:
         array = np.asarray(volume_or_array)
         spacing = spacing or (1.0, 1.0, 1.0)
-    lungs = np.asarray(lungs)
     if array.shape != lungs.shape:
         raise InvalidInputError(f"lung mask shape {lungs.shape} differs from the CT's {array.shape}")
     z = largest_lung_slice(lungs)
