@@ -58,6 +58,18 @@ def test_flipped_direction_keeps_sides(chest, refined):
     assert np.nonzero(flipped == RIGHT)[2].mean() > SHAPE[2] / 2
 
 
+@pytest.mark.parametrize("axes", [(2,), (1, 2), (0,), (0, 1, 2)], ids=["x", "RAS", "head first", "all"])
+@pytest.mark.parametrize("method", ["refined", "classical"])
+def test_any_array_order_gets_the_same_labels(chest, refined, method, axes):
+    """The chest stored in another array order (the direction saying so: a NIfTI in RAS, a
+    series head first) gets the labels of the standard order, to the voxel."""
+    d = np.eye(3)
+    d[:, [2 - a for a in axes]] *= -1  # direction columns of array axes z, y, x: 2, 1, 0
+    vol = CTVolume(array=np.ascontiguousarray(np.flip(chest.hu, axes)), spacing=SPACING, direction=tuple(d.ravel()))
+    standard = refined if method == "refined" else segment_lungs(chest.hu, SPACING, method=method)
+    assert np.array_equal(np.flip(segment_lungs(vol, method=method), axes), standard)
+
+
 def test_array_call_equals_volume_call_and_is_deterministic(chest, refined):
     vol = CTVolume(array=chest.hu, spacing=SPACING)
     np.testing.assert_array_equal(segment_lungs(vol, method="refined"), refined)

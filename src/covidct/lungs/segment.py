@@ -26,6 +26,7 @@ Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.options.Lung
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -348,6 +349,10 @@ def segment_lungs(
     if method not in METHODS:
         raise InvalidInputError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
     opts = options or LungOptions.fast()
+    standard = _in_standard_layout(image, spacing)
+    if standard is not None:  # stored otherwise than a DICOM series: segmented laid as one
+        volume, flips = standard
+        return np.ascontiguousarray(np.flip(segment_lungs(volume, method=method, options=opts), flips))
     if method in ("model", "hybrid"):  # the learned model (torch) is imported only here
         from covidct.lungs import learned_segment
 
@@ -392,6 +397,23 @@ def _without_abdominal_gas(
     pockets = gas_pockets(_median_in_plane(hu), grid.voxel_ml)
     gas = abdominal_gas_of(hu, body, airway, pockets, grid.spacing, orient, opts)
     return np.where(gas, 0, labels).astype(labels.dtype)
+
+
+def _in_standard_layout(
+    image: CTVolume | np.ndarray, spacing: tuple[float, float, float] | None
+) -> tuple[CTVolume, tuple[int, ...]] | None:
+    """``image`` laid as a DICOM axial series (:meth:`Orientation.standard_flips`: a NIfTI
+    in RAS, a series head first) and the axes flipped; None when it lies so already (an array
+    has the identity direction). Every method then gives a scan the labels it gives it stored
+    the standard way, to the voxel (the rules' steps are symmetric only up to round-off)."""
+    _, sp, direction, _ = _inputs(image, spacing)
+    flips = Orientation.from_direction(direction, sp).standard_flips()
+    if not flips or not isinstance(image, CTVolume):
+        return None
+    d = np.asarray(direction, float).reshape(3, 3)
+    d[:, [2 - axis for axis in flips]] *= -1  # direction columns of array axes z, y, x: 2, 1, 0
+    array = np.ascontiguousarray(np.flip(image.array, flips))
+    return dataclasses.replace(image, array=array, direction=tuple(d.ravel())), flips
 
 
 def _working_scan(
