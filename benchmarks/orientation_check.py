@@ -8,7 +8,8 @@ stored as a NIfTI in RAS would be (x and y flipped), head first (z flipped) and 
 direction says so, the patient is where he was. ``segment_lungs`` runs on each, the labels
 are flipped back and compared voxel by voxel with those of the file as stored (a DICOM
 series' order): voxels that differ, Dice of the lung masks, and right / left labels that
-agree. Dice against the painted reference is printed for the painted scans.
+agree. Dice against the painted reference is printed for the painted scans, and the lesion
+fraction of ``quantify`` (each order with its own lungs) for every scan.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from covidct.io import read_ct
+from covidct.lesions import quantify
 from covidct.lungs import segment_lungs
 from covidct.phantom import paint_into
 
@@ -55,13 +57,17 @@ def main() -> None:
             t0 = time.perf_counter()
             base = segment_lungs(scan, method=args.method)
             ref = f", Dice to the painted reference {dice(base > 0, clear > 0):.4f}" if scan is sick else ""
-            print(f"{case}: as stored{ref} ({time.perf_counter() - t0:.1f} s)", flush=True)
+            print(f"{case}: as stored{ref}, lesion fraction {quantify(scan, base).lesion_fraction:.4f} "
+                  f"({time.perf_counter() - t0:.1f} s)", flush=True)
             for order, axes in ORDERS.items():
-                other = np.flip(segment_lungs(stored(scan, axes), method=args.method), axes)
+                labels = segment_lungs(stored(scan, axes), method=args.method)
+                fraction = quantify(stored(scan, axes), labels).lesion_fraction
+                other = np.flip(labels, axes)
                 same_side = np.count_nonzero((other == base) & (base > 0)) / max(np.count_nonzero(base), 1)
                 ref = f", Dice to the reference {dice(other > 0, clear > 0):.4f}" if scan is sick else ""
                 print(f"  {order}: {np.count_nonzero(other != base)} voxels differ of {np.count_nonzero(base)}, "
-                      f"Dice {dice(other > 0, base > 0):.4f}, same label {same_side:.4f}{ref}", flush=True)
+                      f"Dice {dice(other > 0, base > 0):.4f}, same label {same_side:.4f}{ref}, "
+                      f"lesion fraction {fraction:.4f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -226,3 +226,29 @@ def test_distance_transform_of_a_full_mask_is_invalid_input():
 
     with pytest.raises(InvalidInputError, match="at least one background voxel"):
         _edt(np.ones((3, 4, 4), bool), (1.0, 1.0, 1.0))
+
+
+@pytest.mark.parametrize("axes", [(1, 2), (0, 1, 2)], ids=["RAS", "RAS head first"])
+def test_the_detector_sees_a_file_stored_in_ras_laid_the_standard_way(lesion_chest, axes, monkeypatch):
+    """The detector assumes the DICOM order (its hila lie between the right lung's last x and
+    the left lung's first): a CT stored in RAS, or head first too, reaches it laid that way and
+    its mask comes back on the file's grid. A stand-in detector that marks the lung voxels of
+    the low-x, front, feet-side corner shows where it looked."""
+    import importlib
+
+    quantify_module = importlib.import_module("covidct.lesions.quantify")  # the module, not the function
+
+    def corner(array, labels, spacing, options=None):
+        z, y, x = (np.arange(n)[:, None, None] for n in array.shape)
+        return ((labels > 0) & (x.reshape(1, 1, -1) < array.shape[2] // 2)
+                & (y.reshape(1, -1, 1) < array.shape[1] // 2) & (z < array.shape[0] // 2)).astype(np.uint8)
+
+    monkeypatch.setattr(quantify_module, "detect_lesions", corner)
+    c = lesion_chest
+    d = np.eye(3)
+    d[:, [2 - a for a in axes]] *= -1  # direction columns of array axes z, y, x: 2, 1, 0
+    flip = lambda a: np.ascontiguousarray(np.flip(a, axes))
+    a = quantify(CTVolume(c.image, c.spacing), c.lungs)
+    b = quantify(CTVolume(flip(c.image), c.spacing, direction=tuple(d.ravel())), flip(c.lungs))
+    assert a.lesion_mask.any() and np.array_equal(np.flip(b.lesion_mask, axes), a.lesion_mask)
+    assert b.lesion_fraction == a.lesion_fraction and b.zones == a.zones

@@ -105,3 +105,16 @@ def test_real_ct_segment_lungs_small_fraction(real_ct_paths, name):
     # the tumour is inside this mask and counts as lesion; the rest of the lung is clear
     assert q.lesion_fraction < 0.06
     assert q.ct_category == "CT-1"
+
+
+def test_real_ct_stored_in_ras_gets_the_same_lesions(real_ct_paths):
+    """lung1 stored in RAS (x and y flipped, the direction saying so: the right lung at high x)
+    gets the lesion mask of the DICOM-order file: the detector (its hila lie between the right
+    lung's last x and the left lung's first) runs on the scan laid the standard way."""
+    volume = _read(real_ct_paths["lung1"])
+    lungs = rough_lung_mask(volume.array)
+    flip = lambda a: np.ascontiguousarray(a[:, ::-1, ::-1])
+    ras = CTVolume(flip(volume.array), volume.spacing, direction=(-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))
+    a, b = quantify(volume, lungs), quantify(ras, flip(lungs))
+    assert np.array_equal(b.lesion_mask[:, ::-1, ::-1], a.lesion_mask)
+    assert b.lesion_fraction == a.lesion_fraction

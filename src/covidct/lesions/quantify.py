@@ -14,6 +14,7 @@ from covidct.io.volume import CTVolume
 from covidct.lesions.detect import LESION_CONSOLIDATION, LESION_GGO, detect_lesions
 from covidct.lesions.options import QuantOptions
 from covidct.lesions.zones import LUNG_LABELS, zone_fractions
+from covidct.lungs.grid import Orientation
 
 __all__ = ["LesionQuantification", "LungQuantification", "ct_category", "quantify"]
 
@@ -221,6 +222,18 @@ def _check_lungs(lungs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return lungs.astype(np.uint8, copy=False)
 
 
+def _detect_in_standard_layout(array: np.ndarray, labels: np.ndarray, sp: tuple[float, float, float],
+                               direction: tuple[float, ...], opts: QuantOptions) -> np.ndarray:
+    """:func:`detect_lesions` on the scan laid as a DICOM axial series (the order it was
+    validated in; :meth:`~covidct.lungs.grid.Orientation.standard_flips`: a NIfTI in RAS is
+    flipped), its mask flipped back: the same lesions whatever the file's order."""
+    flips = Orientation.from_direction(direction, sp).standard_flips()
+    if not flips:
+        return detect_lesions(array, labels, sp, options=opts)
+    lay = lambda a: np.ascontiguousarray(np.flip(a, flips))  # its own inverse
+    return lay(detect_lesions(lay(array), lay(labels), sp, options=opts))
+
+
 def quantify(
     image: CTVolume | np.ndarray,
     lungs: np.ndarray,
@@ -258,7 +271,7 @@ def quantify(
     for text in warnings:
         logger.warning("lesion quantification on %s", text)
     if lesion_mask is None:
-        mask = detect_lesions(array, labels, sp, options=opts)
+        mask = _detect_in_standard_layout(array, labels, sp, direction, opts)
     else:
         mask = np.asarray(lesion_mask)
         if mask.shape != array.shape or not np.isin(mask, (0, 1, 2)).all():
