@@ -4,10 +4,10 @@ Usage: .venv/bin/python benchmarks/orientation_check.py [--real DIR] [--method M
 
 For lung1 and lung2 (``../shared/data/real-ct``), clear and with COVID painted in (involved
 0.85, consolidated 0.9, seed 21: white lung, where the lung network decides most), the CT is
-stored as a NIfTI in RAS would be (x and y flipped), head first (z flipped) and both; the
-direction says so, the patient is where he was. ``segment_lungs`` runs on each, the labels
-are flipped back and compared voxel by voxel with those of the file as stored (a DICOM
-series' order): voxels that differ, Dice of the lung masks, and right / left labels that
+stored as a NIfTI in RAS would be (x and y flipped), head first (z flipped), both, and as
+coronal and sagittal reformats (SimpleITK's ``PermuteAxes`` and ``Flip``); the direction says
+so, the patient is where he was. ``segment_lungs`` runs on each, the labels are laid back
+and compared voxel by voxel with those of the file as stored (a DICOM series' order): voxels that differ, Dice of the lung masks, and right / left labels that
 agree. Dice against the painted reference is printed for the painted scans, and the lesion
 fraction of ``quantify`` (each order with its own lungs) for every scan.
 """
@@ -15,33 +15,50 @@ fraction of ``quantify`` (each order with its own lungs) for every scan.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 
-from covidct.io import read_ct
+from covidct.io import CTVolume, read_ct
 from covidct.lesions import quantify
 from covidct.lungs import segment_lungs
 from covidct.phantom import paint_into
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-#: array axes flipped (0 z, 1 y, 2 x) and what a file stored so is
-ORDERS = {"RAS (x, y flipped)": (1, 2), "head first (z flipped)": (0,), "RAS, head first": (0, 1, 2)}
+#: how a file stores the scan: its ITK axes (x, y, z) as the scan's, then ITK axes flipped
+ORDERS = {"RAS (x, y flipped)": ((0, 1, 2), (True, True, False)),
+          "head first (z flipped)": ((0, 1, 2), (False, False, True)),
+          "RAS, head first": ((0, 1, 2), (True, True, True)),
+          "coronal (head at row 0)": ((0, 2, 1), (False, True, False)),
+          "sagittal (head at row 0)": ((1, 2, 0), (False, True, True))}
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * float(np.count_nonzero(a & b)) / float(np.count_nonzero(a) + np.count_nonzero(b))
 
 
-def stored(volume, axes: tuple[int, ...]):
-    """``volume`` with its array flipped along ``axes`` and its direction saying so (the origin
-    is not used by the lung stage)."""
-    d = np.asarray(volume.direction, float).reshape(3, 3)
-    d[:, [2 - a for a in axes]] *= -1  # direction column of array axis z, y, x: 2, 1, 0
-    return dataclasses.replace(volume, array=np.ascontiguousarray(np.flip(volume.array, axes)),
-                               direction=tuple(d.ravel()))
+def _image(array: np.ndarray, volume=None) -> sitk.Image:
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array))
+    if volume is not None:
+        image.SetSpacing(volume.spacing[::-1])
+        image.SetOrigin(volume.origin)
+        image.SetDirection(volume.direction)
+    return image
+
+
+def stored(volume, order: tuple[tuple[int, ...], tuple[bool, ...]]) -> CTVolume:
+    """``volume`` as a file stored in ``order`` keeps it (every voxel where it was)."""
+    axes, flips = order
+    image = sitk.Flip(sitk.PermuteAxes(_image(volume.array, volume), axes), flips)
+    return CTVolume.from_sitk(image, metadata=volume.metadata)
+
+
+def back(array: np.ndarray, order: tuple[tuple[int, ...], tuple[bool, ...]]) -> np.ndarray:
+    """An array of the file stored in ``order`` laid back on the scan's own grid."""
+    axes, flips = order
+    return sitk.GetArrayFromImage(sitk.PermuteAxes(sitk.Flip(_image(array), flips), [axes.index(i) for i in range(3)]))
 
 
 def main() -> None:
@@ -59,13 +76,13 @@ def main() -> None:
             ref = f", Dice to the painted reference {dice(base > 0, clear > 0):.4f}" if scan is sick else ""
             print(f"{case}: as stored{ref}, lesion fraction {quantify(scan, base).lesion_fraction:.4f} "
                   f"({time.perf_counter() - t0:.1f} s)", flush=True)
-            for order, axes in ORDERS.items():
-                labels = segment_lungs(stored(scan, axes), method=args.method)
-                fraction = quantify(stored(scan, axes), labels).lesion_fraction
-                other = np.flip(labels, axes)
+            for name, order in ORDERS.items():
+                labels = segment_lungs(stored(scan, order), method=args.method)
+                fraction = quantify(stored(scan, order), labels).lesion_fraction
+                other = back(labels, order)
                 same_side = np.count_nonzero((other == base) & (base > 0)) / max(np.count_nonzero(base), 1)
                 ref = f", Dice to the reference {dice(other > 0, clear > 0):.4f}" if scan is sick else ""
-                print(f"  {order}: {np.count_nonzero(other != base)} voxels differ of {np.count_nonzero(base)}, "
+                print(f"  {name}: {np.count_nonzero(other != base)} voxels differ of {np.count_nonzero(base)}, "
                       f"Dice {dice(other > 0, base > 0):.4f}, same label {same_side:.4f}{ref}, "
                       f"lesion fraction {fraction:.4f}", flush=True)
 

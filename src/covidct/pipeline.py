@@ -18,6 +18,7 @@ import numpy as np
 from covidct.errors import InvalidInputError
 from covidct.io import CTVolume, read_ct, read_mask, write_image
 from covidct.io.atomic import check_output, write_json
+from covidct.io.layout import Layout
 from covidct.io.write import WRITE_SUFFIXES
 from covidct.io.samples import SAMPLES, sample_path
 from covidct.lesions import LesionQuantification, QuantOptions, quantify
@@ -157,12 +158,13 @@ def _write_outputs(run: QuantificationRun, out: Path, *, segmented: bool) -> Non
             written.append(outputs["lungs"])
         outputs["lesions"] = write_image(result.lesion_mask, volume, out / "lesions.nii.gz")
         written.append(outputs["lesions"])
+        view = Layout.of(volume.direction).display  # axial slices, front up, the right on the left
         outputs["montage"] = save_montage(
-            volume.array,
+            view.lay(volume.array),
             out / "montage.png",
-            spacing=volume.spacing,
-            lungs=run.lungs,
-            lesions=result.lesion_mask,
+            spacing=view.lay_spacing(volume.spacing),
+            lungs=view.lay(run.lungs),
+            lesions=view.lay(result.lesion_mask),
             title=f"{Path(str(volume.metadata.get('source_path', 'CT'))).name}: "
             f"{100 * result.lesion_fraction:.1f}% of lung involved ({result.ct_category})",
             warnings=result.warnings,

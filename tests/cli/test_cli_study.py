@@ -94,3 +94,24 @@ def test_lung_preset_and_provenance_in_quantification_json(study, tmp_path):
     bad = runner.invoke(app, ["segment", str(path), "-o", str(tmp_path / "m.nrrd"),
                               "--lung-preset", "nope"])
     assert bad.exit_code == 2 and "unknown lung preset" in bad.output
+
+
+def test_quantify_of_a_file_stored_otherwise_writes_the_same_montage(study, tmp_path, stored_order):
+    """The study stored in RAS or as a coronal or sagittal reformat: the same numbers, its
+    lesion mask on its own grid, and the montage of the DICOM-order file (axial slices, front
+    up, the patient's right on the left; before: the file's slices as stored)."""
+    case, path, lungs = study
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    volume = stored_order.volume(case.volume)
+    write_volume(case.volume, tmp_path / "a" / "ct.nii.gz")
+    write_volume(volume, tmp_path / "b" / "ct.nii.gz")  # the same name: the same montage title
+    write_image(stored_order.mask(case.lungs), volume, tmp_path / "b" / "lungs.nii.gz")
+    for folder, mask in (("a", lungs), ("b", tmp_path / "b" / "lungs.nii.gz")):
+        res = runner.invoke(app, ["quantify", str(tmp_path / folder / "ct.nii.gz"), "--lungs", str(mask),
+                                  "--out", str(tmp_path / folder / "q")])
+        assert res.exit_code == 0, res.output
+    a, b = (json.loads((tmp_path / f / "q" / "quantification.json").read_text()) for f in "ab")
+    assert (a["lesion_fraction"], a["zones"]) == (b["lesion_fraction"], b["zones"])
+    lesions = read_mask(tmp_path / "b" / "q" / "lesions.nii.gz", read_ct(tmp_path / "b" / "ct.nii.gz"))
+    assert np.array_equal(stored_order.back(lesions), read_mask(tmp_path / "a" / "q" / "lesions.nii.gz", case.volume))
+    assert (tmp_path / "a" / "q" / "montage.png").read_bytes() == (tmp_path / "b" / "q" / "montage.png").read_bytes()

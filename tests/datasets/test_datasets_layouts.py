@@ -276,3 +276,20 @@ def test_cncb_slices_of_a_file_stored_in_ras_are_those_of_dicom_order(tmp_path, 
     for ra, rb in zip(a.itertuples(), b.itertuples(), strict=True):
         for col in ("image", "lesion_mask"):
             assert (tmp_path / "lps" / getattr(ra, col)).read_bytes() == (tmp_path / "ras" / getattr(rb, col)).read_bytes()
+
+
+@pytest.mark.parametrize("layout", ["cncb-seg", "ucsd", "covidx-ct"])
+def test_slices_of_a_reformat_are_those_of_its_axial_series(tmp_path, tiny_cases, reformat, layout):
+    """A case stored as coronal or sagittal slices exports the axial series' PNGs, under the
+    same names (before: coronal slices)."""
+    import dataclasses
+
+    stored = [dataclasses.replace(c, volume=reformat.volume(c.volume), lungs=reformat.mask(c.lungs),
+                                  lesions=reformat.mask(c.lesions)) for c in tiny_cases]
+    write_dataset(tiny_cases, tmp_path / "axial", layout)
+    write_dataset(stored, tmp_path / "reformat", layout)
+    files = sorted(p.relative_to(tmp_path / "axial") for p in (tmp_path / "axial").rglob("*.png"))
+    assert files and files == sorted(p.relative_to(tmp_path / "reformat")
+                                     for p in (tmp_path / "reformat").rglob("*.png"))
+    for name in files:
+        assert (tmp_path / "axial" / name).read_bytes() == (tmp_path / "reformat" / name).read_bytes()

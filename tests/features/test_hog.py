@@ -74,3 +74,11 @@ def test_hog_of_a_file_stored_in_ras_is_that_of_dicom_order(small_ct):
     np.testing.assert_array_equal(hog_features(ras, ras_mask), hog_features(volume, mask))
     # a plain array has no direction: taken as it is
     assert not np.array_equal(hog_features(ras.array, ras_mask, volume.spacing), hog_features(volume, mask))
+
+
+def test_hog_of_a_reformat_is_that_of_its_axial_series(small_ct, reformat):
+    """A CT stored as coronal or sagittal slices gets the HOG of its largest axial lung slice,
+    as the axial series does (before: of a coronal slice)."""
+    volume, mask = small_ct
+    stored = reformat.volume(volume)
+    np.testing.assert_array_equal(hog_image(stored, reformat.mask(mask)), hog_image(volume, mask))

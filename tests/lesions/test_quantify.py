@@ -252,3 +252,18 @@ def test_the_detector_sees_a_file_stored_in_ras_laid_the_standard_way(lesion_che
     b = quantify(CTVolume(flip(c.image), c.spacing, direction=tuple(d.ravel())), flip(c.lungs))
     assert a.lesion_mask.any() and np.array_equal(np.flip(b.lesion_mask, axes), a.lesion_mask)
     assert b.lesion_fraction == a.lesion_fraction and b.zones == a.zones
+
+
+def test_a_reformat_gets_the_lesions_of_the_axial_series(lesion_chest, reformat):
+    """The chest stored as coronal or sagittal slices (the direction saying so) is quantified
+    laid as an axial series: the same lesion mask (on the reformat's grid), numbers and
+    warnings (before: the detector's in-plane steps ran on coronal slices)."""
+    c = lesion_chest
+    a = quantify(CTVolume(c.image, c.spacing), c.lungs)
+    b = quantify(reformat.volume(CTVolume(c.image, c.spacing)), reformat.mask(c.lungs))
+    assert b.lesion_mask.shape != a.lesion_mask.shape
+    assert a.lesion_mask.any() and np.array_equal(reformat.back(b.lesion_mask), a.lesion_mask)
+    assert (b.lesion_fraction, b.zones, b.warnings) == (a.lesion_fraction, a.zones, a.warnings)
+    given = quantify(reformat.volume(CTVolume(c.image, c.spacing)), reformat.mask(c.lungs),
+                     lesion_mask=reformat.mask(a.lesion_mask))
+    assert np.array_equal(given.lesion_mask, b.lesion_mask)

@@ -66,9 +66,10 @@ def test_orientation_from_direction():
     assert feet_high.superior_is_high is False and feet_high.anterior_is_low is True
     ras = Orientation.from_direction((-1, 0, 0, 0, -1, 0, 0, 0, 1.0), (2.0, 1.0, 1.0))  # a NIfTI in RAS
     assert (ras.right_is_low, ras.anterior_is_low, ras.superior_is_high) == (False, False, True)
-    assert (ident.standard_flips(), ras.standard_flips(), feet_high.standard_flips()) == ((), (1, 2), (0,))
+    assert (ident.layout.flips, ras.layout.flips, feet_high.layout.flips) == ((), (1, 2), (0,))
+    assert ident.axial and ras.axial and feet_high.axial
     sag = Orientation.from_direction(SAGITTAL, (1.0, 1.0, 1.0))
-    assert sag.lr_axis == 0 and not sag.axial
+    assert sag.lr_axis == 0 and not sag.axial and sag.layout.order == (1, 2, 0)
 
 
 def test_mm_to_px_known_answers():

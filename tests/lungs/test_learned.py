@@ -278,18 +278,16 @@ def test_methods_and_bad_input():
         segment_lungs(body, (5.0, 4.0, 4.0), method="model")
 
 
-def test_non_axial_volume_model_refused_hybrid_keeps_rules(phantom, caplog):
-    from covidct.io.volume import CTVolume
+def test_a_reformat_gets_the_model_labels_of_its_axial_series(phantom, masks, reformat):
+    """A sagittal or coronal reformat is laid as an axial series before the network sees it
+    (``network_pass`` itself takes axial slices only)."""
+    from covidct.lungs.learned_segment import network_pass
+    from covidct.lungs.options import LungOptions
 
-    vol = phantom.volume
-    sagittal = CTVolume(array=vol.array, spacing=vol.spacing, origin=vol.origin,
-                        direction=(0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0))
+    stored = reformat.volume(phantom.volume)
+    assert np.array_equal(reformat.back(segment_lungs(stored, method="model")), masks["model"])
     with pytest.raises(InvalidInputError, match="axial"):
-        segment_lungs(sagittal, method="model")
-    rules = segment_lungs(sagittal, method="refined")
-    with caplog.at_level("WARNING"):
-        assert np.array_equal(segment_lungs(sagittal), rules)  # the default, "hybrid"
-    assert "not axial" in caplog.text
+        network_pass(stored.array, stored.spacing, stored.direction, LungOptions.fast(), "reformat")
 
 
 def test_lungs_training_family():

@@ -70,6 +70,18 @@ def test_any_array_order_gets_the_same_labels(chest, refined, method, axes):
     assert np.array_equal(np.flip(segment_lungs(vol, method=method), axes), standard)
 
 
+@pytest.mark.parametrize("method", ["refined", "classical"])
+def test_a_reformat_gets_the_same_labels(chest, refined, method, reformat):
+    """The chest stored as coronal or sagittal slices (axes permuted, the direction saying so)
+    gets the labels of the axial series, to the voxel (before: its coronal slices were
+    segmented as if they were axial)."""
+    stored = reformat.volume(CTVolume(array=chest.hu, spacing=SPACING))
+    assert stored.shape != chest.hu.shape
+    standard = refined if method == "refined" else segment_lungs(chest.hu, SPACING, method=method)
+    labels = segment_lungs(stored, method=method)
+    assert labels.shape == stored.shape and np.array_equal(reformat.back(labels), standard)
+
+
 def test_array_call_equals_volume_call_and_is_deterministic(chest, refined):
     vol = CTVolume(array=chest.hu, spacing=SPACING)
     np.testing.assert_array_equal(segment_lungs(vol, method="refined"), refined)

@@ -65,3 +65,15 @@ def test_examples_lie_as_the_network_reads_a_scan(chest):
     a = example_from_volume(lps, chest.truth, "lps", pixel_mm=2.0, canvas=192)
     b = example_from_volume(ras, chest.truth[:, ::-1, ::-1], "ras", pixel_mm=2.0, canvas=192)
     assert a.lung.any() and np.array_equal(a.hu, b.hu) and np.array_equal(a.lung, b.lung)
+
+
+def test_examples_of_a_reformat_are_those_of_its_axial_series(chest, reformat):
+    """A CT stored as coronal or sagittal slices gives the axial series' example (slices,
+    labels and neighbour step): the training sees axial slices whatever the file."""
+    from covidct.lungs.train_data import example_from_volume
+
+    axial = CTVolume(array=chest.hu, spacing=chest.spacing)
+    a = example_from_volume(axial, chest.truth, "axial", pixel_mm=2.0, canvas=192)
+    b = example_from_volume(reformat.volume(axial), reformat.mask(chest.truth), "r", pixel_mm=2.0, canvas=192)
+    assert a.lung.any() and a.step == b.step
+    assert np.array_equal(a.hu, b.hu) and np.array_equal(a.lung, b.lung)

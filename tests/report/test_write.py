@@ -127,3 +127,27 @@ def test_pictures_of_a_file_stored_in_ras_are_drawn_as_from_dicom_order(sim_anal
     (tmp_path / "lps").mkdir(), (tmp_path / "ras").mkdir()
     lps_pics, ras_pics = _pictures(a, tmp_path / "lps", "t"), _pictures(ras, tmp_path / "ras", "t")
     assert lps_pics["montage"].read_bytes() == ras_pics["montage"].read_bytes()
+
+
+def test_a_reformat_is_drawn_and_profiled_as_its_axial_series(sim_analysis, tmp_path, reformat):
+    """The same study stored as coronal or sagittal slices gets the axial series' montage,
+    coronal picture, lesion profile and input warnings (before: its montage showed coronal
+    slices and its profile ran front to back)."""
+    import dataclasses
+
+    from covidct.report.analysis import lesion_profile, study_warnings
+    from covidct.report.write import _pictures
+
+    a, ct = sim_analysis, sim_analysis.ct
+    q = a.quantification
+    ref = dataclasses.replace(
+        a, ct=reformat.volume(ct), lungs=reformat.mask(a.lungs), heatmap=reformat.mask(a.heatmap),
+        quantification=dataclasses.replace(q, lesion_mask=reformat.mask(q.lesion_mask)))
+    assert ref.ct.shape != ct.shape
+    (tmp_path / "axial").mkdir(), (tmp_path / "reformat").mkdir()
+    pics, ref_pics = _pictures(a, tmp_path / "axial", "t"), _pictures(ref, tmp_path / "reformat", "t")
+    for name in ("montage", "coronal", "profile", "montage_heat"):
+        assert pics[name].read_bytes() == ref_pics[name].read_bytes(), name
+    assert lesion_profile(ref.lungs, ref.quantification.lesion_mask, ref.ct) == \
+        lesion_profile(a.lungs, q.lesion_mask, ct)
+    assert study_warnings(ref.ct) == study_warnings(ct)

@@ -119,3 +119,14 @@ def test_a_file_stored_in_ras_is_shown_as_one_stored_in_dicom_order(synthetic):
     for k in range(ct.shape[0]):
         overlays = ("lungs", "lesions", "heatmap")
         assert render_slice(ras, k, overlays=overlays) == render_slice(synthetic, k, overlays=overlays)
+
+
+def test_a_reformat_is_shown_as_its_axial_series(synthetic, reformat):
+    """A study stored as coronal or sagittal slices is laid as an axial series on loading: the
+    viewer's slices are the axial series' PNGs, in its order (before: coronal slices)."""
+    stored = StudyVolumes(ct=reformat.volume(synthetic.ct),
+                          layers={k: reformat.mask(v) for k, v in synthetic.layers.items()})
+    assert stored.ct.shape == synthetic.ct.shape
+    for k in range(synthetic.ct.shape[0]):
+        overlays = ("lungs", "lesions", "heatmap")
+        assert render_slice(stored, k, overlays=overlays) == render_slice(synthetic, k, overlays=overlays)

@@ -101,3 +101,13 @@ def test_lung_slices_of_a_file_stored_in_ras_are_those_of_dicom_order(case):
     assert np.array_equal(z, z2) and all(np.array_equal(a, b) for a, b in zip(images, images2, strict=True))
     ny, nx = vol.shape[1:]
     assert box2 == (ny - box[1], ny - box[0], nx - box[3], nx - box[2])
+
+
+def test_lung_slices_of_a_reformat_are_those_of_its_axial_series(case, reformat):
+    """A CT stored as coronal or sagittal slices gives the slice model the axial series'
+    slices, indices and box (before: its coronal slices)."""
+    opts = PredictSlicesOptions(size=64)
+    z, images, box = lung_slices(case.volume, case.lungs, opts)
+    z2, images2, box2 = lung_slices(reformat.volume(case.volume), reformat.mask(case.lungs), opts)
+    assert np.array_equal(z, z2) and box == box2
+    assert all(np.array_equal(a, b) for a, b in zip(images, images2, strict=True))

@@ -24,6 +24,7 @@ import pandas as pd
 from covidct.datasets._common import (
     CaseLike,
     Progress,
+    axial_view,
     hu_to_uint8,
     iter_with_progress,
     lung_slice_indices,
@@ -34,7 +35,6 @@ from covidct.datasets._common import (
 )
 from covidct.datasets.table import make_case_table
 from covidct.errors import InvalidInputError
-from covidct.lungs.grid import Orientation
 
 __all__ = [
     "IMAGE_DIR",
@@ -73,13 +73,10 @@ def write_cncb_seg(
     """Write the lung slices of each case as 512 x 512 PNG image + mask pairs; returns the table."""
     root = prepare_output_dir(out)
     for _, case in iter_with_progress(cases, progress):
-        vol = case.volume
-        flips = Orientation.from_direction(vol.direction, vol.spacing).display_flips()
-        image3d = np.flip(vol.array, flips)  # slices front up, the patient's right on the left
-        mask3d = np.flip(cncb_mask(case.lungs, case.lesions), flips)
-        spacing_yx = (vol.spacing[1], vol.spacing[2])
+        image3d, (mask3d, lungs), spacing_yx = axial_view(
+            case.volume, cncb_mask(case.lungs, case.lesions), case.lungs)
         patient = safe_name(case.patient_id)
-        for z in lung_slice_indices(case.lungs):
+        for z in lung_slice_indices(lungs):
             hu = resample_slice_to_square(
                 image3d[z], spacing_yx, size=SLICE_SIZE, order=1, fill=-2000.0
             )

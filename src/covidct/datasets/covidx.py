@@ -25,12 +25,12 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from covidct.datasets._common import (
     CaseLike,
     Progress,
+    axial_view,
     body_box,
     case_label,
     hu_to_uint8,
@@ -45,7 +45,6 @@ from covidct.datasets._common import (
 from covidct.datasets.table import DIAGNOSES, make_case_table
 from covidct.errors import InvalidInputError
 from covidct.io.atomic import write_text
-from covidct.lungs.grid import Orientation
 
 __all__ = [
     "CLASS_NAMES",
@@ -112,10 +111,8 @@ def write_covidx_ct(
         class_id = DIAGNOSES.index(case_label(case, "diagnosis"))
         patient = safe_name(case.patient_id)
         scans[patient] = scan = scans.get(patient, 0) + 1
-        vol = case.volume
-        image3d = np.flip(vol.array, Orientation.from_direction(vol.direction, vol.spacing).display_flips())
-        spacing_yx = (vol.spacing[1], vol.spacing[2])
-        for z in pick_slices(case.lungs, case.lesions, slices_per_case):
+        image3d, (lungs, lesions), spacing_yx = axial_view(case.volume, case.lungs, case.lesions)
+        for z in pick_slices(lungs, lesions, slices_per_case):
             hu = resample_slice_to_square(  # front up, the patient's right on the left
                 image3d[z], spacing_yx, size=SLICE_SIZE, order=1, fill=-2000.0
             )

@@ -26,12 +26,12 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from covidct.datasets._common import (
     CaseLike,
     Progress,
+    axial_view,
     case_label,
     hu_to_uint8,
     iter_with_progress,
@@ -45,7 +45,6 @@ from covidct.datasets._common import (
 from covidct.datasets.table import make_case_table
 from covidct.errors import InvalidInputError
 from covidct.io.atomic import write_text
-from covidct.lungs.grid import Orientation
 
 __all__ = ["CLASS_DIRS", "LAYOUT", "read_ucsd", "split_file", "write_ucsd"]
 
@@ -98,12 +97,11 @@ def write_ucsd(
     for _, case in iter_with_progress(cases, progress):
         covid = _is_covid(case)
         folder = root / CLASS_DIRS[covid][0]
-        vol = case.volume
-        image3d = np.flip(vol.array, Orientation.from_direction(vol.direction, vol.spacing).display_flips())
-        size = max(vol.shape[1], vol.shape[2])
-        for z in pick_slices(case.lungs, case.lesions, slices_per_case, pick=pick):
+        image3d, (lungs, lesions), spacing_yx = axial_view(case.volume, case.lungs, case.lesions)
+        size = max(image3d.shape[1], image3d.shape[2])
+        for z in pick_slices(lungs, lesions, slices_per_case, pick=pick):
             hu = resample_slice_to_square(  # front up, the patient's right on the left
-                image3d[z], (vol.spacing[1], vol.spacing[2]), size=size, order=1, fill=-2000.0
+                image3d[z], spacing_yx, size=size, order=1, fill=-2000.0
             )
             name = f"{safe_name(case.patient_id)}_slice{z:03d}.png"
             write_png(hu_to_uint8(hu), folder / name)

@@ -24,8 +24,8 @@ from torch import nn
 from covidct.datasets._common import hu_to_uint8, lung_slice_indices, resample_slice_to_square
 from covidct.detection.slices import image_tensor
 from covidct.errors import GeometryMismatchError, InvalidInputError
+from covidct.io.layout import Layout
 from covidct.io.volume import CTVolume
-from covidct.lungs.grid import Orientation
 
 __all__ = ["LesionModelOptions", "segment_lesions_model", "slice_back_to_grid"]
 
@@ -106,13 +106,13 @@ def segment_lesions_model(
     lungs = np.asarray(lungs)
     if lungs.shape != volume.array.shape:
         raise GeometryMismatchError(f"lung mask {lungs.shape} and CT {volume.array.shape} differ")
-    spacing_yx = (volume.spacing[1], volume.spacing[2])
-    # slices shown to the network front up, the patient's right on the left, as in training
-    # (a NIfTI in RAS is flipped in-plane; the mask is flipped back)
-    flips = Orientation.from_direction(volume.direction, volume.spacing).display_flips()
-    hu = np.flip(volume.array, flips)
-    zs = [z for z in lung_slice_indices(lungs) if lungs[z].any()]
-    out = np.zeros(volume.array.shape, dtype=np.uint8)
+    # axial slices shown to the network front up, the patient's right on the left, as in
+    # training (a NIfTI in RAS is flipped in-plane, a reformat transposed; the mask laid back)
+    view = Layout.of(volume.direction).display
+    hu, lungs_shown = view.lay(volume.array), view.lay(lungs)
+    spacing_yx = view.lay_spacing(volume.spacing)[1:]
+    zs = [z for z in lung_slice_indices(lungs_shown) if lungs_shown[z].any()]
+    out = np.zeros(hu.shape, dtype=np.uint8)
     for start in range(0, len(zs), 32):
         chunk = zs[start:start + 32]
         images = [image_tensor(hu_to_uint8(resample_slice_to_square(
@@ -121,8 +121,8 @@ def segment_lesions_model(
                               mask_threshold=opts.mask_threshold, keep_probabilities=True)
         for z, det in zip(chunk, dets, strict=True):
             square = _class_map(det, mask_type, opts, (size, size))
-            out[z] = slice_back_to_grid(square, volume.array.shape[1:], spacing_yx)
-    out = np.ascontiguousarray(np.flip(out, flips))
+            out[z] = slice_back_to_grid(square, hu.shape[1:], spacing_yx)
+    out = view.unlay(out)
     out[lungs == 0] = 0
     if mask_type == "merge":
         out[(out > 0) & (volume.array >= opts.consolidation_hu)] = 2

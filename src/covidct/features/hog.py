@@ -19,8 +19,8 @@ from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_is_fitted
 
 from covidct.errors import InvalidInputError
+from covidct.io.layout import Layout
 from covidct.io.volume import CTVolume
-from covidct.lungs.grid import Orientation
 
 __all__ = [
     "HOG_FIELD_MM",
@@ -56,15 +56,16 @@ def hog_image(volume_or_array: CTVolume | np.ndarray, lungs: np.ndarray,
     """The 256 x 256 float image (values in [0, 1]) HOG is computed on.
 
     ``spacing`` (sz, sy, sx) mm is needed with a plain array; without it pixels count as 1 mm.
-    A volume's slice is taken front up, the patient's right on the left, whatever the file's
-    order (a NIfTI in RAS is flipped in-plane); a plain array as it is.
+    A volume's axial slice is taken front up, the patient's right on the left, whatever the
+    file's order (a NIfTI in RAS is flipped in-plane, a reformat transposed:
+    :attr:`~covidct.io.layout.Layout.display`); a plain array as it is.
     """
     lungs = np.asarray(lungs)
     if isinstance(volume_or_array, CTVolume):
         array, spacing = volume_or_array.array, volume_or_array.spacing
         if array.shape == lungs.shape:
-            flips = Orientation.from_direction(volume_or_array.direction, spacing).display_flips()
-            array, lungs = np.flip(array, flips), np.flip(lungs, flips)
+            view = Layout.of(volume_or_array.direction).display
+            array, lungs, spacing = view.lay(array), view.lay(lungs), view.lay_spacing(spacing)
     else:
         array = np.asarray(volume_or_array)
         spacing = spacing or (1.0, 1.0, 1.0)

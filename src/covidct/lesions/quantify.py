@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from covidct.errors import GeometryMismatchError, InvalidInputError
+from covidct.io.layout import Layout
 from covidct.io.volume import CTVolume
 from covidct.lesions.detect import LESION_CONSOLIDATION, LESION_GGO, detect_lesions
 from covidct.lesions.options import QuantOptions
 from covidct.lesions.zones import LUNG_LABELS, zone_fractions
-from covidct.lungs.grid import Orientation
 
 __all__ = ["LesionQuantification", "LungQuantification", "ct_category", "quantify"]
 
@@ -222,16 +222,14 @@ def _check_lungs(lungs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return lungs.astype(np.uint8, copy=False)
 
 
-def _detect_in_standard_layout(array: np.ndarray, labels: np.ndarray, sp: tuple[float, float, float],
-                               direction: tuple[float, ...], opts: QuantOptions) -> np.ndarray:
-    """:func:`detect_lesions` on the scan laid as a DICOM axial series (the order it was
-    validated in; :meth:`~covidct.lungs.grid.Orientation.standard_flips`: a NIfTI in RAS is
-    flipped), its mask flipped back: the same lesions whatever the file's order."""
-    flips = Orientation.from_direction(direction, sp).standard_flips()
-    if not flips:
-        return detect_lesions(array, labels, sp, options=opts)
-    lay = lambda a: np.ascontiguousarray(np.flip(a, flips))  # its own inverse
-    return lay(detect_lesions(lay(array), lay(labels), sp, options=opts))
+def _mask_of(lesion_mask: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """A given lesion mask checked (the lungs' shape, values 0, 1, 2), kept inside the lungs."""
+    mask = np.asarray(lesion_mask)
+    if mask.shape != labels.shape or not np.isin(mask, (0, 1, 2)).all():
+        raise InvalidInputError(
+            f"lesion_mask must be {labels.shape} with values 0, 1, 2; got {mask.shape}"
+        )
+    return np.where(labels > 0, mask, 0).astype(np.uint8)
 
 
 def quantify(
@@ -267,18 +265,20 @@ def quantify(
     opts = options or QuantOptions()
     array, sp, direction = _geometry(image, spacing)
     labels = _check_lungs(lungs, array.shape)
+    layout = Layout.of(direction)
+    if isinstance(image, CTVolume) and not layout.is_standard:
+        # the detector runs on the order it was validated in (its hilar vessel test takes
+        # the right lung at low x, its openings are in-plane); the mask is laid back
+        laid = quantify(layout.lay_volume(image), layout.lay(labels), options=opts,
+                        lesion_mask=None if lesion_mask is None else layout.lay(_mask_of(lesion_mask, labels)))
+        return replace(laid, lesion_mask=layout.unlay(laid.lesion_mask))
     warnings = _slice_warnings(sp)
     for text in warnings:
         logger.warning("lesion quantification on %s", text)
     if lesion_mask is None:
-        mask = _detect_in_standard_layout(array, labels, sp, direction, opts)
+        mask = detect_lesions(array, labels, sp, options=opts)
     else:
-        mask = np.asarray(lesion_mask)
-        if mask.shape != array.shape or not np.isin(mask, (0, 1, 2)).all():
-            raise InvalidInputError(
-                f"lesion_mask must be {array.shape} with values 0, 1, 2; got {mask.shape}"
-            )
-        mask = np.where(labels > 0, mask, 0).astype(np.uint8)
+        mask = _mask_of(lesion_mask, labels)
 
     voxel_ml = float(np.prod(sp)) / 1000.0
     # counts[label, class]: label 0..2 x lesion class 0..2

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from covidct.io.layout import Layout
+
 __all__ = ["Orientation", "WorkingGrid", "labels_to_input", "mm2_to_px", "mm_to_px", "to_working"]
 
 
@@ -38,8 +40,10 @@ class Orientation:
         superior_is_high: True when superior lies at high z index.
         anterior_is_low: True when the patient's front lies at low y index (LPS +y is
             posterior; a DICOM axial slice's rows run front to back).
-        axial: True when the array slices are close to axial (z is the body axis).
+        axial: True when the array slices are close to axial (z is the body axis, x the
+            left-right one).
         phys_x: coefficients (per z, y, x index, in mm) of the LPS x coordinate.
+        layout: how the array lies as a DICOM axial series (:class:`~covidct.io.layout.Layout`).
     """
 
     lr_axis: int
@@ -48,6 +52,7 @@ class Orientation:
     anterior_is_low: bool
     axial: bool
     phys_x: tuple[float, float, float]
+    layout: Layout
 
     @classmethod
     def from_direction(
@@ -59,32 +64,17 @@ class Orientation:
         cols_zyx = [d[:, 2], d[:, 1], d[:, 0]]
         lr = [abs(c[0]) for c in cols_zyx]
         lr_axis = int(np.argmax(lr))
-        si = [abs(c[2]) for c in cols_zyx]
-        axial = int(np.argmax(si)) == 0 and lr_axis == 2
+        layout = Layout.of(direction)
         phys_x = tuple(float(c[0] * s) for c, s in zip(cols_zyx, spacing_zyx))
         return cls(
             lr_axis=lr_axis,
             right_is_low=bool(cols_zyx[lr_axis][0] > 0),
             superior_is_high=bool(cols_zyx[0][2] >= 0),
             anterior_is_low=bool(cols_zyx[1][1] >= 0),
-            axial=axial,
+            axial=layout.order == (0, 1, 2),
             phys_x=phys_x,  # type: ignore[arg-type]
+            layout=layout,
         )
-
-    def standard_flips(self) -> tuple[int, ...]:
-        """Array axes (0 z, 1 y, 2 x) to flip so that an axial scan lies as a DICOM axial
-        series does: slices feet to head, rows front to back, columns patient right to left
-        (the LPS identity direction). A NIfTI stored in RAS: ``(1, 2)``; not axial: ``()``."""
-        if not self.axial:
-            return ()
-        standard = (self.superior_is_high, self.anterior_is_low, self.right_is_low)
-        return tuple(axis for axis, ok in enumerate(standard) if not ok)
-
-    def display_flips(self) -> tuple[int, ...]:
-        """The in-plane axes (1 y, 2 x) of :meth:`standard_flips`: what a picture of an axial
-        slice flips to show it the radiological way (front up, the patient's right on the
-        viewer's left) whatever the array's order; slice indices stay the file's."""
-        return tuple(axis for axis in self.standard_flips() if axis > 0)
 
     def lps_x(self, index_zyx: np.ndarray) -> float:
         """LPS x (mm, up to the origin) of a (z, y, x) index position."""

@@ -253,7 +253,7 @@ def predict_lung_probability(
     Args:
         volume: ``(z, y, x)`` HU array (axial slices), laid as a DICOM axial series (feet to
             head, front to back, patient right to left; ``network_pass`` flips other scans,
-            :meth:`~covidct.lungs.grid.Orientation.standard_flips`).
+            :class:`~covidct.io.layout.Layout`).
         spacing: ``(sz, sy, sx)`` in mm.
         model: a :class:`LungModel`; default the shipped one.
         device: torch device ("cpu", "cuda"); default CUDA when available.

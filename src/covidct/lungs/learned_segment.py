@@ -18,8 +18,8 @@
   the nearer lung (optionally only where a disagreement survives an in-plane opening of
   ``open_mm`` and holds ``min_ml``), and on collapse the network's mask is used instead.
 
-``"model"`` refuses non-axial volumes (the network sees axial slices); ``"hybrid"`` keeps
-the rules' mask on them, with a logged warning.
+The network sees axial slices: :func:`covidct.lungs.segment_lungs` lays a coronal or
+sagittal reformat as an axial series first; :func:`network_pass` refuses one.
 """
 
 from __future__ import annotations
@@ -57,11 +57,10 @@ def _probability(hu: np.ndarray, spacing: tuple[float, float, float], orient: Or
     otherwise (a NIfTI in RAS, a series head first) gets the same probabilities."""
     from covidct.lungs.learned import predict_lung_probability
 
-    flips = orient.standard_flips()
-    if not flips:
+    lay = orient.layout  # an axial scan (network_pass): flips only, the spacing stays
+    if lay.is_standard:
         return predict_lung_probability(hu, spacing, model=model, threads=threads)
-    prob = predict_lung_probability(np.flip(hu, flips), spacing, model=model, threads=threads)
-    return np.ascontiguousarray(np.flip(prob, flips))
+    return lay.unlay(predict_lung_probability(lay.lay(hu), spacing, model=model, threads=threads))
 
 
 class NetworkPass(NamedTuple):
@@ -204,9 +203,6 @@ def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
     the classifier of :mod:`covidct.lungs.choice` (default the shipped one)."""
     from covidct.lungs.segment import _check_in_view
 
-    if not Orientation.from_direction(direction, sp).axial:
-        log.warning("%s: not axial slices: the lung network is not used, the rules' mask is kept", name)
-        return rules_input.copy()
     network = network or network_pass(arr, sp, direction, opts, name, model=model)
     grid, orient, hu, body, prob, _ = network
     rules = working_labels(rules_input, grid)

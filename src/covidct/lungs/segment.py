@@ -1,6 +1,8 @@
 """``segment_lungs``: unsupervised 3D lung segmentation (COVID-MTL method, made robust).
 
-Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.options.LungOptions`):
+A :class:`CTVolume` stored otherwise than a DICOM axial series (a NIfTI in RAS, a coronal
+reformat) is laid as one first (:class:`~covidct.io.layout.Layout`) and its labels are laid
+back. Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.options.LungOptions`):
 
 1. body outline (tissue above ``threshold.body_hu``, holes filled per slice);
 2. air below ``threshold.air_hu`` inside the body (``"refined"``) or the Kaggle/DSB-2017 air
@@ -26,7 +28,6 @@ Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.options.Lung
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from covidct.errors import InvalidInputError, NoLungsFoundError
+from covidct.io.layout import Layout
 from covidct.io.volume import CTVolume
 from covidct.lungs.airways import find_airways, remove_airways
 from covidct.lungs.cavity import cavity_fill, rib_slab
@@ -340,8 +342,7 @@ def segment_lungs(
         uint8 ``(z, y, x)`` mask on the input grid: 0 background, 1 right lung,
         2 left lung; trachea and main bronchi are excluded.
     Raises:
-        InvalidInputError: non-HU input, not 3D, or absurd spacing; a non-axial volume
-            for "model".
+        InvalidInputError: non-HU input, not 3D, or absurd spacing.
         NoLungsFoundError: no plausible lung in the volume.
         DataUnavailableError: "model" / "hybrid" without the shipped lung model (or, for
             "hybrid", its lung choice classifier).
@@ -351,24 +352,22 @@ def segment_lungs(
     opts = options or LungOptions.fast()
     standard = _in_standard_layout(image, spacing)
     if standard is not None:  # stored otherwise than a DICOM series: segmented laid as one
-        volume, flips = standard
-        return np.ascontiguousarray(np.flip(segment_lungs(volume, method=method, options=opts), flips))
+        volume, layout = standard
+        return layout.unlay(segment_lungs(volume, method=method, options=opts))
     if method in ("model", "hybrid"):  # the learned model (torch) is imported only here
         from covidct.lungs import learned_segment
 
         # the rules run in both, and their errors come first: their no-lungs refusal is the
         # one that holds on real scans (the model alone takes bowel gas for lung), and
         # "hybrid" corrects their mask; the network's pass needs the scan only, so it runs
-        # beside them in a thread (a non-axial scan: "hybrid" keeps the rules' mask), on the
-        # cores the rules leave it: torch's threads on the rules' core only contend
+        # beside them in a thread, on the cores the rules leave it: torch's threads on the
+        # rules' core only contend
         arr, sp, direction, name = _inputs(image, spacing)
-        axial = Orientation.from_direction(direction, sp).axial
         threads = max(1, _cores() - 1)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            net = pool.submit(learned_segment.network_pass, arr, sp, direction, opts, name, threads=threads) \
-                if axial or method == "model" else None
+            net = pool.submit(learned_segment.network_pass, arr, sp, direction, opts, name, threads=threads)
             rules = segment_lungs(image, spacing, method="refined", options=opts)
-            network = net.result() if net is not None else None
+            network = net.result()
         if method == "model":
             return learned_segment.model_lungs(arr, sp, direction, opts, name, network=network)
         return learned_segment.hybrid_lungs(arr, sp, direction, rules, opts, name, network=network)
@@ -401,19 +400,17 @@ def _without_abdominal_gas(
 
 def _in_standard_layout(
     image: CTVolume | np.ndarray, spacing: tuple[float, float, float] | None
-) -> tuple[CTVolume, tuple[int, ...]] | None:
-    """``image`` laid as a DICOM axial series (:meth:`Orientation.standard_flips`: a NIfTI
-    in RAS, a series head first) and the axes flipped; None when it lies so already (an array
-    has the identity direction). Every method then gives a scan the labels it gives it stored
-    the standard way, to the voxel (the rules' steps are symmetric only up to round-off)."""
-    _, sp, direction, _ = _inputs(image, spacing)
-    flips = Orientation.from_direction(direction, sp).standard_flips()
-    if not flips or not isinstance(image, CTVolume):
+) -> tuple[CTVolume, Layout] | None:
+    """``image`` laid as a DICOM axial series (:class:`~covidct.io.layout.Layout`: a NIfTI
+    in RAS is flipped, a series head first too, a coronal or sagittal reformat transposed)
+    and its layout; None when it lies so already (an array has the identity direction).
+    Every method then gives a scan the labels it gives it stored the standard way, to the
+    voxel (the rules' steps are symmetric only up to round-off)."""
+    _inputs(image, spacing)
+    if not isinstance(image, CTVolume):
         return None
-    d = np.asarray(direction, float).reshape(3, 3)
-    d[:, [2 - axis for axis in flips]] *= -1  # direction columns of array axes z, y, x: 2, 1, 0
-    array = np.ascontiguousarray(np.flip(image.array, flips))
-    return dataclasses.replace(image, array=array, direction=tuple(d.ravel())), flips
+    layout = Layout.of(image.direction)
+    return None if layout.is_standard else (layout.lay_volume(image), layout)
 
 
 def _working_scan(

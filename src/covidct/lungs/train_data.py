@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from covidct.io.layout import Layout
 from covidct.io.volume import CTVolume
-from covidct.lungs.grid import Orientation
 from covidct.lungs.learned import NEIGHBOUR_MM, to_model_grid
 
 __all__ = ["LUNG_LABEL_SUFFIX", "Example", "deformed_examples", "example_from_volume", "load_examples",
@@ -57,14 +57,14 @@ class Example:
 def example_from_volume(volume: CTVolume, lungs: np.ndarray, name: str, *, pixel_mm: float,
                         canvas: int) -> Example:
     """Resample a CT and its lung mask to the model grid, laid as the network reads a scan
-    (:meth:`~covidct.lungs.grid.Orientation.standard_flips`: a NIfTI in RAS is flipped)."""
-    flips = Orientation.from_direction(volume.direction, volume.spacing).standard_flips()
-    array, lungs = (np.flip(a, flips) for a in (volume.array, np.asarray(lungs)))
-    sy, sx = volume.spacing[1], volume.spacing[2]
+    (:class:`~covidct.io.layout.Layout`: a NIfTI in RAS is flipped, a reformat transposed)."""
+    layout = Layout.of(volume.direction)
+    array, lungs = (layout.lay(a) for a in (volume.array, np.asarray(lungs)))
+    sz, sy, sx = layout.lay_spacing(volume.spacing)
     hu, _ = to_model_grid(array, (sy, sx), pixel_mm=pixel_mm, canvas=canvas, fill=-1024.0)
     lab, _ = to_model_grid((lungs > 0).astype(np.float32), (sy, sx), pixel_mm=pixel_mm,
                            canvas=canvas, fill=0.0)
-    step = max(1, int(round(NEIGHBOUR_MM / float(volume.spacing[0]))))
+    step = max(1, int(round(NEIGHBOUR_MM / sz)))
     return Example(hu=hu.round().clamp(-1024, 3071).numpy().astype(np.int16),
                    lung=(lab.clamp(0, 1) * 255).round().numpy().astype(np.uint8), step=step, name=name)
 

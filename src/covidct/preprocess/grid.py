@@ -18,6 +18,7 @@ import SimpleITK as sitk
 
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.io import CTVolume, check_same_grid
+from covidct.io.layout import Layout
 
 __all__ = ["GRID_PRESETS", "GridCase", "GridPreset", "from_grid", "get_grid", "resample", "to_grid"]
 
@@ -151,18 +152,14 @@ def _take(array: np.ndarray, starts: tuple[int, ...], shape: tuple[int, ...], fi
 
 def _in_lps_layout(volume: CTVolume, lungs: np.ndarray, lesions: np.ndarray | None
                    ) -> tuple[CTVolume, np.ndarray, np.ndarray | None]:
-    """The CT and its masks laid as a DICOM axial series (``sitk.DICOMOrient`` to LPS:
+    """The CT and its masks laid as a DICOM axial series (:class:`~covidct.io.layout.Layout`:
     x to the patient's left, y to the back, z to the head), so that every grid case holds its
     patient the same way whatever the file's order (a NIfTI in RAS is flipped in x and y)."""
-    if np.allclose(np.asarray(volume.direction).reshape(3, 3), np.eye(3)):
+    layout = Layout.of(volume.direction)
+    if layout.is_standard:
         return volume, lungs, lesions
-
-    def lps(array: np.ndarray) -> sitk.Image:
-        return sitk.DICOMOrient(volume.to_sitk(np.asarray(array)), "LPS")
-
-    out = CTVolume.from_sitk(lps(volume.array), metadata=volume.metadata, is_hu=volume.is_hu)
-    masks = [None if m is None else sitk.GetArrayFromImage(lps(m)) for m in (lungs, lesions)]
-    return out, masks[0], masks[1]
+    masks = [None if m is None else layout.lay(np.asarray(m)) for m in (lungs, lesions)]
+    return layout.lay_volume(volume), masks[0], masks[1]
 
 
 def to_grid(

@@ -19,6 +19,7 @@ import numpy as np
 
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.io import CTVolume, read_ct
+from covidct.io.layout import Layout
 from covidct.lesions import LesionQuantification, quantify
 from covidct.lesions.quantify import VALIDATED_PIXEL_MM
 from covidct.lungs import segment_lungs
@@ -85,7 +86,7 @@ class StudyAnalysis:
 def study_warnings(ct: CTVolume) -> list[str]:
     """Plain warnings about the input: coarse pixels, thick or uneven slices, values not HU."""
     out = [str(w) for w in ct.metadata.get("warnings", ())]
-    sz, sy, sx = ct.spacing
+    sz, sy, sx = Layout.of(ct.direction).lay_spacing(ct.spacing)  # of axial slices
     if max(sy, sx) > VALIDATED_PIXEL_MM:
         out.append(f"coarse pixels ({max(sy, sx):.2f} mm): lesion detection is validated up to "
                    f"{VALIDATED_PIXEL_MM:.1f} mm; vessels may count as lesion")
@@ -109,14 +110,17 @@ def lesion_profile(
 
     Returns ``{"position_mm": [...], "lung_ml": [...], "lesion_fraction": [...],
     "ggo_fraction": [...], "consolidation_fraction": [...]}`` over the slices holding lung;
-    ``position_mm`` is the LPS z (superior positive) of each slice centre.
+    ``position_mm`` is the LPS z (superior positive) of each slice centre. A reformat's axial
+    slices are planes of its array axis closest to the body axis.
     """
-    lung_n = (lungs > 0).sum(axis=(1, 2)).astype(np.int64)
-    ggo_n = ((lesions == 1) & (lungs > 0)).sum(axis=(1, 2))
-    cons_n = ((lesions == 2) & (lungs > 0)).sum(axis=(1, 2))
+    axis = Layout.of(ct.direction).order[0]  # the array axis of axial slices
+    others = tuple(a for a in range(3) if a != axis)
+    lung_n = (lungs > 0).sum(axis=others).astype(np.int64)
+    ggo_n = ((lesions == 1) & (lungs > 0)).sum(axis=others)
+    cons_n = ((lesions == 2) & (lungs > 0)).sum(axis=others)
     ks = np.flatnonzero(lung_n)
     d = np.asarray(ct.direction, float).reshape(3, 3)
-    z_mm = ct.origin[2] + d[2, 2] * ks * ct.spacing[0]
+    z_mm = ct.origin[2] + d[2, 2 - axis] * ks * ct.spacing[axis]
     order = np.argsort(-z_mm, kind="stable")
     ks, z_mm = ks[order], z_mm[order]
     frac = (ggo_n[ks] + cons_n[ks]) / lung_n[ks]

@@ -23,6 +23,7 @@ import numpy as np
 
 from covidct.errors import InvalidInputError
 from covidct.io import write_image
+from covidct.io.layout import Layout
 from covidct.report.analysis import StudyAnalysis, lesion_profile
 from covidct.report.html import render_html
 from covidct.report.record import build_record, validate_record
@@ -66,34 +67,36 @@ def check_out_dir(out: Path, source: Path) -> None:
         raise InvalidInputError(f"the report folder {out} must lie outside the input {source}")
 
 
-def _flipped(array: np.ndarray | None, axes: tuple[int, ...]) -> np.ndarray | None:
-    return None if array is None else np.flip(array, axes)
+def _laid(array: np.ndarray | None, layout: Layout) -> np.ndarray | None:
+    return None if array is None else layout.lay(array)
 
 
 def _pictures(analysis: StudyAnalysis, folder: Path, title: str) -> dict[str, Path]:
-    from covidct.lungs.grid import Orientation
     from covidct.viz import save_coronal, save_lesion_profile, save_montage
 
     ct, q = analysis.ct, analysis.quantification
     n = analysis.options.montage_slices
-    # drawn the radiological way whatever the file's order (a NIfTI in RAS is flipped in-plane);
-    # the coronal plane keeps the file's y index, its head-up rows come from the direction
-    flips = Orientation.from_direction(ct.direction, ct.spacing).display_flips()
-    axial = functools.partial(_flipped, axes=flips)
-    coronal = functools.partial(_flipped, axes=tuple(f for f in flips if f == 2))
+    # drawn the radiological way whatever the file's order (a NIfTI in RAS is flipped in-plane,
+    # a reformat transposed to axial slices); the coronal plane keeps the laid y index, its
+    # head-up rows come from the direction
+    view = Layout.of(ct.direction).display
+    side = Layout(order=view.order, flips=tuple(f for f in view.flips if f != 1))
+    axial = functools.partial(_laid, layout=view)
+    coronal = functools.partial(_laid, layout=side)
     pics = {
-        "montage": save_montage(axial(ct.array), folder / "montage.png", spacing=ct.spacing,
+        "montage": save_montage(axial(ct.array), folder / "montage.png", spacing=view.lay_spacing(ct.spacing),
                                 lungs=axial(analysis.lungs), lesions=axial(q.lesion_mask), n_slices=n,
                                 title=title),
-        "coronal": save_coronal(coronal(ct.array), folder / "coronal.png", spacing=ct.spacing,
-                                direction=ct.direction, lungs=coronal(analysis.lungs),
+        "coronal": save_coronal(coronal(ct.array), folder / "coronal.png", spacing=side.lay_spacing(ct.spacing),
+                                direction=side.lay_direction(ct.direction), lungs=coronal(analysis.lungs),
                                 lesions=coronal(q.lesion_mask), heatmap=coronal(analysis.heatmap)),
         "profile": save_lesion_profile(lesion_profile(analysis.lungs, q.lesion_mask, ct),
                                        folder / "profile.png"),
     }
     if analysis.heatmap is not None:
         pics["montage_heat"] = save_montage(
-            axial(ct.array), folder / "montage_heatmap.png", spacing=ct.spacing, lungs=axial(analysis.lungs),
+            axial(ct.array), folder / "montage_heatmap.png", spacing=view.lay_spacing(ct.spacing),
+            lungs=axial(analysis.lungs),
             heatmap=axial(analysis.heatmap), n_slices=n, title=f"{title}: heat map")
     return pics
 

@@ -3,8 +3,8 @@ lesion / heat-map overlays with an opacity, and a small in-memory cache of the v
 
 A slice is shown the radiological way, front at the top and the patient's right on the
 viewer's left, as in the report's pictures: a file stored otherwise (a NIfTI in RAS) is
-flipped in-plane (:meth:`~covidct.lungs.grid.Orientation.display_flips`); slice indices stay
-the file's.
+flipped in-plane (:attr:`~covidct.io.layout.Layout.display`); slice indices stay the file's
+(a reformat's are those of its axial slices).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from skimage.segmentation import find_boundaries
 
 from covidct.errors import GeometryMismatchError, InvalidInputError
 from covidct.io import CTVolume
-from covidct.lungs.grid import Orientation
+from covidct.io.layout import Layout
 from covidct.viz.overlays import LESION_COLOURS, LUNG_COLOURS
 
 __all__ = ["LAYERS", "WINDOWS", "StudyVolumes", "VolumeCache", "render_slice", "window_to_uint8"]
@@ -40,7 +40,9 @@ class StudyVolumes:
     """A study's CT and its overlay arrays on the same ``(z, y, x)`` grid.
 
     ``layers``: ``lungs`` (uint8 0/1 right/2 left), ``lesions`` (uint8 0/1 GGO/2
-    consolidation), ``heatmap`` (float, any range; shown scaled to its maximum).
+    consolidation), ``heatmap`` (float, any range; shown scaled to its maximum). A coronal
+    or sagittal reformat is laid as a DICOM axial series on construction (its slice indices
+    are then those of the axial slices); an axial file is kept as it is.
     """
 
     ct: CTVolume
@@ -53,6 +55,10 @@ class StudyVolumes:
             if arr.shape != self.ct.shape:
                 raise GeometryMismatchError(
                     f"overlay {name} has shape {arr.shape}; the CT has {self.ct.shape} (z, y, x)")
+        layout = Layout.of(self.ct.direction)
+        if not layout.axial:
+            object.__setattr__(self, "ct", layout.lay_volume(self.ct))
+            object.__setattr__(self, "layers", {k: layout.lay(v) for k, v in self.layers.items()})
 
 
 def window_to_uint8(hu: np.ndarray, window: str) -> np.ndarray:
@@ -112,7 +118,7 @@ def render_slice(volumes: StudyVolumes, k: int, *, window: str = "lung",
         _draw_labels(rgb, volumes.layers["lesions"][k], LESION_COLOURS, opacity, opacity)
     if "lungs" in overlays:
         _draw_labels(rgb, volumes.layers["lungs"][k], LUNG_COLOURS, opacity / 3, min(1, 2 * opacity))
-    flips = Orientation.from_direction(volumes.ct.direction, volumes.ct.spacing).display_flips()
+    flips = Layout.of(volumes.ct.direction).display.flips
     rgb = np.flip(rgb, tuple(axis - 1 for axis in flips))  # (y, x) of the slice
     buf = io.BytesIO()
     Image.fromarray(np.round(rgb).astype(np.uint8), mode="RGB").save(buf, format="PNG")

@@ -18,8 +18,8 @@ import numpy as np
 from covidct.datasets._common import hu_to_uint8, resample_slice_to_square
 from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.io import CTVolume
+from covidct.io.layout import Layout
 from covidct.io.volume import check_same_grid
-from covidct.lungs.grid import Orientation
 from covidct.slices.model_file import SliceModel
 
 __all__ = ["PredictSlicesOptions", "SliceCurve", "lung_slices", "predict_ct_slices", "save_slice_curve"]
@@ -97,16 +97,21 @@ def lung_slices(ct: CTVolume, lungs: np.ndarray, options: PredictSlicesOptions =
                 ) -> tuple[np.ndarray, list[np.ndarray], tuple[int, int, int, int]]:
     """(z indices, 8-bit lung-window images of the lung box, the box) of a study's lung slices."""
     check_same_grid(ct, lungs, name="lungs")
+    # an axial file's slices are cut in its own voxels (z and box the file's) and shown front
+    # up, the patient's right on the left (a NIfTI in RAS flipped); a reformat is laid as a
+    # DICOM axial series first (z and box are then of that)
+    view = Layout.of(ct.direction).display
+    laid = Layout() if view.axial else view
+    array, lungs, spacing = laid.lay(ct.array), laid.lay(np.asarray(lungs)), laid.lay_spacing(ct.spacing)
     area = (lungs > 0).sum(axis=(1, 2))
     if area.max() == 0:
         raise NoLungsFoundError(f"{ct.metadata.get('source', 'the CT')}: the lung mask is empty")
     z = np.flatnonzero(area >= max(1, options.min_lung_fraction * area.max()))
-    y0, y1, x0, x1 = box = _box(lungs > 0, ct.spacing, options.margin_mm)
-    # shown front up, the patient's right on the left (a NIfTI in RAS flipped); the box is the file's
-    flips = tuple(a - 1 for a in Orientation.from_direction(ct.direction, ct.spacing).display_flips())
+    y0, y1, x0, x1 = box = _box(lungs > 0, spacing, options.margin_mm)
+    flips = tuple(a - 1 for a in view.flips) if view.axial else ()
     images = []
     for k in z:
-        hu = resample_slice_to_square(np.flip(ct.array[k, y0:y1, x0:x1], flips), (ct.spacing[1], ct.spacing[2]),
+        hu = resample_slice_to_square(np.flip(array[k, y0:y1, x0:x1], flips), (spacing[1], spacing[2]),
                                       size=options.size, order=1, fill=-2000.0)
         images.append(hu_to_uint8(hu))
     return z, images, box
