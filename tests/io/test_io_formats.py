@@ -200,7 +200,7 @@ def test_describe_known_values():
     assert info["shape_zyx"] == [2, 3, 4]
     assert info["spacing_mm_zyx"] == [2.0, 1.0, 0.5]
     assert info["extent_mm_zyx"] == [4.0, 3.0, 2.0]
-    assert info["orientation"] == "RAS"
+    assert info["orientation"] == "RAS" and info["slices"] == "axial"
     assert info["voxel_volume_ml"] == pytest.approx(0.001)
     values = info["values"]
     assert values["unit"] == "HU" and values["min"] == -10 and values["max"] == 13

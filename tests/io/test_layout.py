@@ -58,3 +58,11 @@ def test_an_oblique_axial_scan_lies_as_it_is():
     t = np.deg2rad(10.0)
     tilt = (1.0, 0.0, 0.0, 0.0, np.cos(t), -np.sin(t), 0.0, np.sin(t), np.cos(t))
     assert Layout.of(tilt).is_standard
+
+
+def test_slice_plane_names_the_plane_of_the_files_slices(reformat):
+    from covidct.io.describe import describe, slice_plane
+
+    assert slice_plane((-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0)) == "axial"
+    volume = reformat.volume(CTVolume(np.zeros((4, 5, 6), np.int16), (2.5, 0.9, 0.7)))
+    assert describe(volume)["slices"] == reformat.plane

@@ -151,3 +151,5 @@ def test_a_reformat_is_drawn_and_profiled_as_its_axial_series(sim_analysis, tmp_
     assert lesion_profile(ref.lungs, ref.quantification.lesion_mask, ref.ct) == \
         lesion_profile(a.lungs, q.lesion_mask, ct)
     assert study_warnings(ref.ct) == study_warnings(ct)
+    html = write_report(ref, tmp_path / "out").html.read_text()
+    assert f"{reformat.plane} slices (analysed and shown as axial slices)" in html

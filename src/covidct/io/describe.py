@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from covidct.io.layout import Layout
 from covidct.io.volume import CTVolume
 
-__all__ = ["MAX_STATS_VOXELS", "describe", "orientation_code"]
+__all__ = ["MAX_STATS_VOXELS", "describe", "orientation_code", "slice_plane"]
 
 #: Percentiles are computed on a regular subsample of at most this many voxels.
 MAX_STATS_VOXELS = 2_000_000
@@ -28,6 +29,13 @@ def orientation_code(direction: tuple[float, ...]) -> str:
         [float(d) for d in direction]
     )
     return str(flipped)
+
+
+def slice_plane(direction: tuple[float, ...]) -> str:
+    """The plane of the array's slices (array axis 0): ``"axial"``, or ``"coronal"`` /
+    ``"sagittal"`` for a reformat, which every stage lays as an axial series
+    (:class:`~covidct.io.layout.Layout`)."""
+    return ("axial", "coronal", "sagittal")[Layout.of(direction).order.index(0)]
 
 
 def _json_safe(value: Any) -> Any:
@@ -55,7 +63,8 @@ def describe(volume: CTVolume) -> dict[str, Any]:
     """Shape, geometry, orientation, value statistics and metadata as a JSON-safe dict.
 
     Keys: ``shape_zyx``, ``spacing_mm_zyx``, ``extent_mm_zyx``, ``origin_mm_xyz`` (LPS),
-    ``direction`` (row-major 3 x 3), ``orientation`` (e.g. ``"LPS"``), ``dtype``, ``is_hu``,
+    ``direction`` (row-major 3 x 3), ``orientation`` (e.g. ``"LPS"``), ``slices``
+    (:func:`slice_plane`), ``dtype``, ``is_hu``,
     ``voxel_volume_ml``, ``values`` (``unit`` "HU" or "grey level"; ``min``, ``max``,
     ``mean`` over all voxels; ``p01``, ``p50``, ``p99`` on a regular subsample of at most
     :data:`MAX_STATS_VOXELS` voxels), ``metadata``.
@@ -79,6 +88,7 @@ def describe(volume: CTVolume) -> dict[str, Any]:
         "origin_mm_xyz": [float(o) for o in volume.origin],
         "direction": [float(d) for d in volume.direction],
         "orientation": orientation_code(volume.direction),
+        "slices": slice_plane(volume.direction),
         "dtype": str(arr.dtype),
         "is_hu": bool(volume.is_hu),
         "voxel_volume_ml": float(volume.voxel_volume_ml),
