@@ -343,3 +343,27 @@ def test_dicomdir_file_set_is_read_and_left_untouched(small_ct, tmp_path):
     _assert_same(read_ct(tmp_path / "media"), small_ct)
     after = {p: p.read_bytes() for p in (tmp_path / "media").rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_gantry_tilt_is_read_square_with_a_warning(tmp_path, caplog):
+    """Slices tilted by 15 degrees about x, their positions stepping 2 mm along the table (z):
+    the step along their normal is 2 cos 15 mm (voxel volumes right), and the reader says the
+    last slice lies 4 x 2 sin 15 = 2.07 mm from where the file puts it."""
+    t = np.deg2rad(15.0)
+    folder = tmp_path / "tilt"
+    folder.mkdir()
+    for k in range(5):
+        write_raw_slice(folder / f"{k}.dcm", np.full((4, 4), 1000 + k), position=(0.0, 0.0, 2.0 * k),
+                        orientation=(1, 0, 0, 0, np.cos(t), np.sin(t)), instance=k + 1)
+    with caplog.at_level(logging.WARNING, logger="covidct.io"):
+        vol = read_ct(folder)
+    assert vol.spacing[0] == pytest.approx(2.0 * np.cos(t))
+    assert [w for w in vol.metadata["warnings"] if "gantry tilt of 15.0 degrees" in w and "2.1 mm" in w]
+    assert "gantry tilt" in caplog.text
+    square = tmp_path / "square"  # the same orientation, positions along the normal: no warning
+    square.mkdir()
+    normal = np.cross((1, 0, 0), (0, np.cos(t), np.sin(t)))
+    for k in range(5):
+        write_raw_slice(square / f"{k}.dcm", np.full((4, 4), 1000 + k), position=tuple(2.0 * k * normal),
+                        orientation=(1, 0, 0, 0, np.cos(t), np.sin(t)), instance=k + 1)
+    assert not [w for w in read_ct(square).metadata["warnings"] if "tilt" in w]

@@ -250,8 +250,29 @@ def _geometry(
             )
             logger.warning("%s in %s", msg, ordered[0].path.parent)
             warnings.append(msg)
+        tilt = _gantry_tilt(ordered, normal, min(pix))
+        if tilt:
+            logger.warning("%s in %s", tilt, ordered[0].path.parent)
+            warnings.append(tilt)
     direction = np.column_stack([row, col, normal])
     return ordered, pos, direction, (float(pix[0]), float(pix[1])), warnings
+
+
+def _gantry_tilt(ordered: list[_Slice], normal: np.ndarray, pixel_mm: float) -> str | None:
+    """A warning when the slices' positions do not step along their normal (a gantry-tilted
+    acquisition) by more than half a pixel over the series; None otherwise. The volume is
+    read as slices stacked square to each other: voxel volumes (the step along the normal)
+    are right, but the file places its later slices shifted in-plane."""
+    p = np.array([np.asarray(s.header.ImagePositionPatient, float) for s in ordered])
+    d = p - p[0]
+    along = d @ normal
+    shift = float(np.linalg.norm(d - np.outer(along, normal), axis=1).max())
+    if shift <= 0.5 * pixel_mm:
+        return None
+    angle = float(np.degrees(np.arctan2(shift, abs(along[-1]))))
+    return (f"gantry tilt of {angle:.1f} degrees: the slices are read stacked square to each "
+            f"other (volumes are right, but the last slice lies {shift:.1f} mm from where the "
+            "file puts it); a tilt-correcting converter (e.g. dcm2niix) gives exact positions")
 
 
 def _decode(s: _Slice, rows: int, cols: int) -> np.ndarray:
