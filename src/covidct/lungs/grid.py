@@ -40,8 +40,6 @@ class Orientation:
         superior_is_high: True when superior lies at high z index.
         anterior_is_low: True when the patient's front lies at low y index (LPS +y is
             posterior; a DICOM axial slice's rows run front to back).
-        axial: True when the array slices are close to axial (z is the body axis, x the
-            left-right one).
         phys_x: coefficients (per z, y, x index, in mm) of the LPS x coordinate.
         layout: how the array lies as a DICOM axial series (:class:`~covidct.io.layout.Layout`).
     """
@@ -50,7 +48,6 @@ class Orientation:
     right_is_low: bool
     superior_is_high: bool
     anterior_is_low: bool
-    axial: bool
     phys_x: tuple[float, float, float]
     layout: Layout
 
@@ -64,17 +61,21 @@ class Orientation:
         cols_zyx = [d[:, 2], d[:, 1], d[:, 0]]
         lr = [abs(c[0]) for c in cols_zyx]
         lr_axis = int(np.argmax(lr))
-        layout = Layout.of(direction)
         phys_x = tuple(float(c[0] * s) for c, s in zip(cols_zyx, spacing_zyx))
         return cls(
             lr_axis=lr_axis,
             right_is_low=bool(cols_zyx[lr_axis][0] > 0),
             superior_is_high=bool(cols_zyx[0][2] >= 0),
             anterior_is_low=bool(cols_zyx[1][1] >= 0),
-            axial=layout.order == (0, 1, 2),
             phys_x=phys_x,  # type: ignore[arg-type]
-            layout=layout,
+            layout=Layout.of(direction),
         )
+
+    @property
+    def axial(self) -> bool:
+        """True when the array slices are close to axial (z the body axis, x the left-right
+        one): :attr:`Layout.axial <covidct.io.layout.Layout.axial>`."""
+        return self.layout.axial
 
     def lps_x(self, index_zyx: np.ndarray) -> float:
         """LPS x (mm, up to the origin) of a (z, y, x) index position."""
