@@ -129,7 +129,7 @@ PRESETS: dict[str, LungTrainConfig] = {
                                         epochs=2, steps_per_epoch=5, batch_size=8, val_every=1),
     # 2 mm pixels on a 192 px canvas (384 mm), 48 deformed variants per real CT, 60 % of the
     # slices from real anatomy, 1440 steps of 12 slices (25-45 min on one CPU thread; 12
-    # epochs scored lower held out, docs/validation.md)
+    # and 48 epochs scored lower held out, docs/validation.md)
     "lungs-unet-2mm": LungTrainConfig(name="lungs-unet-2mm", pixel_mm=2.0, canvas=192,
                                       paint_seeds=(100, 103), deform_seeds=(0, 48), real_share=0.6,
                                       epochs=24, steps_per_epoch=60),
