@@ -42,6 +42,9 @@ CASE_SETS = {
     "third": ([("covid", 0.45, 0.7), ("covid", 0.85, 0.9), ("pneumonia", 0.35, 1.0), ("covid", 0.65, 0.3)], 20),
     "fourth": ([("covid", 0.35, 0.5), ("covid", 0.6, 0.7), ("pneumonia", 0.3, 0.9), ("covid", 0.9, 0.6)], 30),
     "fifth": ([("covid", 0.4, 0.4), ("covid", 0.7, 0.8), ("pneumonia", 0.5, 0.9), ("covid", 0.95, 0.5)], 40),
+    # mild disease, where the disease gate may stay closed
+    "mild": ([("covid", 0.02, 0.3), ("covid", 0.05, 0.5), ("covid", 0.1, 0.8), ("pneumonia", 0.05, 0.9),
+              ("pneumonia", 0.1, 1.0)], 60),
 }
 
 

@@ -17,9 +17,6 @@
   mediastinum and the diaphragm) is added when it touches the rules' lungs, with the side of
   the nearer lung (optionally only where a disagreement survives an in-plane opening of
   ``open_mm`` and holds ``min_ml``), and on collapse the network's mask is used instead.
-  On the scans left uncorrected (clear lungs) only tissue the rules took is trimmed: voxels
-  whose in-plane median reads above ``clear_trim_hu`` where the network's probability is
-  below ``remove_below``, in parts of at least ``clear_trim_ml`` (:func:`trim_clear`).
 
 The network sees axial slices: :func:`covidct.lungs.segment_lungs` lays a coronal or
 sagittal reformat as an axial series first; :func:`network_pass` refuses one.
@@ -45,8 +42,7 @@ from covidct.lungs.split import LEFT, RIGHT, label_sides
 if TYPE_CHECKING:
     from covidct.lungs.choice import LungChoice
 
-__all__ = ["NetworkPass", "hybrid_lungs", "model_lungs", "network_labels", "network_pass", "trim_clear",
-           "working_labels"]
+__all__ = ["NetworkPass", "hybrid_lungs", "model_lungs", "network_labels", "network_pass", "working_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +215,7 @@ def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
     if not ((rules == RIGHT).any() and (rules == LEFT).any()):
         return rules_input.copy()
     if opts.hybrid.diseased_only and not disease_gate(rules, hu, grid.spacing, opts).open:
-        return trim_clear(rules_input, rules, network, opts, name)
+        return rules_input.copy()
     added = _touching(_thick((prob > opts.hybrid.add_above) & body & (rules == 0), grid, opts), rules > 0)
     removed = _thick((prob < opts.hybrid.remove_below) & (rules > 0), grid, opts)
     if not (added.any() or removed.any()):
@@ -229,33 +225,6 @@ def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
     side = _nearer_side(added, rules, orient.lr_axis)
     labels[added] = side[added]
     return _corrected(rules_input, rules, labels, grid, opts, name)
-
-
-def trim_clear(rules_input: np.ndarray, rules: np.ndarray, network: NetworkPass, opts: LungOptions,
-               name: str) -> np.ndarray:
-    """The rules' input-grid labels ``rules_input`` (``rules`` on the working grid) less the
-    tissue they took where the network reads no lung: 3D parts of at least
-    ``hybrid.clear_trim_ml`` mL whose in-plane median HU is above ``hybrid.clear_trim_hu``
-    and whose probability is below ``hybrid.remove_below``. Unchanged when the network found
-    no plausible lung."""
-    from covidct.lungs.segment import _median_in_plane
-
-    h = opts.hybrid
-    if h.clear_trim_ml <= 0 or network.labels is None:
-        return rules_input.copy()
-    tissue = (rules > 0) & (network.prob < h.remove_below)
-    tissue &= _median_in_plane(network.hu) > h.clear_trim_hu
-    lab, n = ndi.label(tissue)
-    if n == 0:
-        return rules_input.copy()
-    sizes = np.bincount(lab.ravel()) * network.grid.voxel_ml
-    sizes[0] = 0.0
-    removed = np.isin(lab, np.nonzero(sizes >= h.clear_trim_ml)[0])
-    if not removed.any():
-        return rules_input.copy()
-    log.info("%s: %.1f mL of tissue the network reads as no lung left out of the rules' lungs",
-             name, np.count_nonzero(removed) * network.grid.voxel_ml)
-    return _corrected(rules_input, rules, np.where(removed, 0, rules).astype(np.uint8), network.grid, opts, name)
 
 
 def _touching(added: np.ndarray, rules: np.ndarray) -> np.ndarray:
@@ -300,7 +269,7 @@ def _learned_choice(rules_input: np.ndarray, rules: np.ndarray, network: Network
     sick = not opts.hybrid.diseased_only or collapsed or (
         (rules == RIGHT).any() and (rules == LEFT).any() and disease_gate(rules, hu, grid.spacing, opts).open)
     if not sick:
-        return trim_clear(rules_input, rules, network, opts, name)
+        return rules_input.copy()
     lung = choose_lung(hu, prob, body, rules > 0, net > 0, grid.spacing, choice or load_lung_choice(),
                        superior_is_high=network.orient.superior_is_high)
     if not collapsed:

@@ -342,8 +342,8 @@ class HybridOptions:
             too); False: the fixed thresholds below (``add_above`` ... ``min_ml``) and, on
             collapse, the network's mask.
         diseased_only: correct only scans whose disease gate (:mod:`covidct.lungs.gate`,
-            read on the rules' mask) opens; clear lungs keep the rules' mask, less the
-            tissue of ``clear_trim_hu`` (the collapse check below still runs).
+            read on the rules' mask) opens; clear lungs keep the rules' mask (the collapse
+            check below still runs).
         add_above: lung the rules missed is added where the model's probability is above this
             (where the model is fairly sure: its 2 mm outline is not, so the rules keep their
             HU edges elsewhere; 0.98 gave 0.001-0.005 more Dice on mild cases of lung1 but
@@ -355,16 +355,10 @@ class HybridOptions:
         min_ml: and where its 3D part holds at least this (mL).
         collapse_ratio: when the rules' lungs hold less than this share of the network's lung
             volume, the network's mask (as ``method="model"``) replaces the rules' (0: never).
-        clear_trim_hu: on scans left uncorrected (clear lungs), the rules' lung is still
-            removed where the network's probability is below ``remove_below`` and the in-plane
-            median reads above this (HU: tissue, not aerated lung): mediastinal fat,
-            pericardium, the heart's apex or the liver dome taken by the cavity growth.
-        clear_trim_ml: in 3D parts of at least this (mL; 0: clear lungs keep the rules' mask).
 
     The thresholds were chosen on the standard painted cases of
     ``benchmarks/lung_model_validation.py`` with held-out models, ``collapse_ratio`` on two
-    of its "fresh" cases; the other case sets check them (docs/validation.md);
-    ``clear_trim_hu`` and ``clear_trim_ml`` on overlays of the five clear real CTs.
+    of its "fresh" cases; the other case sets check them (docs/validation.md).
     """
 
     learned_choice: bool = True
@@ -374,16 +368,13 @@ class HybridOptions:
     open_mm: float = 0.0
     min_ml: float = 0.0
     collapse_ratio: float = 0.9
-    clear_trim_hu: float = -300.0
-    clear_trim_ml: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.remove_below <= self.add_above <= 1.0:
             raise InvalidInputError(
                 "LungOptions.hybrid needs 0 <= remove_below <= add_above <= 1; got "
                 f"{self.remove_below}, {self.add_above}")
-        _check("hybrid", {"open_mm": self.open_mm, "min_ml": self.min_ml, "clear_trim_ml": self.clear_trim_ml},
-               positive=False)
+        _check("hybrid", {"open_mm": self.open_mm, "min_ml": self.min_ml}, positive=False)
         if not 0.0 <= self.collapse_ratio <= 1.0:
             raise InvalidInputError(f"LungOptions.hybrid.collapse_ratio must be in [0, 1]; got {self.collapse_ratio}")
 

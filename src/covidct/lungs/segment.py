@@ -333,7 +333,7 @@ def segment_lungs(
         method: ``"hybrid"`` (default: the rules of ``"refined"``, corrected with the shipped
             lung network where the disease gate opens or the rules lost whole regions: a
             learned classifier chooses each voxel where the two masks disagree; clear lungs
-            keep the rules' mask less the tissue the network reads as no lung),
+            keep the rules' mask),
             ``"refined"`` (the rules alone: recovers dense, infected lung), ``"classical"``
             (the Kaggle/DSB-2017 threshold baseline of the paper) or ``"model"`` (the
             network alone, :mod:`covidct.lungs.learned_segment`).
