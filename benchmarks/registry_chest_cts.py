@@ -13,11 +13,13 @@
 * ``tschest``: the example CT of the aorta report in ``totalsegmentator==2.18.0``'s source
   distribution (``tests/reference_files/aorta_report/example_ct.nii.gz``, Apache-2.0): a
   contrast-enhanced chest CT of 1.5 mm voxels, both lungs whole in view, written as slices
-  of 4.5 mm (3 slices). Lung labels: the rules.
+  of 4.5 mm (3 slices). Lung labels: the rules, which take the apex of the left ventricle
+  under the left dome for lung (13.6 mL): train on it with corrected ``tschest_lungmask``
+  labels.
 
 All are written in LPS with about 5 mm slices (block means of 4 / 2 / 3 slices, the slice
-thickness of the two pyradiomics CTs; a label voxel is lung where at least half of its slices were),
-through a temporary name. ``--real-ct`` adds links to ``lung1`` / ``lung2`` so that ``--out``
+thickness of the two pyradiomics CTs; a label voxel is lung where at least half of its slices
+were), through a temporary name. ``--real-ct`` adds links to ``lung1`` / ``lung2`` so that ``--out``
 is the training folder of ``covidct train lungs-unet-2mm --data OUT``.
 
 Usage::
