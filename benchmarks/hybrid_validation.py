@@ -45,6 +45,9 @@ CASE_SETS = {
     # mild disease, where the disease gate may stay closed
     "mild": ([("covid", 0.02, 0.3), ("covid", 0.05, 0.5), ("covid", 0.1, 0.8), ("pneumonia", 0.05, 0.9),
               ("pneumonia", 0.1, 1.0)], 60),
+    # more mild disease, drawn after the "lost lung" test was set on "mild"
+    "mild2": ([("covid", 0.03, 0.4), ("covid", 0.08, 0.6), ("covid", 0.12, 0.9), ("pneumonia", 0.08, 1.0),
+               ("pneumonia", 0.12, 0.8)], 70),
 }
 
 

@@ -11,9 +11,10 @@ from covidct.lungs.domes import carve_domes
 
 SPACING = (5.0, 1.25, 1.25)  # (sz, sy, sx) mm
 
-def _dome_phantom(radius: float, bridge: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _dome_phantom(radius: float, bridge: bool,
+                  dome_hu: float = 40.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Axial slices 1.25 mm, 5 mm apart: a rib ring, lung above z = 4 ringing a soft-tissue
-    dome (an organ top) of ``radius`` pixels rising from the body below."""
+    dome (an organ top, of ``dome_hu``) of ``radius`` pixels rising from the body below."""
     shape = (10, 120, 120)
     yy, xx = np.mgrid[: shape[1], : shape[2]]
     r = np.hypot(yy - 60, xx - 60)
@@ -21,6 +22,7 @@ def _dome_phantom(radius: float, bridge: bool) -> tuple[np.ndarray, np.ndarray, 
     body = np.broadcast_to(r < 58, shape).copy()
     hu[:, r >= 58] = -1000.0
     hu[:, (r >= 50) & (r < 54)] = 700.0  # ribs
+    hu[:, r < radius] = dome_hu
     labels = np.zeros(shape, np.uint8)
     ring = r < 48
     dome = r < radius
@@ -49,6 +51,17 @@ def test_carve_domes_removes_small_dome_keeps_aerated_lung():
     assert (out[4][~dome] == labels[4][~dome]).all()  # the aerated ring is kept
     assert (out[5:][:, dome] == 0).all()  # and the slices above follow
     assert (labels[4][dome] == LEFT).all()  # input not modified
+
+
+def test_carve_domes_contrast_enhanced_organ_is_not_rib():
+    # a spleen top enhanced to 180 HU is above the rib threshold (150 HU) in the slab, but it
+    # lies inside the lung's hull: it is a dome, not the rib line
+    labels, hu, body = _dome_phantom(radius=12, bridge=False, dome_hu=180.0)
+    assert LungOptions().cavity.rib_hu < 180.0
+    out = _carve(labels, hu, body, diseased=False)
+    dome = np.hypot(*(np.mgrid[:120, :120] - 60)) < 12
+    assert (out[4:][:, dome] == 0).all()
+    assert (out[4:][:, ~dome] == labels[4:][:, ~dome]).all()
 
 
 def test_carve_domes_wall_contact():

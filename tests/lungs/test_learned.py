@@ -255,6 +255,45 @@ def test_thick_disagreement_keeps_only_thick_parts_of_the_mask():
     assert np.array_equal(_thick(mask, grid, opts), mask)
 
 
+def test_lost_lung_needs_a_thick_dense_part_of_the_network_outside_the_rules():
+    """The gate-closed trigger (``hybrid.lost_ml``): a 40 x 40 mm block of 20 HU the network
+    calls lung and the rules do not (12 mL on 3 slices of 2.5 mm), touching the rules' lung,
+    fires at 10 mL; the same block of fat (-100 HU), away from the rules' lung, under the
+    volume, or a 2 mm strip (the opening) does not; 0 mL switches the test off."""
+    import dataclasses
+
+    from covidct.lungs.grid import Orientation, WorkingGrid
+    from covidct.lungs.learned_segment import NetworkPass, _lost_lung
+    from covidct.lungs.options import HybridOptions, LungOptions
+
+    shape, spacing = (3, 100, 100), (2.5, 1.25, 1.25)
+    grid = WorkingGrid.choose(shape, spacing, 1.25, 2.5)
+    rules = np.zeros(shape, np.uint8)
+    rules[:, 10:90, 10:40] = 1  # the rules' lung
+    net = rules.copy()
+    net[:, 20:52, 40:72] = 1  # 32 x 32 pixels = 40 x 40 mm beside it: 12 mL
+    hu = np.full(shape, -850.0, np.float32)
+    hu[net > rules] = 20.0
+
+    def lost(hu=hu, net=net, rules=rules, **fields):
+        opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(**fields))
+        network = NetworkPass(grid, Orientation.from_direction((1, 0, 0, 0, 1, 0, 0, 0, 1), spacing),
+                              hu, np.ones(shape, bool), (net > 0).astype(np.float32), net)
+        return _lost_lung(rules, network, opts)
+
+    assert lost(lost_ml=10.0)
+    assert not lost(lost_ml=0.0)  # off
+    assert not lost(lost_ml=15.0)  # 12 mL is less
+    assert not lost(hu=np.where(hu == 20.0, -100.0, hu), lost_ml=10.0)  # fat
+    far = np.zeros_like(rules)
+    far[:, 10:90, 80:95] = 1  # the rules' lung 10 mm away: the 20 HU part does not touch it
+    wide = np.maximum(net, far)
+    assert not lost(rules=far, net=wide, hu=np.where(wide > far, 20.0, -850.0), lost_ml=10.0)
+    strip = rules.copy()
+    strip[:, 10:90, 40:42] = 1  # a 2.5 mm strip along the rules' lung: 1.9 mL, opened away
+    assert not lost(net=strip, hu=np.where(strip > rules, 20.0, hu), lost_ml=1.0)
+
+
 def test_hybrid_options_are_checked():
     from covidct.lungs.options import HybridOptions
 
@@ -262,6 +301,8 @@ def test_hybrid_options_are_checked():
         HybridOptions(remove_below=0.6, add_above=0.5)
     with pytest.raises(InvalidInputError, match="open_mm"):
         HybridOptions(open_mm=-1.0)
+    with pytest.raises(InvalidInputError, match="lost_ml"):
+        HybridOptions(lost_ml=-1.0)
 
 
 def test_methods_and_bad_input():

@@ -4,12 +4,16 @@ Per-slice hole filling, closing and the snake take the top of an organ dome when
 rings it. Going from the feet up, dense pixels (smoothed HU above ``domes.min_hu``) of a
 lung slice that lie over non-lung body in the slice below, in parts of at least
 ``domes.min_area_mm2`` that do not reach the rib line (a subpleural consolidation of the
-costophrenic recess does), are not lung. In diseased lungs (the disease gate,
-:mod:`covidct.lungs.gate`) dense lung over the diaphragm may be consolidation: only dense
-parts enclosed by aerated lung in the slice are removed there. In clear lungs, a part of
-at least ``domes.wall_area_mm2`` (after bridges thinner than twice ``domes.bridge_mm`` are
-opened away) is removed even where it reaches the rib line (the spleen top ringed by the
-left lung of the real lung2 CT; a basal pleural tumour in one slice is smaller).
+costophrenic recess does), are not lung. The rib line is the rib slab's bone outside the
+convex hull of each lung in the slice: in a contrast-enhanced scan the slab also holds the
+enhanced organ under a dome (a spleen of 165 HU), which lies inside that hull and must not
+pass for ribs (the hull of both lungs together would also take in the spine). In diseased
+lungs (the disease gate, :mod:`covidct.lungs.gate`) dense lung over the diaphragm may be
+consolidation: only dense parts enclosed by aerated lung in the slice are removed there.
+In clear lungs, a part of at least ``domes.wall_area_mm2`` (after bridges thinner than
+twice ``domes.bridge_mm`` are opened away) is removed even where it reaches the rib line
+(the spleen top ringed by the left lung of the real lung2 CT; a basal pleural tumour in one
+slice is smaller).
 Slices without a visible cage (``cavity.min_cage_mm2``) are left unchanged.
 """
 
@@ -20,7 +24,7 @@ import logging
 import numpy as np
 from scipy import ndimage as ndi
 
-from covidct.lungs.classical import fill_holes
+from covidct.lungs.classical import convex_hull, fill_holes
 from covidct.lungs.grid import mm2_to_px, mm_to_px
 from covidct.lungs.options import LungOptions
 
@@ -45,9 +49,18 @@ def _big_parts(mask: np.ndarray, min_px: int, radius_px: int) -> np.ndarray:
     return ndi.binary_dilation(big, structure=diamond, mask=mask) if big.any() else big
 
 
+def _hulls(labels: np.ndarray) -> np.ndarray:
+    """The union of the convex hulls of each lung of a 2D label slice."""
+    out = np.zeros(labels.shape, bool)
+    for k in np.unique(labels[labels > 0]):
+        out |= convex_hull(labels == k)
+    return out
+
+
 def _dome_pixels(cand: np.ndarray, bone: np.ndarray, diseased: bool, min_px: int,
                  wall_px: int, big_px: int, bridge_px: int) -> np.ndarray:
-    """The dome pixels among the dense candidates ``cand`` of one slice (2D)."""
+    """The dome pixels among the dense candidates ``cand`` of one slice (2D); ``bone`` is
+    the rib line (slab bone outside the lungs' hulls)."""
     near_wall = ndi.binary_dilation(bone, iterations=wall_px)
     lab, n = ndi.label(cand, structure=_SQUARE)
     sizes = np.bincount(lab.ravel())
@@ -108,7 +121,8 @@ def carve_domes(
             cand &= fill_holes((out[z] > 0) & ~dense[z])  # enclosed by aerated lung
         if np.count_nonzero(cand) < min_px:
             continue
-        rm = _dome_pixels(cand, slab[z], diseased, min_px, wall_px, big_px, bridge_px)
+        ribs = slab[z] & ~_hulls(out[z])
+        rm = _dome_pixels(cand, ribs, diseased, min_px, wall_px, big_px, bridge_px)
         out[z][rm] = 0
         removed += int(np.count_nonzero(rm))
     log.debug("dome carving: %d voxels removed", removed)

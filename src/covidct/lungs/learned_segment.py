@@ -5,9 +5,12 @@
   steps (:func:`covidct.lungs.airways.find_airways`, :func:`covidct.lungs.split.label_sides`).
 * ``"hybrid"``: the ``"refined"`` rules' mask (its HU edges), corrected by the model
   (settings: ``LungOptions.hybrid``) on the scans that need it: those whose disease gate
-  opens (``diseased_only``, default), and every scan where the rules' lungs hold less than
+  opens (``diseased_only``, default), every scan where the rules' lungs hold less than
   ``collapse_ratio`` of the network's lung volume (the rules lost whole regions: a
-  consolidated lobe, white lung over the domes). By default (``learned_choice``) each voxel
+  consolidated lobe, white lung over the domes), and every scan where the network's lung
+  outside the rules' holds a thick part of ``lost_ml`` of consolidation-range tissue (a
+  dense segment the rules left out of mildly diseased lungs, where the gate, reading inside
+  their mask, stays closed). By default (``learned_choice``) each voxel
   where the rules' mask and the network's (as ``"model"``) disagree is decided by the
   classifier of :mod:`covidct.lungs.choice`; lung it adds takes the network's side label,
   and, unless the rules collapsed, is kept only in parts that touch the rules' lungs.
@@ -195,6 +198,35 @@ def _collapsed(rules: np.ndarray, network: NetworkPass, opts: LungOptions) -> bo
     return labels is not None and np.count_nonzero(rules) < opts.hybrid.collapse_ratio * np.count_nonzero(labels)
 
 
+def _lost_lung(rules: np.ndarray, network: NetworkPass, opts: LungOptions) -> bool:
+    """Whether the network's lung outside the rules' holds a part of at least
+    ``hybrid.lost_ml`` of consolidation-range tissue (median HU in ``hybrid.lost_hu``) that
+    survives an in-plane opening of ``hybrid.lost_open_mm`` and touches the rules' lungs:
+    dense lung the rules left out where the disease gate, reading inside their mask, stays
+    closed (False when the test is off or the network found no plausible lung)."""
+    h = opts.hybrid
+    if h.lost_ml <= 0 or network.labels is None:
+        return False
+    grid, hu = network.grid, network.hu
+    steps = round(h.lost_open_mm / (2 * grid.spacing[1]))
+    outside = (network.labels > 0) & (rules == 0)
+    if steps:
+        outside = ndi.binary_opening(outside, structure=np.ones((1, 3, 3), bool), iterations=steps)
+    lab, n = ndi.label(outside)
+    if n == 0:
+        return False
+    index = np.arange(1, n + 1)
+    big = index[np.bincount(lab.ravel(), minlength=n + 1)[1:] * grid.voxel_ml >= h.lost_ml]
+    near = np.unique(lab[ndi.binary_dilation(rules > 0) & (lab > 0)])
+    for i in np.intersect1d(big, near):
+        median = float(np.median(hu[lab == i]))
+        if h.lost_hu[0] <= median <= h.lost_hu[1]:
+            log.info("%.0f mL of dense lung outside the rules' mask (median %.0f HU): corrected",
+                     np.count_nonzero(lab == i) * grid.voxel_ml, median)
+            return True
+    return False
+
+
 def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
                  rules_input: np.ndarray, opts: LungOptions, name: str, *, model: Any = None,
                  network: NetworkPass | None = None, choice: LungChoice | None = None) -> np.ndarray:
@@ -214,7 +246,8 @@ def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
         return labels_to_input(collapsed, grid)
     if not ((rules == RIGHT).any() and (rules == LEFT).any()):
         return rules_input.copy()
-    if opts.hybrid.diseased_only and not disease_gate(rules, hu, grid.spacing, opts).open:
+    if (opts.hybrid.diseased_only and not disease_gate(rules, hu, grid.spacing, opts).open
+            and not _lost_lung(rules, network, opts)):
         return rules_input.copy()
     added = _touching(_thick((prob > opts.hybrid.add_above) & body & (rules == 0), grid, opts), rules > 0)
     removed = _thick((prob < opts.hybrid.remove_below) & (rules > 0), grid, opts)
@@ -253,8 +286,9 @@ def _corrected(rules_input: np.ndarray, rules: np.ndarray, labels: np.ndarray, g
 
 def _learned_choice(rules_input: np.ndarray, rules: np.ndarray, network: NetworkPass, opts: LungOptions,
                     name: str, choice: LungChoice | None) -> np.ndarray:
-    """``"hybrid"`` with ``hybrid.learned_choice``: where the disease gate opens or the rules'
-    lungs hold less than ``hybrid.collapse_ratio`` of the network's, each voxel where the
+    """``"hybrid"`` with ``hybrid.learned_choice``: where the disease gate opens, the rules'
+    lungs hold less than ``hybrid.collapse_ratio`` of the network's or they left out a dense
+    part of it (:func:`_lost_lung`), each voxel where the
     rules' and the network's masks disagree is chosen by the classifier of
     :mod:`covidct.lungs.choice` (added lung takes the network's side label). Unless the rules
     collapsed, lung added where the rules have none is kept only in parts that touch the
@@ -267,7 +301,8 @@ def _learned_choice(rules_input: np.ndarray, rules: np.ndarray, network: Network
         return rules_input.copy()
     collapsed = _collapsed(rules, network, opts)
     sick = not opts.hybrid.diseased_only or collapsed or (
-        (rules == RIGHT).any() and (rules == LEFT).any() and disease_gate(rules, hu, grid.spacing, opts).open)
+        (rules == RIGHT).any() and (rules == LEFT).any() and disease_gate(rules, hu, grid.spacing, opts).open
+    ) or _lost_lung(rules, network, opts)
     if not sick:
         return rules_input.copy()
     lung = choose_lung(hu, prob, body, rules > 0, net > 0, grid.spacing, choice or load_lung_choice(),

@@ -338,12 +338,12 @@ class HybridOptions:
     Attributes:
         learned_choice: where the correction runs, each voxel where the rules' and the
             network's masks disagree is chosen by the shipped classifier of
-            :mod:`covidct.lungs.choice` (the collapse check of ``collapse_ratio`` opens it
-            too); False: the fixed thresholds below (``add_above`` ... ``min_ml``) and, on
+            :mod:`covidct.lungs.choice` (the checks of ``collapse_ratio`` and ``lost_ml``
+            open it too); False: the fixed thresholds below (``add_above`` ... ``min_ml``) and, on
             collapse, the network's mask.
         diseased_only: correct only scans whose disease gate (:mod:`covidct.lungs.gate`,
             read on the rules' mask) opens; clear lungs keep the rules' mask (the collapse
-            check below still runs).
+            and lost-lung checks below still run).
         add_above: lung the rules missed is added where the model's probability is above this
             (where the model is fairly sure: its 2 mm outline is not, so the rules keep their
             HU edges elsewhere; 0.98 gave 0.001-0.005 more Dice on mild cases of lung1 but
@@ -355,6 +355,15 @@ class HybridOptions:
         min_ml: and where its 3D part holds at least this (mL).
         collapse_ratio: when the rules' lungs hold less than this share of the network's lung
             volume, the network's mask (as ``method="model"``) replaces the rules' (0: never).
+        lost_ml: the correction also runs where the gate stays closed when the network's
+            lung outside the rules' holds a part of at least this much (mL) of
+            consolidation-range tissue (median HU in ``lost_hu``) that survives an in-plane
+            opening of ``lost_open_mm`` and touches the rules' lungs: a dense lobe or
+            segment the rules left out of mildly diseased lungs (0: off). Set on the "mild"
+            painted cases (clear real CTs: parts of 14 mL at most), checked on "mild2".
+        lost_hu: (low, high) median HU of such a part (fat and contrast are outside it).
+        lost_open_mm: the in-plane opening of that test (mm): the network's 2 mm outline
+            and thin strips along the mediastinum do not count.
 
     The thresholds were chosen on the standard painted cases of
     ``benchmarks/lung_model_validation.py`` with held-out models, ``collapse_ratio`` on two
@@ -368,13 +377,17 @@ class HybridOptions:
     open_mm: float = 0.0
     min_ml: float = 0.0
     collapse_ratio: float = 0.9
+    lost_ml: float = 25.0
+    lost_hu: tuple[float, float] = (-60.0, 60.0)
+    lost_open_mm: float = 5.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.remove_below <= self.add_above <= 1.0:
             raise InvalidInputError(
                 "LungOptions.hybrid needs 0 <= remove_below <= add_above <= 1; got "
                 f"{self.remove_below}, {self.add_above}")
-        _check("hybrid", {"open_mm": self.open_mm, "min_ml": self.min_ml}, positive=False)
+        _check("hybrid", {"open_mm": self.open_mm, "min_ml": self.min_ml, "lost_ml": self.lost_ml,
+                          "lost_open_mm": self.lost_open_mm}, positive=False)
         if not 0.0 <= self.collapse_ratio <= 1.0:
             raise InvalidInputError(f"LungOptions.hybrid.collapse_ratio must be in [0, 1]; got {self.collapse_ratio}")
 

@@ -331,9 +331,10 @@ def segment_lungs(
             ``(z, y, x)`` HU array (then ``spacing`` is required, LPS identity direction).
         spacing: ``(sz, sy, sx)`` voxel size in mm for an array input.
         method: ``"hybrid"`` (default: the rules of ``"refined"``, corrected with the shipped
-            lung network where the disease gate opens or the rules lost whole regions: a
-            learned classifier chooses each voxel where the two masks disagree; clear lungs
-            keep the rules' mask),
+            lung network where the disease gate opens, the rules lost whole regions or
+            they left out a dense part the network reads as lung: a learned classifier
+            chooses each voxel where the two masks disagree; clear lungs keep the rules'
+            mask),
             ``"refined"`` (the rules alone: recovers dense, infected lung), ``"classical"``
             (the Kaggle/DSB-2017 threshold baseline of the paper) or ``"model"`` (the
             network alone, :mod:`covidct.lungs.learned_segment`).
