@@ -303,6 +303,8 @@ def test_hybrid_options_are_checked():
         HybridOptions(open_mm=-1.0)
     with pytest.raises(InvalidInputError, match="lost_ml"):
         HybridOptions(lost_ml=-1.0)
+    with pytest.raises(InvalidInputError, match="lost_hu"):
+        HybridOptions(lost_hu=(60.0, -60.0))
 
 
 def test_methods_and_bad_input():

@@ -390,6 +390,10 @@ class HybridOptions:
                           "lost_open_mm": self.lost_open_mm}, positive=False)
         if not 0.0 <= self.collapse_ratio <= 1.0:
             raise InvalidInputError(f"LungOptions.hybrid.collapse_ratio must be in [0, 1]; got {self.collapse_ratio}")
+        low, high = (float(v) for v in self.lost_hu)
+        if not low < high:
+            raise InvalidInputError(f"LungOptions.hybrid.lost_hu must be (low, high) HU with low < high; got {self.lost_hu}")
+        object.__setattr__(self, "lost_hu", (low, high))
 
 
 @dataclass(frozen=True, kw_only=True)
