@@ -14,8 +14,8 @@ rider=src/covidct/data/models/lung-unet.pt``). Cases: the clear CT (Dice against
 reference lungs: its ``NAME_lungmask`` labels where it has them, else its ``"refined"`` mask;
 false lesion: the lesion share of the lung outside its tumour label ``NAME_label``, lung1's
 nodule label not used) and the painted cases of ``hybrid_validation.py`` (``--cases``:
-"standard", its findings with seeds 0-3, or the "fresh", "third", "fourth", "fifth" or "mild"
-set of ``CASE_SETS``; Dice against the clear CT's mask, error of ``quantify``'s lesion
+"standard", its findings with seeds 0-3, or another set of ``CASE_SETS``: "fresh",
+"third", "fourth", "fifth", the mild "mild" and "mild2"); Dice against the clear CT's mask, error of ``quantify``'s lesion
 fraction against the painted one, end to end with each method's lungs; ``error_true``: the
 same with the clear CT's mask, i.e. the lesion side alone, one value per case). ``--methods`` limits the
 methods run. ``"hybrid"`` is the default (the learned choice of ``covidct.lungs.choice``;

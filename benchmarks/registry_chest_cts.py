@@ -14,8 +14,8 @@
 * ``tschest``: the example CT of the aorta report in ``totalsegmentator==2.18.0``'s source
   distribution (``tests/reference_files/aorta_report/example_ct.nii.gz``, Apache-2.0): a
   contrast-enhanced chest CT of 1.5 mm voxels, both lungs whole in view, written as slices
-  of 4.5 mm (3 slices). Lung labels: the rules (which carve its contrast-enhanced spleen
-  top as an organ dome since 10196d2; before it they took it for lung, 13.6 mL).
+  of 4.5 mm (3 slices). Lung labels: the rules (they carve its contrast-enhanced spleen top,
+  ringed by the left lung's base, as an organ dome).
 
 All are written in LPS with about 5 mm slices (block means of 4 / 2 / 3 slices, the slice
 thickness of the two pyradiomics CTs; a label voxel is lung where at least half of its slices

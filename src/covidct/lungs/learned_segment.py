@@ -169,14 +169,20 @@ def _nearer_side(added: np.ndarray, rules: np.ndarray, lr_axis: int) -> np.ndarr
 def _thick(mask: np.ndarray, grid: WorkingGrid, opts: LungOptions) -> np.ndarray:
     """The parts of ``mask`` that survive an in-plane opening of ``hybrid.open_mm`` and hold
     at least ``hybrid.min_ml`` (3D components): a disagreement of substance, not an edge shell."""
-    steps = int(round(opts.hybrid.open_mm / (2 * grid.spacing[1])))
+    return _thick_parts(mask, grid, opts.hybrid.open_mm, opts.hybrid.min_ml)
+
+
+def _thick_parts(mask: np.ndarray, grid: WorkingGrid, open_mm: float, min_ml: float) -> np.ndarray:
+    """The 3D parts of ``mask`` opened in-plane by ``open_mm`` (0: not opened) that hold at
+    least ``min_ml`` mL."""
+    steps = round(open_mm / (2 * grid.spacing[1]))
     opened = ndi.binary_opening(mask, structure=np.ones((1, 3, 3), bool), iterations=steps) if steps else mask
     lab, n = ndi.label(opened)
     if n == 0:
         return opened
     sizes = np.bincount(lab.ravel()) * grid.voxel_ml
     sizes[0] = 0.0
-    return np.isin(lab, np.nonzero(sizes >= opts.hybrid.min_ml)[0]) & (lab > 0)
+    return np.isin(lab, np.nonzero(sizes >= min_ml)[0]) & (lab > 0)
 
 
 def _collapse(rules: np.ndarray, network: NetworkPass, opts: LungOptions, name: str) -> np.ndarray | None:
@@ -207,22 +213,13 @@ def _lost_lung(rules: np.ndarray, network: NetworkPass, opts: LungOptions) -> bo
     h = opts.hybrid
     if h.lost_ml <= 0 or network.labels is None:
         return False
-    grid, hu = network.grid, network.hu
-    steps = round(h.lost_open_mm / (2 * grid.spacing[1]))
     outside = (network.labels > 0) & (rules == 0)
-    if steps:
-        outside = ndi.binary_opening(outside, structure=np.ones((1, 3, 3), bool), iterations=steps)
-    lab, n = ndi.label(outside)
-    if n == 0:
-        return False
-    index = np.arange(1, n + 1)
-    big = index[np.bincount(lab.ravel(), minlength=n + 1)[1:] * grid.voxel_ml >= h.lost_ml]
-    near = np.unique(lab[ndi.binary_dilation(rules > 0) & (lab > 0)])
-    for i in np.intersect1d(big, near):
-        median = float(np.median(hu[lab == i]))
+    parts, n = ndi.label(_touching(_thick_parts(outside, network.grid, h.lost_open_mm, h.lost_ml), rules > 0))
+    for i in range(1, n + 1):
+        median = float(np.median(network.hu[parts == i]))
         if h.lost_hu[0] <= median <= h.lost_hu[1]:
             log.info("%.0f mL of dense lung outside the rules' mask (median %.0f HU): corrected",
-                     np.count_nonzero(lab == i) * grid.voxel_ml, median)
+                     np.count_nonzero(parts == i) * network.grid.voxel_ml, median)
             return True
     return False
 
