@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from covidct.io import CTVolume
-from covidct.io.layout import Layout
+from covidct.io.layout import Layout, display_view
 
 
 def _directions():
@@ -51,6 +51,23 @@ def test_known_layouts():
     assert coronal == Layout(order=(1, 0, 2), flips=(0,)) and not coronal.axial
     assert coronal.display == coronal  # a reformat is shown laid the standard way
     assert coronal.lay_spacing((0.7, 5.0, 0.8)) == (5.0, 0.7, 0.8)
+
+
+def test_display_view_lays_the_array_and_its_masks_alike():
+    """A NIfTI in RAS is flipped in-plane, a coronal reformat transposed to axial slices: the
+    array and every mask move together, ``None`` stays ``None``."""
+    array = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    mask = (array % 7 == 0).astype(np.uint8)
+    ras = CTVolume(array, (2.5, 0.9, 0.7), direction=(-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))
+    laid, (m, none), spacing = display_view(ras, mask, None)
+    np.testing.assert_array_equal(laid, array[:, ::-1, ::-1])
+    np.testing.assert_array_equal(m, mask[:, ::-1, ::-1])
+    assert none is None and spacing == (2.5, 0.9, 0.7)
+    coronal = CTVolume(array, (0.7, 5.0, 0.8), direction=(1.0, 0, 0, 0, 0, 1.0, 0, -1.0, 0))
+    laid, (m,), spacing = display_view(coronal, mask)
+    np.testing.assert_array_equal(laid, np.flip(np.transpose(array, (1, 0, 2)), 0))
+    np.testing.assert_array_equal(m, np.flip(np.transpose(mask, (1, 0, 2)), 0))
+    assert spacing == (5.0, 0.7, 0.8)
 
 
 def test_an_oblique_axial_scan_lies_as_it_is():

@@ -22,7 +22,6 @@ from skimage.transform import resize
 
 from covidct.errors import InvalidInputError
 from covidct.io import CTVolume, write_image
-from covidct.io.layout import Layout
 
 __all__ = [
     "FINDING_SHARE",
@@ -205,16 +204,6 @@ def safe_name(text: str) -> str:
     """``text`` made safe for a file name: runs of other characters than letters, digits,
     ``.``, ``_`` and ``-`` become ``-``."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-") or "x"
-
-
-def axial_view(volume: CTVolume, *masks: np.ndarray | None
-               ) -> tuple[np.ndarray, list[np.ndarray | None], tuple[float, float]]:
-    """A case's CT and masks as the slices a writer exports: axial, front up, the patient's
-    right on the left, whatever the file's order (:attr:`~covidct.io.layout.Layout.display`:
-    a NIfTI in RAS flipped in-plane, a reformat transposed); and their pixel size (sy, sx) mm."""
-    view = Layout.of(volume.direction).display
-    laid = [None if m is None else view.lay(np.asarray(m)) for m in masks]
-    return view.lay(volume.array), laid, view.lay_spacing(volume.spacing)[1:]
 
 
 def lung_slice_indices(lungs: np.ndarray) -> list[int]:

@@ -24,7 +24,6 @@ import pandas as pd
 from covidct.datasets._common import (
     CaseLike,
     Progress,
-    axial_view,
     hu_to_uint8,
     iter_with_progress,
     lung_slice_indices,
@@ -35,6 +34,7 @@ from covidct.datasets._common import (
 )
 from covidct.datasets.table import make_case_table
 from covidct.errors import InvalidInputError
+from covidct.io.layout import display_view
 
 __all__ = [
     "IMAGE_DIR",
@@ -73,8 +73,9 @@ def write_cncb_seg(
     """Write the lung slices of each case as 512 x 512 PNG image + mask pairs; returns the table."""
     root = prepare_output_dir(out)
     for _, case in iter_with_progress(cases, progress):
-        image3d, (mask3d, lungs), spacing_yx = axial_view(
+        image3d, (mask3d, lungs), spacing = display_view(
             case.volume, cncb_mask(case.lungs, case.lesions), case.lungs)
+        spacing_yx = spacing[1:]
         patient = safe_name(case.patient_id)
         for z in lung_slice_indices(lungs):
             hu = resample_slice_to_square(

@@ -30,7 +30,6 @@ import pandas as pd
 from covidct.datasets._common import (
     CaseLike,
     Progress,
-    axial_view,
     body_box,
     case_label,
     hu_to_uint8,
@@ -45,6 +44,7 @@ from covidct.datasets._common import (
 from covidct.datasets.table import DIAGNOSES, make_case_table
 from covidct.errors import InvalidInputError
 from covidct.io.atomic import write_text
+from covidct.io.layout import display_view
 
 __all__ = [
     "CLASS_NAMES",
@@ -111,7 +111,8 @@ def write_covidx_ct(
         class_id = DIAGNOSES.index(case_label(case, "diagnosis"))
         patient = safe_name(case.patient_id)
         scans[patient] = scan = scans.get(patient, 0) + 1
-        image3d, (lungs, lesions), spacing_yx = axial_view(case.volume, case.lungs, case.lesions)
+        image3d, (lungs, lesions), spacing = display_view(case.volume, case.lungs, case.lesions)
+        spacing_yx = spacing[1:]
         for z in pick_slices(lungs, lesions, slices_per_case):
             hu = resample_slice_to_square(  # front up, the patient's right on the left
                 image3d[z], spacing_yx, size=SLICE_SIZE, order=1, fill=-2000.0

@@ -31,7 +31,6 @@ import pandas as pd
 from covidct.datasets._common import (
     CaseLike,
     Progress,
-    axial_view,
     case_label,
     hu_to_uint8,
     iter_with_progress,
@@ -45,6 +44,7 @@ from covidct.datasets._common import (
 from covidct.datasets.table import make_case_table
 from covidct.errors import InvalidInputError
 from covidct.io.atomic import write_text
+from covidct.io.layout import display_view
 
 __all__ = ["CLASS_DIRS", "LAYOUT", "read_ucsd", "split_file", "write_ucsd"]
 
@@ -97,7 +97,8 @@ def write_ucsd(
     for _, case in iter_with_progress(cases, progress):
         covid = _is_covid(case)
         folder = root / CLASS_DIRS[covid][0]
-        image3d, (lungs, lesions), spacing_yx = axial_view(case.volume, case.lungs, case.lesions)
+        image3d, (lungs, lesions), spacing = display_view(case.volume, case.lungs, case.lesions)
+        spacing_yx = spacing[1:]
         size = max(image3d.shape[1], image3d.shape[2])
         for z in pick_slices(lungs, lesions, slices_per_case, pick=pick):
             hu = resample_slice_to_square(  # front up, the patient's right on the left

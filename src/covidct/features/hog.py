@@ -19,7 +19,7 @@ from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_is_fitted
 
 from covidct.errors import InvalidInputError
-from covidct.io.layout import Layout
+from covidct.io.layout import display_view
 from covidct.io.volume import CTVolume
 
 __all__ = [
@@ -64,8 +64,7 @@ def hog_image(volume_or_array: CTVolume | np.ndarray, lungs: np.ndarray,
     if isinstance(volume_or_array, CTVolume):
         array, spacing = volume_or_array.array, volume_or_array.spacing
         if array.shape == lungs.shape:
-            view = Layout.of(volume_or_array.direction).display
-            array, lungs, spacing = view.lay(array), view.lay(lungs), view.lay_spacing(spacing)
+            array, (lungs,), spacing = display_view(volume_or_array, lungs)
     else:
         array = np.asarray(volume_or_array)
         spacing = spacing or (1.0, 1.0, 1.0)

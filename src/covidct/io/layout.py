@@ -16,7 +16,7 @@ import numpy as np
 
 from covidct.io.volume import CTVolume
 
-__all__ = ["Layout"]
+__all__ = ["Layout", "display_view"]
 
 #: LPS component (0 x left, 1 y posterior, 2 z superior) that array axis z, y, x follows
 _LPS_OF_AXIS = (2, 1, 0)
@@ -93,3 +93,13 @@ class Layout:
         return dataclasses.replace(
             volume, array=self.lay(volume.array), spacing=self.lay_spacing(volume.spacing),
             origin=tuple(origin), direction=self.lay_direction(volume.direction))
+
+
+def display_view(volume: CTVolume, *masks: np.ndarray | None
+                 ) -> tuple[np.ndarray, list[np.ndarray | None], tuple[float, float, float]]:
+    """``volume``'s array and ``masks`` (its grid; ``None`` stays ``None``) laid as pictures
+    and slice-wise models see them (:attr:`Layout.display`: axial slices front up, the
+    patient's right on the left), and their voxel size ``(sz, sy, sx)`` mm."""
+    view = Layout.of(volume.direction).display
+    laid = [None if m is None else view.lay(np.asarray(m)) for m in masks]
+    return view.lay(volume.array), laid, view.lay_spacing(volume.spacing)
