@@ -15,10 +15,10 @@ reference lungs: its ``NAME_lungmask`` labels where it has them, else its ``"ref
 false lesion: the lesion share of the lung outside its tumour label ``NAME_label``, lung1's
 nodule label not used) and the painted cases of ``hybrid_validation.py`` (``--cases``:
 "standard", its findings with seeds 0-3, or another set of ``CASE_SETS``: "fresh",
-"third", "fourth", "fifth", the mild "mild" and "mild2"); Dice against the clear CT's mask, error of ``quantify``'s lesion
-fraction against the painted one, end to end with each method's lungs; ``error_true``: the
-same with the clear CT's mask, i.e. the lesion side alone, one value per case). ``--methods`` limits the
-methods run. ``"hybrid"`` is the default (the learned choice of ``covidct.lungs.choice``;
+"third", "fourth", "fifth", the mild "mild" and "mild2"); Dice against the clear CT's mask,
+error of ``quantify``'s lesion fraction against the painted one, end to end with each
+method's lungs; ``error_true``: the same with the clear CT's mask, i.e. the lesion side
+alone, one value per case). ``--methods`` limits the methods run. ``"hybrid"`` is the default (the learned choice of ``covidct.lungs.choice``;
 ``--choice CT=FILE``: a classifier fitted without CT, from ``lung_combiner_heldout.py``, else the
 shipped one), ``"hybrid-thresholds"`` the fixed thresholds. ``--card`` adds the rows to a model card as ``held_out`` (replacing earlier
 rows of the same CTs).

@@ -216,10 +216,11 @@ def _lost_lung(rules: np.ndarray, network: NetworkPass, opts: LungOptions) -> bo
     outside = (network.labels > 0) & (rules == 0)
     parts, n = ndi.label(_touching(_thick_parts(outside, network.grid, h.lost_open_mm, h.lost_ml), rules > 0))
     for i in range(1, n + 1):
-        median = float(np.median(network.hu[parts == i]))
+        part = parts == i
+        median = float(np.median(network.hu[part]))
         if h.lost_hu[0] <= median <= h.lost_hu[1]:
             log.info("%.0f mL of dense lung outside the rules' mask (median %.0f HU): corrected",
-                     np.count_nonzero(parts == i) * network.grid.voxel_ml, median)
+                     np.count_nonzero(part) * network.grid.voxel_ml, median)
             return True
     return False
 
