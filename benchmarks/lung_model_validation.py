@@ -18,10 +18,11 @@ nodule label not used) and the painted cases of ``hybrid_validation.py`` (``--ca
 "third", "fourth", "fifth", the mild "mild" and "mild2"); Dice against the clear CT's mask,
 error of ``quantify``'s lesion fraction against the painted one, end to end with each
 method's lungs; ``error_true``: the same with the clear CT's mask, i.e. the lesion side
-alone, one value per case). ``--methods`` limits the methods run. ``"hybrid"`` is the default (the learned choice of ``covidct.lungs.choice``;
-``--choice CT=FILE``: a classifier fitted without CT, from ``lung_combiner_heldout.py``, else the
-shipped one), ``"hybrid-thresholds"`` the fixed thresholds. ``--card`` adds the rows to a model card as ``held_out`` (replacing earlier
-rows of the same CTs).
+alone, one value per case). ``--methods`` limits the methods run. ``"hybrid"`` is the
+default (the learned choice of ``covidct.lungs.choice``; ``--choice CT=FILE``: a classifier
+fitted without CT, from ``lung_combiner_heldout.py``, else the shipped one),
+``"hybrid-thresholds"`` the fixed thresholds. ``--card`` adds the rows to a model card as
+``held_out`` (replacing earlier rows of the same CTs).
 """
 
 from __future__ import annotations
