@@ -3,14 +3,14 @@
 Usage: python benchmarks/cuda_check.py [--cases lung1 lung2] [--train] [--json OUT]
 
 On a machine with CUDA, for each real sample CT (``covidct.io.samples``): the shipped lung
-network's probability (``predict_lung_probability``) on CUDA against the CPU (largest
-absolute difference, Dice of the > 0.5 masks), and ``segment_lungs(method="hybrid")`` with
+model's probability (``predict_lung_probability``, the mean of its 2.5D and 3D networks) on
+CUDA against the CPU (largest absolute difference, Dice of the > 0.5 masks), and ``segment_lungs(method="hybrid")`` with
 the network on each device (share of voxels whose label differs); times of the network pass
 (best of 3 after a warm-up) and of a whole ``segment_lungs`` call on each device (best of 2,
 alternating, after a warm-up call). With
 ``--train``: the ``lungs-unet-quick`` preset (phantoms only), lengthened to 6 epochs of 20
 steps, trained with ``accelerator="gpu"``: its time and validation Dice (the same run on the
-CPU of the development machine: 0.892, 62 s).
+CPU of the development machine: 0.892, 62 s); the same for ``lungs-unet3d-quick``.
 Exit 2 when CUDA is not available.
 """
 
@@ -30,7 +30,7 @@ from lungs_in_view import dice
 from covidct.io import read_ct
 from covidct.io.samples import sample_path
 from covidct.lungs import segment_lungs
-from covidct.lungs.learned import load_lung_model, predict_lung_probability
+from covidct.lungs.learned import load_lung_model, load_lung_models, predict_lung_probability
 from covidct.provenance import provenance
 
 
@@ -38,7 +38,7 @@ def check_case(name: str) -> dict[str, object]:
     """CUDA against CPU on one sample CT: probabilities, hybrid labels and times."""
     ct = read_ct(sample_path(name, fetch=False))
     arr, sp = ct.array, tuple(float(s) for s in ct.spacing)
-    model = load_lung_model()
+    model = load_lung_models()
     probs, secs = {}, {}
     for dev in ("cpu", "cuda"):
         def run(dev=dev):
@@ -62,15 +62,16 @@ def check_case(name: str) -> dict[str, object]:
             **{k: round(v, 3) for k, v in secs.items()}}
 
 
-def check_training() -> dict[str, object]:
-    """The quick lung preset, lengthened to 6 epochs of 20 steps, trained on CUDA."""
+def check_training(preset: str = "lungs-unet-quick") -> dict[str, object]:
+    """A quick lung preset, lengthened to 6 epochs of 20 steps, trained on CUDA."""
     from covidct.lungs.train import PRESETS, train_lung_model
 
-    config = PRESETS["lungs-unet-quick"].with_overrides(epochs=6, steps_per_epoch=20, accelerator="gpu")
+    config = PRESETS[preset].with_overrides(epochs=6, steps_per_epoch=20, accelerator="gpu")
+    name = "lung-unet3d" if config.network == "3d" else "lung-unet"
     with tempfile.TemporaryDirectory() as tmp:
         out, secs = timed(lambda: train_lung_model(config, tmp))
-        card = json.loads((out / "lung-unet.card.json").read_text())
-        load_lung_model(out / "lung-unet.pt")  # a GPU-trained file loads (its card's sha256 holds)
+        card = json.loads((out / f"{name}.card.json").read_text())
+        load_lung_model(out / f"{name}.pt")  # a GPU-trained file loads (its card's sha256 holds)
     return {"preset": config.name, "epochs": config.epochs, "steps_per_epoch": config.steps_per_epoch,
             "hardware": card["hardware"], "train_s": round(secs, 1), "validation": card["validation"]}
 
@@ -92,7 +93,7 @@ def main() -> int:
         print(json.dumps(row), flush=True)
         result["cases"].append(row)
     if args.train:
-        result["training"] = check_training()
+        result["training"] = [check_training(p) for p in ("lungs-unet-quick", "lungs-unet3d-quick")]
         print(json.dumps(result["training"]), flush=True)
     result["provenance"] = provenance(options=vars(args), seed=None, inputs=[])
     if args.json:

@@ -31,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 from hybrid_validation import CASE_SETS, DEFAULT_REAL
-from lung_model_validation import _load_models
 from lungs_in_view import dice
 
 from covidct.errors import CovidCTError
 from covidct.io import read_ct
 from covidct.lungs import segment_lungs
+from covidct.lungs.learned import load_lung_models
 from covidct.lungs.learned_segment import hybrid_lungs, model_lungs, network_pass
 from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.lungs.train_data import read_labelled_ct
@@ -117,7 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     pairs = dict(item.split("=", 1) for item in args.heldout)
     try:
-        models = {stem: _load_models(spec) for stem, spec in pairs.items()}
+        models = {stem: load_lung_models(spec) for stem, spec in pairs.items()}
         print(f"{'case':<28} " + " ".join(f"{k[:7]:>7}" for k in COLUMNS))
         rows = [{**r, "model": pairs[stem]} for stem, model in models.items()
                 for r in run_ct(args.real, stem, model, args.cases)]

@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 from hybrid_error_budget import painted
 from hybrid_validation import CASE_SETS
-from lung_model_validation import _dice, _load_models, _segment
+from lung_model_validation import _dice, _segment
 
 from covidct.errors import NoLungsFoundError
 from covidct.io import read_ct
 from covidct.lungs.choice import load_lung_choice
+from covidct.lungs.learned import load_lung_models
 from covidct.lungs.train_data import read_labelled_ct
 from covidct.provenance import provenance
 
@@ -83,7 +84,7 @@ def main() -> None:
     choices = dict(item.split("=", 1) for item in args.choice)
     rows = []
     for ct in args.cts:
-        model = _load_models(nets[ct]) if ct in nets else None
+        model = load_lung_models(nets[ct]) if ct in nets else None
         choice = load_lung_choice(choices[ct]) if ct in choices else None
         rows += [{**r, "model": nets.get(ct, "shipped"), "choice": choices.get(ct, "shipped")}
                  for r in run_ct(args.real, ct, model, choice)]

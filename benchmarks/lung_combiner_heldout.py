@@ -41,7 +41,7 @@ from hybrid_validation import CASE_SETS, DEFAULT_REAL
 from covidct.errors import CovidCTError
 from covidct.lungs import segment_lungs
 from covidct.lungs.choice import FEATURES, disagreement_features, fit_lung_choice, save_lung_choice
-from covidct.lungs.learned import load_lung_model
+from covidct.lungs.learned import load_lung_models
 from covidct.lungs.learned_segment import network_labels, network_pass, working_labels
 from covidct.lungs.options import LungOptions
 from covidct.provenance import provenance
@@ -66,7 +66,7 @@ def case_features(sick, truth: np.ndarray, model, opts: LungOptions) -> tuple[np
 
 
 def features(args: argparse.Namespace) -> None:
-    model, opts, rng = load_lung_model(args.model), LungOptions.fast(), np.random.default_rng(0)
+    model, opts, rng = load_lung_models(args.model), LungOptions.fast(), np.random.default_rng(0)
     Xs, ys = [], []
     for _, name, sick, truth, _ in painted(args.real, args.ct, args.cases, SETS):
         t = time.perf_counter()
@@ -75,7 +75,7 @@ def features(args: argparse.Namespace) -> None:
         Xs.append(X[keep])
         ys.append(y[keep])
         print(f"{name}: {len(y)} disagreement voxels, {y.mean():.2f} lung, {time.perf_counter() - t:.0f} s", flush=True)
-    meta = {"ct": args.ct, "cases": args.cases, "model": str(args.model), "model_sha256": model.sha256,
+    meta = {"ct": args.ct, "cases": args.cases, "model": str(args.model), "model_sha256": "+".join(m.sha256 for m in model),
             "voxels_per_case": VOXELS_PER_CASE, "seed": 0}
     tmp = args.out.with_name(args.out.name + ".part")
     with tmp.open("wb") as fh:
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("step", choices=["features", "fit"])
     parser.add_argument("--real", type=Path, default=DEFAULT_REAL)
     parser.add_argument("--ct", help="features: the training CT's name in --real (NAME_image.nrrd)")
-    parser.add_argument("--model", type=Path, help="features: the lung network file")
+    parser.add_argument("--model", help="features: the lung network file (A.pt+B.pt: their mean)")
     parser.add_argument("--cases", nargs="+", choices=list(SETS), default=["standard"])
     parser.add_argument("--out", type=Path, required=True, help="features: .npz; fit: the classifier (.txt)")
     parser.add_argument("--train", nargs="+", type=Path, default=[], help="fit: the features files")
@@ -119,7 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.step == "features" and (args.ct is None or args.model is None) or args.step == "fit" and not args.train:
         parser.error("features needs --ct and --model, fit needs --train")
-    inputs = [args.real / f"{args.ct}_image.nrrd", args.model] if args.step == "features" else args.train
+    inputs = [args.real / f"{args.ct}_image.nrrd", *map(Path, args.model.split("+"))] if args.step == "features" else args.train
     missing = [str(p) for p in inputs if not p.is_file()]
     if missing:
         parser.exit(2, f"error: not found: {', '.join(missing)}\n")

@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from false_lesion_real import false_share
 from hybrid_validation import CASE_SETS, DEFAULT_REAL
 
@@ -44,7 +43,7 @@ from covidct.io import read_ct
 from covidct.lesions import quantify
 from covidct.lungs import segment_lungs
 from covidct.lungs.choice import LungChoice, load_lung_choice
-from covidct.lungs.learned import LungModel, load_lung_model
+from covidct.lungs.learned import load_lung_models
 from covidct.lungs.learned_segment import hybrid_lungs, model_lungs
 from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.lungs.train_data import read_labelled_ct
@@ -71,29 +70,6 @@ def _hybrid_variant(text: str) -> tuple[str, HybridOptions]:
         flag = key in ("diseased_only", "learned_choice")
         values[key] = value.lower() in ("1", "true", "yes") if flag else float(value)
     return f"hybrid-{name}", HybridOptions(**values)
-
-
-class _MeanProbability(torch.nn.Module):
-    """Members' logits in, the logit of their mean probability out (a seed ensemble)."""
-
-    def __init__(self, members: list[torch.nn.Module]) -> None:
-        super().__init__()
-        self.members = torch.nn.ModuleList(members)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.logit(torch.stack([torch.sigmoid(m(x)) for m in self.members]).mean(0))
-
-
-def _load_models(spec: str) -> LungModel:
-    """One model file, or several joined by '+' averaged as one model."""
-    models = [load_lung_model(part) for part in spec.split("+")]
-    settings = {(m.pixel_mm, m.canvas, tuple(m.hu_window), m.context) for m in models}
-    if len(settings) > 1:
-        raise CovidCTError(f"{spec}: the ensemble's models have different input settings {settings}")
-    if len(models) == 1:
-        return models[0]
-    return dataclasses.replace(models[0], module=_MeanProbability([m.module for m in models]).eval(),
-                               source=None, sha256="+".join(m.sha256[:12] for m in models))
 
 
 def _segment(volume, method: str, model, choice) -> np.ndarray:
@@ -177,7 +153,7 @@ def main() -> None:
         parser.error("give --heldout CT=MODEL (or --merge ROWS.json with --card)")
     rows = [r for f in args.merge for r in json.loads(f.read_text())]
     try:
-        models = {stem: _load_models(spec) for stem, spec in pairs.items()}
+        models = {stem: load_lung_models(spec) for stem, spec in pairs.items()}
         choices = {stem: load_lung_choice(file) for stem, file in choice_files.items()}
     except CovidCTError as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)

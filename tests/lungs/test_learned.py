@@ -14,13 +14,17 @@ from covidct.errors import DataUnavailableError, InvalidInputError, NoLungsFound
 from covidct.lungs import segment_lungs
 from covidct.lungs.learned import (
     FORMAT,
+    LUNG_MODEL_FILES,
     LungModel,
     LungUNet,
+    LungUNet3D,
     context_channels,
     context_offsets,
     from_model_grid,
     load_lung_model,
+    load_lung_models,
     lung_model_path,
+    lung_model_paths,
     neighbour_stack,
     predict_lung_probability,
     save_lung_model,
@@ -43,14 +47,22 @@ def masks(phantom):
     return {m: segment_lungs(phantom.volume, method=m) for m in ("refined", "model", "hybrid")}
 
 
-def test_shipped_weights_match_their_card():
-    model = load_lung_model()
-    card = json.loads(lung_model_path().with_name("lung-unet.card.json").read_text())
-    assert model.sha256 == card["sha256"] == sha256_file(lung_model_path())
+@pytest.mark.parametrize("name", LUNG_MODEL_FILES)
+def test_shipped_weights_match_their_card(name):
+    path = lung_model_path(name)
+    model = load_lung_model(path)
+    card = json.loads(path.with_name(path.stem + ".card.json").read_text())
+    assert model.sha256 == card["sha256"] == sha256_file(path)
     assert model.card["trained_on"]["real_cts"] == ["lung1_image.nrrd", "lung2_image.nrrd"]
     assert {r["case"].split()[0] for r in card["held_out"]["rows"]} == {"lung1", "lung2"}
-    assert lung_model_path().stat().st_size < 5_000_000
+    assert path.stat().st_size < 5_000_000
     assert not model.module.training
+    assert model.is_3d == (name == "lung-unet3d.pt")
+
+
+def test_the_shipped_model_is_the_pair_of_networks():
+    pair = load_lung_models()
+    assert [m.source for m in pair] == lung_model_paths() and [m.is_3d for m in pair] == [False, True]
 
 
 def test_corrupt_or_missing_weights_raise(tmp_path):
@@ -107,6 +119,47 @@ def test_context_is_saved_with_the_model_and_old_files_read_as_three_slices(tmp_
         load_lung_model(tmp_path / "mismatch.pt")
     probability = predict_lung_probability(np.full((12, 40, 40), -800, np.int16), (2.5, 1.0, 1.0), model=loaded)
     assert probability.shape == (12, 40, 40) and np.isfinite(probability).all()
+
+
+class _DarkIsLung(LungUNet3D):
+    """A fixed "3D network": lung logit -20 x scaled HU (lung below the window's middle)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -20.0 * x
+
+
+def test_3d_model_file_round_trip_and_the_mean_of_networks(tmp_path):
+    torch.manual_seed(0)
+    net = LungUNet3D(features=(2, 4)).eval()
+    path = save_lung_model(LungModel(module=net, pixel_mm=4.0, canvas=32, hu_window=(-1000.0, 200.0), pool=2,
+                                     slice_mm=5.0), tmp_path / "m3.pt", card={"name": "test3d"})
+    loaded = load_lung_model(path)
+    assert loaded.is_3d and (loaded.pool, loaded.slice_mm, loaded.card["name"]) == (2, 5.0, "test3d")
+    assert all(torch.equal(a, b) for a, b in zip(loaded.module.state_dict().values(), net.state_dict().values()))
+    flat = save_lung_model(LungModel(module=LungUNet(features=(4, 8)).eval(), pixel_mm=4.0, canvas=32,
+                                     hu_window=(-1000.0, 200.0)), tmp_path / "m2.pt")
+    vol = np.random.default_rng(0).normal(-500, 300, (13, 40, 44)).astype(np.float32)
+    sp = (2.5, 1.0, 1.0)
+    one = predict_lung_probability(vol, sp, model=loaded)
+    assert one.shape == vol.shape and np.isfinite(one).all() and 0.0 <= one.min() and one.max() <= 1.0
+    pair = load_lung_models(f"{flat}+{path}")
+    assert [m.is_3d for m in pair] == [False, True]
+    mean = (predict_lung_probability(vol, sp, model=pair[0]) + one) / 2  # the mean of their probabilities
+    np.testing.assert_allclose(predict_lung_probability(vol, sp, model=pair), mean, atol=1e-6)
+
+
+def test_3d_network_input_and_output_keep_the_geometry():
+    """A 60 mm disk of lung (-900 HU) in water on 0.8 mm pixels and 1.25 mm slices: through
+    the 2 mm canvas, 2 x 2 pooling (4 mm) and 5 mm slices, a network that calls dark voxels
+    lung gives the disk back on the CT's grid, from the first slice to the last."""
+    model = LungModel(module=_DarkIsLung(features=(2,)).eval(), pixel_mm=2.0, canvas=192,
+                      hu_window=(-1024.0, 400.0), pool=2, slice_mm=5.0)
+    yy, xx = np.mgrid[:300, :320]
+    disk = (yy - 140) ** 2 + (xx - 170) ** 2 <= (30 / 0.8) ** 2
+    vol = np.where(disk, -900.0, 0.0)[None].repeat(24, axis=0).astype(np.float32)
+    prob = predict_lung_probability(vol, (1.25, 0.8, 0.8), model=model)
+    assert prob.shape == vol.shape
+    assert dice(prob[0] > 0.5, disk) > 0.97 and dice(prob[-1] > 0.5, disk) > 0.97
 
 
 def test_model_grid_round_trip_keeps_a_disk():
@@ -356,6 +409,48 @@ def test_lungs_training_family():
     for bad in ((), (0, 1), (1, 1)):
         with pytest.raises(InvalidInputError, match="context"):
             LungTrainConfig(context=bad)
+    assert rows["lungs-unet3d"].parameters == sum(p.numel() for p in LungUNet3D().parameters())
+    assert rows["lungs-unet3d"].model == "LungUNet3D"
+    with pytest.raises(InvalidInputError, match="network"):
+        LungTrainConfig(network="2d")
+    with pytest.raises(InvalidInputError, match="pool"):
+        LungTrainConfig(network="3d", canvas=99, pool=2)
+
+
+def test_3d_training_writes_a_loadable_3d_model(tmp_path):
+    """The 3D smoke preset on two phantoms: a 3D model file with its card, and a validation Dice."""
+    from covidct.lungs.train import PRESETS, train_lung_model
+
+    config = PRESETS["lungs-unet3d-quick"].with_overrides(phantom_seeds=(5000, 5002), epochs=1)
+    out = train_lung_model(config, tmp_path / "run")
+    model = load_lung_model(out / "lung-unet3d.pt")
+    assert model.is_3d and model.card["input"]["pool"] == 2 and model.card["name"] == "lungs-unet3d-quick"
+    assert 0.0 <= model.card["validation"]["val_dice"] <= 1.0
+
+
+def test_volume_crops_and_their_augmentation():
+    """Crops: ``crop`` slices, a short volume padded with air and no lung, 2 x 2 pooling
+    keeps the mean; augmentation shifts HU and labels together and is seeded."""
+    from covidct.lungs.train_data import Example
+    from covidct.lungs.train_loop import CropSet, augment_volume
+
+    rng = np.random.default_rng(0)
+    long = Example(hu=rng.integers(-1000, 100, (30, 8, 8)).astype(np.int16),
+                   lung=rng.integers(0, 256, (30, 8, 8)).astype(np.uint8), step=2, name="phantom-1")
+    short = Example(hu=np.zeros((4, 8, 8), np.int16), lung=np.full((4, 8, 8), 255, np.uint8), step=2, name="a")
+    crops = CropSet([long, short], pool=2, crop=10)
+    x, y = crops[0]
+    assert x.shape == y.shape == (1, 10, 4, 4)
+    assert float(CropSet([long], pool=2)[0][0].mean()) == pytest.approx(float(long.hu.mean()), rel=1e-5)
+    x, y = crops[1]
+    assert float(x[0, :3].max()) == -1024.0 and float(y[0, :3].max()) == 0.0  # 6 slices of padding, 3 a side
+    assert float(x[0, 3:7].min()) == 0.0 and float(y[0, 3:7].min()) == 1.0
+    lab = torch.zeros(3, 1, 6, 16, 16)
+    lab[:, :, :, 4:10, 5:9] = 1.0
+    a, ay = augment_volume(2 * lab - 1, torch.Generator().manual_seed(2), y=lab)
+    b, _ = augment_volume(2 * lab - 1, torch.Generator().manual_seed(2), y=lab)
+    assert torch.equal(a, b) and torch.equal(ay.sum(dim=(2, 3, 4)), lab.sum(dim=(2, 3, 4)))
+    assert torch.equal(a > 0, ay > 0.5) and not torch.equal(ay, lab)  # shifted, together
 
 
 def test_augmentation_keeps_shapes_and_is_seeded():

@@ -44,11 +44,11 @@ def test_analyze_cli_writes_report(sim_nifti, tmp_path):
     assert f"{100 * record['summary']['lesion_fraction']:.1f} % of lung involved" in res.output
     assert record["model"] is None and record["lungs"]["method"] == "hybrid"
     from covidct.lungs.choice import lung_choice_path
-    from covidct.lungs.learned import lung_model_path
+    from covidct.lungs.learned import lung_model_paths
     from covidct.provenance import sha256_file
 
     assert record["lungs"]["lung_model"] == {
-        "file": "lung-unet.pt", "sha256": sha256_file(lung_model_path()),
+        "networks": [{"file": p.name, "sha256": sha256_file(p)} for p in lung_model_paths()],
         "choice": {"file": "lung-choice.txt", "sha256": sha256_file(lung_choice_path())}}
     assert record["provenance"]["options"]["analyze"]["preset"] == "fast"
     assert "report:" in res.output

@@ -1,4 +1,5 @@
-"""The learned lung model: a small 2.5D U-Net on low-resolution axial slices.
+"""The learned lung model: a small 2.5D U-Net on low-resolution axial slices, and a
+low-resolution 3D U-Net beside it; the shipped model is the mean of the two probabilities.
 
 The network sees axial slices as channels: the slice and its neighbours ``k * s`` slices
 away on each side, ``s = round(NEIGHBOUR_MM / slice spacing)``, for each ``k`` of the
@@ -10,14 +11,20 @@ interpolation (in-plane) and linear interpolation between the predicted slices (
 right labels and airway removal stay with the rules (:mod:`covidct.lungs.split`,
 :mod:`covidct.lungs.airways`).
 
-The trained weights ship in the package (``covidct/data/models/lung-unet.pt``) with a model
-card beside them (``lung-unet.card.json``: data, command, seed, held-out numbers, sha256);
-:func:`load_lung_model` checks the file against the card's sha256.
+The 3D network (:class:`LungUNet3D`) reads the same canvas average-pooled by ``pool``
+in-plane (4 mm pixels) and resampled linearly in z to ``slice_mm`` (5 mm) slices, the
+whole scan at once, and its probability comes back to the CT grid the same way.
+
+The trained weights ship in the package (``covidct/data/models/lung-unet.pt`` and
+``lung-unet3d.pt``) with a model card beside each (``<name>.card.json``: data, command,
+seed, held-out numbers, sha256); :func:`load_lung_model` checks a file against its card's
+sha256, and :func:`predict_lung_probability` averages the shipped pair by default.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -33,15 +40,18 @@ from covidct.models.files import read_model_dict
 from covidct.provenance import checked_card, existing_model_file, write_card
 
 __all__ = [
-    "DEFAULT_CONTEXT", "FORMAT", "LUNG_MODEL_FILE", "NEIGHBOUR_MM", "LungModel", "LungUNet",
-    "SliceGeometry", "context_channels", "context_offsets", "from_model_grid", "load_lung_model",
-    "lung_model_path", "neighbour_stack", "predict_lung_probability", "save_lung_model",
-    "to_model_grid",
+    "DEFAULT_CONTEXT", "FORMAT", "FORMAT_3D", "LUNG_MODEL_FILE", "LUNG_MODEL_FILES", "NEIGHBOUR_MM",
+    "LungModel", "LungUNet", "LungUNet3D", "SliceGeometry", "context_channels", "context_offsets",
+    "from_model_grid", "load_lung_model", "load_lung_models", "lung_model_path", "lung_model_paths",
+    "neighbour_stack", "predict_lung_probability", "save_lung_model", "to_model_grid",
 ]
 
 FORMAT = "covidct-lung-unet/1"
-#: file name of the shipped lung model inside ``covidct/data/models``.
+FORMAT_3D = "covidct-lung-unet3d/1"
+#: file name of the shipped 2.5D lung network inside ``covidct/data/models``.
 LUNG_MODEL_FILE = "lung-unet.pt"
+#: the shipped lung model: the networks whose probabilities are averaged.
+LUNG_MODEL_FILES = (LUNG_MODEL_FILE, "lung-unet3d.pt")
 #: distance (mm) of the nearest neighbour slices given to the network (the unit of ``context``).
 NEIGHBOUR_MM = 5.0
 #: neighbour distances (multiples of the ``NEIGHBOUR_MM`` step) of model files that do not say.
@@ -86,6 +96,49 @@ class LungUNet(nn.Module):
         for block in self.up:
             skip = skips.pop()
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return self.head(x)
+
+
+class _Block3D(nn.Sequential):
+    """Two 3 x 3 x 3 convolutions, each with instance norm and leaky ReLU."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(
+            nn.Conv3d(cin, cout, 3, padding=1, bias=False), nn.InstanceNorm3d(cout, affine=True),
+            nn.LeakyReLU(0.01, inplace=True),
+            nn.Conv3d(cout, cout, 3, padding=1, bias=False), nn.InstanceNorm3d(cout, affine=True),
+            nn.LeakyReLU(0.01, inplace=True),
+        )
+
+
+class LungUNet3D(nn.Module):
+    """A 3D U-Net: ``(n, 1, z, h, w)`` scaled HU -> ``(n, 1, z, h, w)`` lung logits, any size
+    (each level halves it, rounding up; the decoder interpolates back to the skip's size).
+
+    ``features``: channels per level.
+    """
+
+    def __init__(self, features: tuple[int, ...] = (8, 16, 32, 64, 96)) -> None:
+        super().__init__()
+        self.features = tuple(int(f) for f in features)
+        chans = (1, *self.features)
+        self.down = nn.ModuleList(_Block3D(chans[i], chans[i + 1]) for i in range(len(self.features)))
+        self.up = nn.ModuleList(
+            _Block3D(self.features[i] + self.features[i + 1], self.features[i])
+            for i in reversed(range(len(self.features) - 1))
+        )
+        self.head = nn.Conv3d(self.features[0], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else F.max_pool3d(x, 2, ceil_mode=True))
+            skips.append(x)
+        x = skips.pop()
+        for block in self.up:
+            skip = skips.pop()
+            x = F.interpolate(x, size=skip.shape[-3:], mode="trilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
         return self.head(x)
 
@@ -176,29 +229,40 @@ class LungModel:
     """The lung network with its input settings and where it came from.
 
     Attributes:
-        module: the :class:`LungUNet` (eval mode); pixel_mm: in-plane pixel size (mm) of its
-        input; canvas: input size (pixels); hu_window: HU range of its input; source: file it
-        was loaded from; sha256: hash of that file; card: its model card; context: its
-        neighbour slices (:func:`context_offsets`).
+        module: the :class:`LungUNet` or :class:`LungUNet3D` (eval mode); pixel_mm: in-plane
+        pixel size (mm) of its canvas; canvas: canvas size (pixels); hu_window: HU range of
+        its input; context: the 2.5D network's neighbour slices (:func:`context_offsets`);
+        pool: the 3D network's in-plane average pooling of the canvas; slice_mm: the 3D
+        network's slice spacing (mm); source: file it was loaded from; sha256: hash of that
+        file; card: its model card.
     """
 
-    module: LungUNet
+    module: nn.Module
     pixel_mm: float
     canvas: int
     hu_window: tuple[float, float]
     context: tuple[int, ...] = DEFAULT_CONTEXT
+    pool: int = 1
+    slice_mm: float = NEIGHBOUR_MM
     source: Path | None = None
     sha256: str = ""
     card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_3d(self) -> bool:
+        """Whether the network is the 3D one."""
+        return isinstance(self.module, LungUNet3D)
 
 
 def save_lung_model(model: LungModel, path: str | Path, *, card: dict[str, Any] | None = None) -> Path:
     """Write ``model`` as one ``.pt`` file (via a temporary name), and ``<stem>.card.json``
     (``card`` plus the file's sha256) when ``card`` is given."""
     path = Path(path)
-    payload = {"format": FORMAT, "features": list(model.module.features), "pixel_mm": model.pixel_mm,
-               "canvas": model.canvas, "hu_window": list(model.hu_window),
-               "context": list(model.context), "state_dict": model.module.state_dict()}
+    payload = {"format": FORMAT_3D if model.is_3d else FORMAT, "features": list(model.module.features),
+               "pixel_mm": model.pixel_mm, "canvas": model.canvas, "hu_window": list(model.hu_window),
+               "state_dict": model.module.state_dict()}
+    payload.update({"pool": model.pool, "slice_mm": model.slice_mm} if model.is_3d
+                   else {"context": list(model.context)})
     tmp = path.with_name(path.name + ".part")
     torch.save(payload, tmp)
     tmp.replace(path)
@@ -207,23 +271,33 @@ def save_lung_model(model: LungModel, path: str | Path, *, card: dict[str, Any] 
     return path
 
 
-def lung_model_path() -> Path:
-    """Path of the shipped lung model (it may be missing in a broken installation)."""
-    return Path(str(resources.files("covidct") / "data" / "models" / LUNG_MODEL_FILE))
+def lung_model_path(name: str = LUNG_MODEL_FILE) -> Path:
+    """Path of a shipped lung network file (it may be missing in a broken installation)."""
+    return Path(str(resources.files("covidct") / "data" / "models" / name))
+
+
+def lung_model_paths() -> list[Path]:
+    """Paths of the shipped lung model's networks (:data:`LUNG_MODEL_FILES`)."""
+    return [lung_model_path(name) for name in LUNG_MODEL_FILES]
 
 
 @functools.lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int) -> LungModel:
     file = Path(path)
     card, digest = checked_card(file, "lung model", "reinstall covidct or retrain with `covidct train lungs-unet`")
-    raw = read_model_dict(file, FORMAT, "lung model")
+    raw = read_model_dict(file, (FORMAT, FORMAT_3D), "lung model")
     try:
         context = tuple(int(k) for k in raw.get("context", DEFAULT_CONTEXT))
-        module = LungUNet(in_channels=context_channels(context), features=tuple(raw["features"]))
+        if raw["format"] == FORMAT_3D:
+            module: nn.Module = LungUNet3D(features=tuple(raw["features"]))
+            shape = {"pool": int(raw["pool"]), "slice_mm": float(raw["slice_mm"])}
+        else:
+            module = LungUNet(in_channels=context_channels(context), features=tuple(raw["features"]))
+            shape = {"context": context}
         module.load_state_dict(raw["state_dict"])
         model = LungModel(module=module.eval(), pixel_mm=float(raw["pixel_mm"]), canvas=int(raw["canvas"]),
-                          hu_window=tuple(raw["hu_window"]), context=context, source=file, sha256=digest,
-                          card=card)  # type: ignore[arg-type]
+                          hu_window=tuple(raw["hu_window"]), source=file, sha256=digest, card=card,
+                          **shape)  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # settings and weights that disagree
         raise InvalidInputError(f"{file}: not a usable lung model: {str(exc).splitlines()[0]}") from exc
     return model
@@ -236,15 +310,63 @@ def load_lung_model(path: str | Path | None = None) -> LungModel:
         DataUnavailableError: the file is missing.
         InvalidInputError: the file is damaged, not a lung model, or does not match its card.
     """
-    file = existing_model_file(path, lung_model_path(), "lung model", "`covidct train lungs-unet`")
+    file = existing_model_file(path, lung_model_path(), "lung model", "`covidct train lungs-unet-2mm` or `lungs-unet3d`")
     return _load(str(file.resolve()), file.stat().st_mtime_ns)
+
+
+def load_lung_models(spec: str | Path | None = None) -> tuple[LungModel, ...]:
+    """The networks of a lung model: ``spec`` is one file or several joined by "+" (their
+    probabilities are averaged); default the shipped pair (:data:`LUNG_MODEL_FILES`).
+
+    Raises:
+        DataUnavailableError, InvalidInputError: as :func:`load_lung_model`, for any of them.
+    """
+    files = lung_model_paths() if spec is None else [Path(p) for p in str(spec).split("+")]
+    return tuple(load_lung_model(f) for f in files)
+
+
+def _predict_slices(lm: LungModel, hu: torch.Tensor, step: int, dev: torch.device) -> tuple[torch.Tensor, np.ndarray]:
+    """The 2.5D network on every ``step``-th canvas slice (and the last) of the canvas HU:
+    (probabilities, slice indices)."""
+    n, hu = hu.shape[0], scale_hu(hu, lm.hu_window)
+    zs = np.unique(np.r_[np.arange(0, n, step), n - 1])
+    probs = [torch.sigmoid(lm.module(neighbour_stack(hu, zs[i:i + _BATCH], step, lm.context).to(dev)))[:, 0]
+             for i in range(0, len(zs), _BATCH)]
+    return torch.cat(probs).float().cpu(), zs
+
+
+def _predict_volume(lm: LungModel, hu: torch.Tensor, slice_mm: float, dev: torch.device) -> torch.Tensor:
+    """The 3D network on the canvas HU average-pooled (then scaled), resampled in z to
+    ``lm.slice_mm`` and back: probabilities (z, canvas, canvas) of every canvas slice."""
+    n = hu.shape[0]
+    x = scale_hu(F.avg_pool2d(hu[:, None], lm.pool)[:, 0] if lm.pool > 1 else hu, lm.hu_window)
+    nz = max(2, round(n * slice_mm / lm.slice_mm))
+    if nz != n:
+        x = F.interpolate(x[None, None], size=(nz, *x.shape[1:]), mode="trilinear", align_corners=False)[0, 0]
+    p = torch.sigmoid(lm.module(x[None, None].to(dev)))[0, 0].float().cpu()
+    if nz != n:
+        p = F.interpolate(p[None, None], size=(n, *p.shape[1:]), mode="trilinear", align_corners=False)[0, 0]
+    if lm.pool > 1:
+        p = F.interpolate(p[:, None], size=hu.shape[1:], mode="bilinear", align_corners=False)[:, 0]
+    return p
+
+
+def _interpolate_z(sampled: torch.Tensor, zs: np.ndarray, n: int) -> torch.Tensor:
+    """Slices ``sampled`` at ``zs`` to all ``n`` slices, linear in z."""
+    if len(zs) == n:
+        return sampled
+    pos = np.interp(np.arange(n), zs, np.arange(len(zs)))
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, len(zs) - 1)
+    w = torch.from_numpy((pos - lo).astype(np.float32))[:, None, None]
+    return sampled[lo] * (1 - w) + sampled[hi] * w
 
 
 def predict_lung_probability(
     volume: np.ndarray,
     spacing: tuple[float, float, float],
     *,
-    model: LungModel | None = None,
+    model: LungModel | Sequence[LungModel] | None = None,
     device: str | None = None,
     threads: int | None = None,
 ) -> np.ndarray:
@@ -255,7 +377,8 @@ def predict_lung_probability(
             head, front to back, patient right to left; ``network_pass`` flips other scans,
             :class:`~covidct.io.layout.Layout`).
         spacing: ``(sz, sy, sx)`` in mm.
-        model: a :class:`LungModel`; default the shipped one.
+        model: a :class:`LungModel`, or several whose probabilities are averaged; default
+            the shipped pair (:func:`load_lung_models`).
         device: torch device ("cpu", "cuda"); default CUDA when available.
         threads: torch's CPU threads for this call (default: torch's setting); set in the
             calling thread and restored after it.
@@ -267,28 +390,26 @@ def predict_lung_probability(
         raise InvalidInputError(f"lung model needs a 3D (z, y, x) HU volume; got shape {arr.shape}")
     if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):
         raise InvalidInputError(f"spacing must be 3 positive numbers (sz, sy, sx) in mm; got {spacing}")
-    lm = model or load_lung_model()
+    models = load_lung_models() if model is None else (model,) if isinstance(model, LungModel) else tuple(model)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    net = lm.module.to(dev)
-    hu, geo = to_model_grid(arr, (spacing[1], spacing[2]), pixel_mm=lm.pixel_mm, canvas=lm.canvas,
-                            fill=-1024.0)
-    hu = scale_hu(hu, lm.hu_window)
     step = max(1, int(round(NEIGHBOUR_MM / float(spacing[0]))))
-    zs = np.unique(np.r_[np.arange(0, arr.shape[0], step), arr.shape[0] - 1])
-    probs, previous = [], torch.get_num_threads()
+    grids: dict[tuple[float, int], tuple[torch.Tensor, SliceGeometry]] = {}
+    total, previous = torch.zeros(arr.shape, dtype=torch.float32), torch.get_num_threads()
     torch.set_num_threads(threads or previous)
     try:
         with torch.inference_mode():
-            for start in range(0, len(zs), _BATCH):
-                x = neighbour_stack(hu, zs[start:start + _BATCH], step, lm.context).to(dev)
-                probs.append(torch.sigmoid(net(x))[:, 0].float().cpu())
+            for lm in models:
+                key = (lm.pixel_mm, lm.canvas)
+                if key not in grids:
+                    grids[key] = to_model_grid(arr, (spacing[1], spacing[2]), pixel_mm=lm.pixel_mm,
+                                               canvas=lm.canvas, fill=-1024.0)
+                hu, geo = grids[key]
+                lm.module.to(dev)
+                if lm.is_3d:
+                    p = _predict_volume(lm, hu, float(spacing[0]), dev)
+                else:
+                    p = _interpolate_z(*_predict_slices(lm, hu, step, dev), arr.shape[0])
+                total += from_model_grid(p, geo)
     finally:
         torch.set_num_threads(previous)
-    sampled = torch.cat(probs)
-    if len(zs) < arr.shape[0]:  # linear in z between the predicted slices
-        pos = np.interp(np.arange(arr.shape[0]), zs, np.arange(len(zs)))
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, len(zs) - 1)
-        w = torch.from_numpy((pos - lo).astype(np.float32))[:, None, None]
-        sampled = sampled[lo] * (1 - w) + sampled[hi] * w
-    return from_model_grid(sampled, geo).clamp_(0.0, 1.0).numpy().astype(np.float32, copy=False)
+    return (total / len(models)).clamp_(0.0, 1.0).numpy().astype(np.float32, copy=False)

@@ -9,12 +9,18 @@ training CTs; a CT held out for reporting is left out of both with ``exclude``. 
 augmentation on every batch: rotation, scale, shift, left-right flip, z order, slice
 thickness (z mixing), blur / sharpening, noise, HU offset and contrast.
 
+The 3D network (``network: 3d``) trains on crops of ``crop_slices`` slices of the same
+examples, average-pooled in-plane by ``pool``, with a lighter augmentation (shift, contrast,
+offset, noise).
+
 Presets: ``lungs-unet`` (3 mm pixels, 128 px, 320 steps), ``lungs-unet-2mm`` (2 mm, 192 px,
-48 deformed variants per real CT, 1440 steps: the recipe of the shipped weights) and
-``lungs-unet-quick`` (a smoke test).
+48 deformed variants per real CT, 1440 steps: the recipe of the shipped 2.5D weights),
+``lungs-unet3d`` (the same examples at 4 mm, 900 steps of two 48-slice crops: the recipe of
+the shipped 3D weights) and ``lungs-unet-quick`` / ``lungs-unet3d-quick`` (smoke tests).
 
 ``covidct train lungs-unet-2mm --data DIR -o RUN`` writes ``RUN/config.yaml``,
-``RUN/lung-unet.pt`` with ``RUN/lung-unet.card.json`` and ``RUN/metrics.csv``.
+``RUN/lung-unet.pt`` with ``RUN/lung-unet.card.json`` and ``RUN/metrics.csv`` (3D:
+``RUN/lung-unet3d.pt``).
 """
 
 from __future__ import annotations
@@ -52,7 +58,11 @@ class LungTrainConfig:
         real_share: share of the training slices drawn from the real CTs and their variants
             (0 = every slice equally likely, phantoms included).
         pixel_mm, canvas, hu_window: model input (in-plane mm, pixels, HU range).
+        network: "2.5d" (:class:`~covidct.lungs.learned.LungUNet`) or "3d"
+            (:class:`~covidct.lungs.learned.LungUNet3D`).
         features: U-Net channels per level.
+        crop_slices, pool: the 3D network's training crops (slices) and in-plane average
+            pooling of the canvas.
         context: neighbour slices given as channels, in multiples of the 5 mm step
             (:func:`covidct.lungs.learned.context_offsets`; ``(1,)``: z - 5 mm, z, z + 5 mm).
         epochs, steps_per_epoch, batch_size, lr, weight_decay: the optimisation (AdamW,
@@ -76,7 +86,10 @@ class LungTrainConfig:
     pixel_mm: float = 3.0
     canvas: int = 128
     hu_window: tuple[float, float] = (-1024.0, 400.0)
+    network: str = "2.5d"
     features: tuple[int, ...] = (8, 16, 32, 64, 128)
+    crop_slices: int = 48
+    pool: int = 2
     context: tuple[int, ...] = (1,)
     epochs: int = 8
     steps_per_epoch: int = 40
@@ -105,10 +118,16 @@ class LungTrainConfig:
             raise InvalidInputError(f"context must be distinct positive multiples of the 5 mm step; got {self.context}")
         if not 0.0 <= self.real_share < 1.0:
             raise InvalidInputError(f"real_share must be in [0, 1); got {self.real_share}")
-        if self.canvas % 2 ** (len(self.features) - 1):
+        if self.network not in ("2.5d", "3d"):
+            raise InvalidInputError(f"network must be '2.5d' or '3d'; got {self.network!r}")
+        if self.network == "2.5d" and self.canvas % 2 ** (len(self.features) - 1):
             raise InvalidInputError(f"canvas {self.canvas} must divide by 2 ** (levels - 1)")
-        if min(self.epochs, self.steps_per_epoch, self.batch_size, self.threads, self.val_every) < 1 or self.pixel_mm <= 0:
-            raise InvalidInputError("epochs, steps_per_epoch, batch_size, threads, val_every and pixel_mm must be > 0")
+        if self.network == "3d" and self.canvas % self.pool:
+            raise InvalidInputError(f"canvas {self.canvas} must divide by pool {self.pool}")
+        if min(self.epochs, self.steps_per_epoch, self.batch_size, self.threads, self.val_every,
+               self.crop_slices, self.pool) < 1 or self.pixel_mm <= 0:
+            raise InvalidInputError("epochs, steps_per_epoch, batch_size, threads, val_every, crop_slices, pool "
+                                    "and pixel_mm must be > 0")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (lists for tuples), as written to YAML."""
@@ -133,18 +152,34 @@ PRESETS: dict[str, LungTrainConfig] = {
     "lungs-unet-2mm": LungTrainConfig(name="lungs-unet-2mm", pixel_mm=2.0, canvas=192,
                                       paint_seeds=(100, 103), deform_seeds=(0, 48), real_share=0.6,
                                       epochs=24, steps_per_epoch=60),
+    # the same examples pooled to 4 mm, whole 48-slice crops (240 mm at 5 mm slices), 900
+    # steps of two crops (25-30 min on one CPU thread; docs/validation.md)
+    "lungs-unet3d": LungTrainConfig(name="lungs-unet3d", network="3d", pixel_mm=2.0, canvas=192,
+                                    features=(8, 16, 32, 64, 96), paint_seeds=(100, 103),
+                                    deform_seeds=(0, 48), real_share=0.6, epochs=9, steps_per_epoch=100,
+                                    batch_size=2, val_every=1),
+    "lungs-unet3d-quick": LungTrainConfig(name="lungs-unet3d-quick", network="3d", features=(4, 8, 16),
+                                          phantom_seeds=(5000, 5004), val_phantom_seeds=(5900, 5901),
+                                          paint_seeds=(100, 101), crop_slices=16, epochs=2,
+                                          steps_per_epoch=3, batch_size=2, val_every=1),
 }
 
 
 def preset_rows() -> list[Any]:
     """One row per lung preset for ``covidct train --list``."""
-    from covidct.lungs.learned import LungUNet, context_channels
     from covidct.training.families import PresetRow
 
-    return [PresetRow(name=name, family="lungs", model="LungUNet (2.5D)", task="lung mask",
-                      parameters=sum(p.numel() for p in LungUNet(in_channels=context_channels(cfg.context),
-                                                                 features=cfg.features).parameters()))
+    return [PresetRow(name=name, family="lungs", model="LungUNet3D" if cfg.network == "3d" else "LungUNet (2.5D)",
+                      task="lung mask", parameters=sum(p.numel() for p in _network(cfg).parameters()))
             for name, cfg in PRESETS.items()]
+
+
+def _network(config: LungTrainConfig) -> Any:
+    from covidct.lungs.learned import LungUNet, LungUNet3D, context_channels
+
+    if config.network == "3d":
+        return LungUNet3D(features=config.features)
+    return LungUNet(in_channels=context_channels(config.context), features=config.features)
 
 
 def _real_ct_files(config: LungTrainConfig) -> list[Path]:
@@ -185,14 +220,8 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from covidct.lungs.learned import (
-        LungModel,
-        LungUNet,
-        context_channels,
-        context_offsets,
-        save_lung_model,
-    )
-    from covidct.lungs.train_loop import LungModule, SliceSet, best_metrics, slice_weights
+    from covidct.lungs.learned import NEIGHBOUR_MM, LungModel, context_offsets, save_lung_model
+    from covidct.lungs.train_loop import LungModule, best_metrics, training_sets
     from covidct.provenance import provenance
     from covidct.training.hardware import used_hardware
 
@@ -204,16 +233,15 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
     if progress:
         progress(f"{len(train)} training volumes, {len(val)} validation volumes")
     L.seed_everything(config.seed, workers=True, verbose=False)
-    net = LungUNet(in_channels=context_channels(config.context), features=config.features)
+    net = _network(config)
     module = LungModule(net, config)
     gen = torch.Generator().manual_seed(config.seed)
-    train_set = SliceSet(train, config.context)
+    train_set, val_set, weights = training_sets(train, val, config)
     loader = torch.utils.data.DataLoader(
         train_set, batch_size=config.batch_size,
         sampler=torch.utils.data.WeightedRandomSampler(
-            slice_weights(train_set, config.real_share), config.steps_per_epoch * config.batch_size,
-            replacement=True, generator=gen))
-    val_loader = torch.utils.data.DataLoader(SliceSet(val, config.context), batch_size=64)
+            weights, config.steps_per_epoch * config.batch_size, replacement=True, generator=gen))
+    val_loader = torch.utils.data.DataLoader(val_set, batch_size=1 if config.network == "3d" else 64)
     best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_dice", mode="max")
     trainer = L.Trainer(max_epochs=config.epochs, accelerator=config.accelerator, devices=1,
                         callbacks=[best], logger=CSVLogger(out, name="", version=""),
@@ -223,13 +251,17 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
     module.load_state_dict(state)
     net.eval()
+    three_d = config.network == "3d"
     card = {
         "name": config.name,
-        "architecture": f"LungUNet 2.5D, features {list(config.features)}, "
+        "architecture": f"{'LungUNet3D' if three_d else 'LungUNet 2.5D'}, features {list(config.features)}, "
                         f"{sum(p.numel() for p in net.parameters())} parameters",
         "input": {"pixel_mm": config.pixel_mm, "canvas": config.canvas, "hu_window": list(config.hu_window),
-                  "channels": f"slices z + {context_offsets(config.context, 1)} x s with "
-                              "s = round(5 mm / slice spacing)"},
+                  **({"pool": config.pool, "slice_mm": NEIGHBOUR_MM,
+                      "channels": f"one: the whole scan at {config.pixel_mm * config.pool:g} mm in-plane and "
+                                  f"{NEIGHBOUR_MM:g} mm slices"} if three_d else
+                     {"channels": f"slices z + {context_offsets(config.context, 1)} x s with "
+                                  "s = round(5 mm / slice spacing)"})},
         "trained_on": {"phantom_seeds": list(config.phantom_seeds), "phantom_size": config.phantom_size,
                        "real_cts": [p.name for p in real], "paint_seeds": list(config.paint_seeds),
                        "deform_seeds": list(config.deform_seeds), "real_share": config.real_share},
@@ -240,9 +272,9 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
         "intended_use": "lung prior for covidct.lungs.segment_lungs (method 'model' / 'hybrid'); research use",
         "provenance": provenance(options=config.to_dict(), seed=config.seed, inputs=real),
     }
-    model = LungModel(module=net, pixel_mm=config.pixel_mm, canvas=config.canvas,
-                      hu_window=config.hu_window, context=config.context)  # type: ignore[arg-type]
-    save_lung_model(model, out / "lung-unet.pt", card=card)
+    model = LungModel(module=net, pixel_mm=config.pixel_mm, canvas=config.canvas, hu_window=config.hu_window,
+                      context=config.context, pool=config.pool if three_d else 1, slice_mm=NEIGHBOUR_MM)  # type: ignore[arg-type]
+    save_lung_model(model, out / ("lung-unet3d.pt" if three_d else "lung-unet.pt"), card=card)
     if progress:
         progress(f"best validation Dice {card['validation'].get('val_dice', math.nan):.4f}")
     return out

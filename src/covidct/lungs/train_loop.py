@@ -1,4 +1,5 @@
-"""The training loop of the lung model: slice dataset, batch augmentation, Lightning module."""
+"""The training loop of the lung model: slice and volume-crop datasets, batch augmentation,
+Lightning module."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import torch.nn.functional as F
 
 from covidct.lungs.learned import DEFAULT_CONTEXT, neighbour_stack, scale_hu
 
-__all__ = ["LungModule", "SliceSet", "augment", "best_metrics", "slice_weights", "soft_dice_loss"]
+__all__ = ["CropSet", "LungModule", "SliceSet", "augment", "augment_volume", "best_metrics", "slice_weights",
+           "soft_dice_loss", "training_sets"]
 
 
 class SliceSet(torch.utils.data.Dataset):
@@ -37,12 +39,56 @@ class SliceSet(torch.utils.data.Dataset):
         return x, y
 
 
+class CropSet(torch.utils.data.Dataset):
+    """The examples average-pooled in-plane by ``pool`` (HU and lung fraction, float32): item
+    ``i`` is ``(HU (1, crop, c', c'), lung fraction (1, crop, c', c'))``, a random run of
+    ``crop`` slices of example ``i`` (padded with air at both ends when shorter), or the whole
+    example when ``crop`` is 0 (validation)."""
+
+    def __init__(self, examples: list[Any], pool: int, crop: int = 0) -> None:
+        self.crop, self.names = crop, [ex.name for ex in examples]
+        self.volumes = [(_pooled(ex.hu, pool), _pooled(ex.lung.astype(np.float32) / 255.0, pool)) for ex in examples]
+
+    def __len__(self) -> int:
+        return len(self.volumes)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.volumes[i]
+        if self.crop:
+            short = max(0, self.crop - x.shape[0])
+            if short:
+                pad = (0, 0, 0, 0, short // 2, short - short // 2)
+                x, y = F.pad(x, pad, value=-1024.0), F.pad(y, pad)
+            start = int(torch.randint(x.shape[0] - self.crop + 1, ()))
+            x, y = x[start:start + self.crop], y[start:start + self.crop]
+        return x[None], y[None]
+
+
+def _pooled(a: np.ndarray, pool: int) -> torch.Tensor:
+    t = torch.from_numpy(np.asarray(a, dtype=np.float32))
+    return F.avg_pool2d(t[:, None], pool)[:, 0] if pool > 1 else t
+
+
+def training_sets(train: list[Any], val: list[Any], config: Any) -> tuple[Any, Any, torch.Tensor]:
+    """(training set, validation set, sampling weight of each training item) of ``config``'s
+    network: slices (:class:`SliceSet`) for the 2.5D one, crops (:class:`CropSet`) for the 3D."""
+    if config.network == "3d":
+        crops = CropSet(train, config.pool, config.crop_slices)
+        return crops, CropSet(val, config.pool), _group_weights(crops.names, config.real_share)
+    slices = SliceSet(train, config.context)
+    return slices, SliceSet(val, config.context), slice_weights(slices, config.real_share)
+
+
 def slice_weights(slices: SliceSet, real_share: float) -> torch.Tensor:
     """Sampling weight of every slice of ``slices``: ``real_share`` of the total on the
     examples not made from phantoms (names not starting with "phantom"), the rest on the
     phantoms, equal within each group; ``real_share`` 0 (or one group empty): all equal."""
-    real = torch.tensor([not slices.examples[i].name.startswith("phantom") for i, _ in slices.index])
-    n_real, n_all = int(real.sum()), len(slices.index)
+    return _group_weights([slices.examples[i].name for i, _ in slices.index], real_share)
+
+
+def _group_weights(names: list[str], real_share: float) -> torch.Tensor:
+    real = torch.tensor([not n.startswith("phantom") for n in names])
+    n_real, n_all = int(real.sum()), len(names)
     if real_share <= 0 or n_real in (0, n_all):
         return torch.ones(n_all, dtype=torch.double)
     return torch.where(real, real_share / n_real, (1.0 - real_share) / (n_all - n_real)).double()
@@ -85,6 +131,22 @@ def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator | None = None
     return x + noise, y
 
 
+def augment_volume(x: torch.Tensor, gen: torch.Generator | None = None,
+                   y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Random augmentation of a batch of scaled-HU crops ``x`` (n, 1, z, h, w) (and their
+    lung fraction ``y``): the same in-plane shift of both (+-6 pixels, wrapping round), and
+    contrast (0.95-1.05), offset (+-0.03) and noise (SD 0-0.03) of ``x``, in scaled units
+    (:func:`~covidct.lungs.learned.scale_hu`)."""
+    n, dev = x.shape[0], x.device
+    shifts = torch.randint(-6, 7, (n, 2), generator=gen).tolist()
+    x = torch.stack([torch.roll(v, tuple(d), (-2, -1)) for v, d in zip(x, shifts)])
+    if y is not None:
+        y = torch.stack([torch.roll(v, tuple(d), (-2, -1)) for v, d in zip(y, shifts)])
+    shape = (n, 1, 1, 1, 1)
+    x = x * _uniform(n, 0.95, 1.05, gen, dev).view(shape) + _uniform(n, -0.03, 0.03, gen, dev).view(shape)
+    return x + torch.randn(x.shape, generator=gen).to(dev) * _uniform(n, 0.0, 0.03, gen, dev).view(shape), y
+
+
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """1 - soft Dice of the batch (all pixels together)."""
     p = torch.sigmoid(logits)
@@ -92,7 +154,7 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class LungModule(L.LightningModule):
-    """The lung U-Net with BCE + soft Dice loss, AdamW and a one-cycle schedule."""
+    """The lung U-Net (2.5D or 3D) with BCE + soft Dice loss, AdamW and a one-cycle schedule."""
 
     def __init__(self, net: torch.nn.Module, config: Any) -> None:
         super().__init__()
@@ -103,8 +165,12 @@ class LungModule(L.LightningModule):
         return self.net(scale_hu(x, self.config.hu_window))
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = augment(*batch)
-        logits = self(x)
+        if self.config.network == "3d":
+            x, y = augment_volume(scale_hu(batch[0], self.config.hu_window), y=batch[1])
+            logits = self.net(x)
+        else:
+            x, y = augment(*batch)
+            logits = self(x)
         loss = F.binary_cross_entropy_with_logits(logits, y) + soft_dice_loss(logits, y)
         self.log("train_loss", loss, on_step=False, on_epoch=True)
         return loss

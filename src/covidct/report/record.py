@@ -26,18 +26,18 @@ RESEARCH_USE = "Research use only, not for diagnosis."
 
 
 def _lung_model_block(method: str) -> dict[str, Any] | None:
-    """The shipped lung model (file name and sha256) for the methods that may use it, and
-    for ``"hybrid"`` its lung choice classifier (``choice``: file name and sha256)."""
+    """The shipped lung model's networks (file name and sha256 of each) for the methods that
+    may use it, and for ``"hybrid"`` its lung choice classifier (``choice``: file name and sha256)."""
     if method not in ("model", "hybrid"):
         return None
     from covidct.lungs.choice import lung_choice_path
-    from covidct.lungs.learned import lung_model_path
+    from covidct.lungs.learned import lung_model_paths
     from covidct.provenance import sha256_file
 
-    path, choice = lung_model_path(), lung_choice_path()
-    if not path.is_file():
+    paths, choice = lung_model_paths(), lung_choice_path()
+    if not all(p.is_file() for p in paths):
         return None
-    block: dict[str, Any] = {"file": path.name, "sha256": sha256_file(path)}
+    block: dict[str, Any] = {"networks": [{"file": p.name, "sha256": sha256_file(p)} for p in paths]}
     if method == "hybrid" and choice.is_file():
         block["choice"] = {"file": choice.name, "sha256": sha256_file(choice)}
     return block
