@@ -3,7 +3,7 @@
 Usage: python benchmarks/cuda_check.py [--cases lung1 lung2] [--train] [--json OUT]
 
 On a machine with CUDA, for each real sample CT (``covidct.io.samples``): the shipped lung
-model's probability (``predict_lung_probability``, the mean of its 2.5D and 3D networks) on
+model's probability (``predict_lung_probability``) on
 CUDA against the CPU (largest absolute difference, Dice of the > 0.5 masks), and ``segment_lungs(method="hybrid")`` with
 the network on each device (share of voxels whose label differs); times of the network pass
 (best of 3 after a warm-up) and of a whole ``segment_lungs`` call on each device (best of 2,

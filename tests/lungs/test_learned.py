@@ -57,12 +57,12 @@ def test_shipped_weights_match_their_card(name):
     assert {r["case"].split()[0] for r in card["held_out"]["rows"]} == {"lung1", "lung2"}
     assert path.stat().st_size < 5_000_000
     assert not model.module.training
-    assert model.is_3d == (name == "lung-unet3d.pt")
+    assert not model.is_3d
 
 
-def test_the_shipped_model_is_the_pair_of_networks():
-    pair = load_lung_models()
-    assert [m.source for m in pair] == lung_model_paths() and [m.is_3d for m in pair] == [False, True]
+def test_the_shipped_model_is_the_25d_network():
+    shipped = load_lung_models()
+    assert [m.source for m in shipped] == lung_model_paths() == [lung_model_path()]
 
 
 def test_corrupt_or_missing_weights_raise(tmp_path):

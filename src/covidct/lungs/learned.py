@@ -1,5 +1,5 @@
-"""The learned lung model: a small 2.5D U-Net on low-resolution axial slices, and a
-low-resolution 3D U-Net beside it; the shipped model is the mean of the two probabilities.
+"""The learned lung model: a small 2.5D U-Net on low-resolution axial slices (shipped), and
+a low-resolution 3D U-Net that can be trained and averaged with it.
 
 The network sees axial slices as channels: the slice and its neighbours ``k * s`` slices
 away on each side, ``s = round(NEIGHBOUR_MM / slice spacing)``, for each ``k`` of the
@@ -15,10 +15,12 @@ The 3D network (:class:`LungUNet3D`) reads the same canvas average-pooled by ``p
 in-plane (4 mm pixels) and resampled linearly in z to ``slice_mm`` (5 mm) slices, the
 whole scan at once, and its probability comes back to the CT grid the same way.
 
-The trained weights ship in the package (``covidct/data/models/lung-unet.pt`` and
-``lung-unet3d.pt``) with a model card beside each (``<name>.card.json``: data, command,
-seed, held-out numbers, sha256); :func:`load_lung_model` checks a file against its card's
-sha256, and :func:`predict_lung_probability` averages the shipped pair by default.
+The trained 2.5D weights ship in the package (``covidct/data/models/lung-unet.pt``) with a
+model card beside them (``lung-unet.card.json``: data, command, seed, held-out numbers,
+sha256); :func:`load_lung_model` checks a file against its card's sha256, and
+:func:`predict_lung_probability` averages the probabilities of the networks it is given
+(``A.pt+B.pt`` in :func:`load_lung_models`). The 3D network is not shipped: averaged with
+the 2.5D one it lowered scans of the lung bases (docs/validation.md).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ FORMAT_3D = "covidct-lung-unet3d/1"
 #: file name of the shipped 2.5D lung network inside ``covidct/data/models``.
 LUNG_MODEL_FILE = "lung-unet.pt"
 #: the shipped lung model: the networks whose probabilities are averaged.
-LUNG_MODEL_FILES = (LUNG_MODEL_FILE, "lung-unet3d.pt")
+LUNG_MODEL_FILES = (LUNG_MODEL_FILE,)
 #: distance (mm) of the nearest neighbour slices given to the network (the unit of ``context``).
 NEIGHBOUR_MM = 5.0
 #: neighbour distances (multiples of the ``NEIGHBOUR_MM`` step) of model files that do not say.
@@ -316,7 +318,7 @@ def load_lung_model(path: str | Path | None = None) -> LungModel:
 
 def load_lung_models(spec: str | Path | None = None) -> tuple[LungModel, ...]:
     """The networks of a lung model: ``spec`` is one file or several joined by "+" (their
-    probabilities are averaged); default the shipped pair (:data:`LUNG_MODEL_FILES`).
+    probabilities are averaged); default the shipped ones (:data:`LUNG_MODEL_FILES`).
 
     Raises:
         DataUnavailableError, InvalidInputError: as :func:`load_lung_model`, for any of them.
@@ -378,7 +380,7 @@ def predict_lung_probability(
             :class:`~covidct.io.layout.Layout`).
         spacing: ``(sz, sy, sx)`` in mm.
         model: a :class:`LungModel`, or several whose probabilities are averaged; default
-            the shipped pair (:func:`load_lung_models`).
+            the shipped model (:func:`load_lung_models`).
         device: torch device ("cpu", "cuda"); default CUDA when available.
         threads: torch's CPU threads for this call (default: torch's setting); set in the
             calling thread and restored after it.
