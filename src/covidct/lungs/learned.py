@@ -71,7 +71,41 @@ class _Block(nn.Sequential):
         )
 
 
-class LungUNet(nn.Module):
+class _UNet(nn.Module):
+    """The U-Net both lung networks share: ``block`` per level (each level halves the size),
+    the decoder interpolating back to each skip's size; ``(n, c, *size)`` -> ``(n, 1, *size)``."""
+
+    _mode = "bilinear"
+
+    def __init__(self, in_channels: int, features: tuple[int, ...], block: type[nn.Sequential],
+                 head: type[nn.Module]) -> None:
+        super().__init__()
+        self.features = tuple(int(f) for f in features)
+        chans = (in_channels, *self.features)
+        self.down = nn.ModuleList(block(chans[i], chans[i + 1]) for i in range(len(self.features)))
+        self.up = nn.ModuleList(
+            block(self.features[i] + self.features[i + 1], self.features[i])
+            for i in reversed(range(len(self.features) - 1))
+        )
+        self.head = head(self.features[0], 1, 1)
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(x, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else self._pool(x))
+            skips.append(x)
+        x = skips.pop()
+        for block in self.up:
+            skip = skips.pop()
+            x = F.interpolate(x, size=skip.shape[2:], mode=self._mode, align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return self.head(x)
+
+
+class LungUNet(_UNet):
     """A 2D U-Net: ``(n, in_channels, h, w)`` scaled HU -> ``(n, 1, h, w)`` lung logits.
 
     ``features``: channels per level (each level halves the size; h and w should be
@@ -79,27 +113,7 @@ class LungUNet(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, features: tuple[int, ...] = (8, 16, 32, 64, 128)) -> None:
-        super().__init__()
-        self.features = tuple(int(f) for f in features)
-        chans = (in_channels, *self.features)
-        self.down = nn.ModuleList(_Block(chans[i], chans[i + 1]) for i in range(len(self.features)))
-        self.up = nn.ModuleList(
-            _Block(self.features[i] + self.features[i + 1], self.features[i])
-            for i in reversed(range(len(self.features) - 1))
-        )
-        self.head = nn.Conv2d(self.features[0], 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for i, block in enumerate(self.down):
-            x = block(x if i == 0 else F.max_pool2d(x, 2))
-            skips.append(x)
-        x = skips.pop()
-        for block in self.up:
-            skip = skips.pop()
-            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            x = block(torch.cat([x, skip], dim=1))
-        return self.head(x)
+        super().__init__(in_channels, features, _Block, nn.Conv2d)
 
 
 class _Block3D(nn.Sequential):
@@ -114,35 +128,20 @@ class _Block3D(nn.Sequential):
         )
 
 
-class LungUNet3D(nn.Module):
+class LungUNet3D(_UNet):
     """A 3D U-Net: ``(n, 1, z, h, w)`` scaled HU -> ``(n, 1, z, h, w)`` lung logits, any size
     (each level halves it, rounding up; the decoder interpolates back to the skip's size).
 
     ``features``: channels per level.
     """
 
-    def __init__(self, features: tuple[int, ...] = (8, 16, 32, 64, 96)) -> None:
-        super().__init__()
-        self.features = tuple(int(f) for f in features)
-        chans = (1, *self.features)
-        self.down = nn.ModuleList(_Block3D(chans[i], chans[i + 1]) for i in range(len(self.features)))
-        self.up = nn.ModuleList(
-            _Block3D(self.features[i] + self.features[i + 1], self.features[i])
-            for i in reversed(range(len(self.features) - 1))
-        )
-        self.head = nn.Conv3d(self.features[0], 1, 1)
+    _mode = "trilinear"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for i, block in enumerate(self.down):
-            x = block(x if i == 0 else F.max_pool3d(x, 2, ceil_mode=True))
-            skips.append(x)
-        x = skips.pop()
-        for block in self.up:
-            skip = skips.pop()
-            x = F.interpolate(x, size=skip.shape[-3:], mode="trilinear", align_corners=False)
-            x = block(torch.cat([x, skip], dim=1))
-        return self.head(x)
+    def __init__(self, features: tuple[int, ...] = (8, 16, 32, 64, 96)) -> None:
+        super().__init__(1, features, _Block3D, nn.Conv3d)
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool3d(x, 2, ceil_mode=True)
 
 
 @dataclass(frozen=True)

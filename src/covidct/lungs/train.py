@@ -15,8 +15,8 @@ offset, noise).
 
 Presets: ``lungs-unet`` (3 mm pixels, 128 px, 320 steps), ``lungs-unet-2mm`` (2 mm, 192 px,
 48 deformed variants per real CT, 1440 steps: the recipe of the shipped 2.5D weights),
-``lungs-unet3d`` (the same examples at 4 mm, 900 steps of two 48-slice crops: the recipe of
-the shipped 3D weights) and ``lungs-unet-quick`` / ``lungs-unet3d-quick`` (smoke tests).
+``lungs-unet3d`` (the same examples at 4 mm, 900 steps of two 48-slice crops; measured
+beside the 2.5D network, not shipped: docs/validation.md) and ``lungs-unet-quick`` / ``lungs-unet3d-quick`` (smoke tests).
 
 ``covidct train lungs-unet-2mm --data DIR -o RUN`` writes ``RUN/config.yaml``,
 ``RUN/lung-unet.pt`` with ``RUN/lung-unet.card.json`` and ``RUN/metrics.csv`` (3D:
