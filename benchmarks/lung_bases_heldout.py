@@ -4,7 +4,7 @@
 Usage:
   .venv/bin/python benchmarks/lung_bases_heldout.py --real ../chest-cts \\
       --heldout lung1=NET1 --choice lung1=CHOICE1 --heldout lung2=NET2 --choice lung2=CHOICE2 \\
-      --choice rider=CHOICE_CXR [--cts lung1 lung2 rider cxr] [--json rows.json]
+      --choice rider=CHOICE_CXR [--cts lung1 lung2 rider cxr] [--methods hybrid] [--json rows.json]
 
 Each CT (``--real DIR / CT_image.nrrd``, its lung labels as in training: a ``CT_lungmask``
 file, else the rules' mask) is cut to the lowest 60, 80 and 100 mm of those labels (the apex
@@ -55,20 +55,20 @@ def cut(volume, reference: np.ndarray, mm: float):
     return dataclasses.replace(volume, array=np.ascontiguousarray(volume.array[keep])), reference[keep]
 
 
-def run_ct(real: Path, ct: str, model, choice) -> list[dict]:
+def run_ct(real: Path, ct: str, model, choice, methods: tuple[str, ...] = METHODS) -> list[dict]:
     rows = []
     for case, volume, reference in scans(real, ct):
         for mm in HEIGHTS_MM:
             part, ref = cut(volume, reference, mm)
             row = {"ct": ct, "case": case, "mm": mm}
-            for method in METHODS:
+            for method in methods:
                 try:
                     row[method] = _dice(ref, _segment(part, method, model, choice) > 0)
                 except NoLungsFoundError:
                     row[method] = None
             rows.append(row)
             print(f"{case:<30} {mm:4.0f} mm  " + "  ".join(
-                f"{m} {'refused' if row[m] is None else format(row[m], '.4f')}" for m in METHODS), flush=True)
+                f"{m} {'refused' if row[m] is None else format(row[m], '.4f')}" for m in methods), flush=True)
     return rows
 
 
@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--cts", nargs="+", default=["lung1", "lung2", "rider", "cxr"])
     parser.add_argument("--heldout", action="append", default=[], metavar="CT=NET")
     parser.add_argument("--choice", action="append", default=[], metavar="CT=FILE")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     nets = dict(item.split("=", 1) for item in args.heldout)
@@ -87,14 +88,20 @@ def main() -> None:
         model = load_lung_models(nets[ct]) if ct in nets else None
         choice = load_lung_choice(choices[ct]) if ct in choices else None
         rows += [{**r, "model": nets.get(ct, "shipped"), "choice": choices.get(ct, "shipped")}
-                 for r in run_ct(args.real, ct, model, choice)]
+                 for r in run_ct(args.real, ct, model, choice, tuple(args.methods))]
+    if len(args.methods) < 2:
+        return _write(args.json, rows)
     both = [r for r in rows if None not in (r["hybrid"], r["hybrid-thresholds"])]
     diff = np.array([r["hybrid"] - r["hybrid-thresholds"] for r in both])
     print(f"{len(both)} cuts scored by both: choice higher on {(diff > 0).sum()}, lower on {(diff < 0).sum()}, "
           f"mean difference {diff.mean():+.4f}")
-    if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "provenance": provenance(options={"heights_mm": HEIGHTS_MM})},
-                                        indent=1))
+    _write(args.json, rows)
+
+
+def _write(path: Path | None, rows: list[dict]) -> None:
+    if path:
+        path.write_text(json.dumps({"rows": rows, "provenance": provenance(options={"heights_mm": HEIGHTS_MM})},
+                                   indent=1))
 
 
 if __name__ == "__main__":

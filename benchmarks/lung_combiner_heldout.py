@@ -21,6 +21,8 @@ a LightGBM classifier on shape and context; this script makes its training data 
 clear CT's mask), up to 60 000 voxels drawn per case (seed 0). Extra training sets ``x1`` /
 ``x2`` (seeds 50-53, 60-63) add severe cases. To score a CT held out, the network must be one
 that did not see it, and the training CT another CT.
+``--cuts 60 80 100``: instead, the clear CT and the painted cases each cut to the lowest 60, 80
+and 100 mm of their lungs (the scans of ``lung_bases_heldout.py``), for a second features file.
 ``fit``: ``fit_lung_choice`` (300 trees, lung voxels weighted ``--lung-weight``, default 2,
 which keeps the involvement error as the thresholds' on lung1 / lung2), written with a card
 (training files, their CT, cases and network, command, seed, versions, sha256).
@@ -29,6 +31,7 @@ which keeps the involvement error as the thresholds' on lung1 / lung2), written 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 import zipfile
@@ -37,13 +40,16 @@ from pathlib import Path
 import numpy as np
 from hybrid_error_budget import painted
 from hybrid_validation import CASE_SETS, DEFAULT_REAL
+from lung_bases_heldout import cut
 
-from covidct.errors import CovidCTError
+from covidct.errors import CovidCTError, NoLungsFoundError
+from covidct.io import read_ct
 from covidct.lungs import segment_lungs
 from covidct.lungs.choice import FEATURES, disagreement_features, fit_lung_choice, save_lung_choice
 from covidct.lungs.learned import load_lung_models
 from covidct.lungs.learned_segment import network_labels, network_pass, working_labels
 from covidct.lungs.options import LungOptions
+from covidct.lungs.train_data import read_labelled_ct
 from covidct.provenance import provenance
 
 #: painted training sets beyond the evaluation sets of hybrid_validation: (findings, first seed)
@@ -65,18 +71,37 @@ def case_features(sick, truth: np.ndarray, model, opts: LungOptions) -> tuple[np
     return X, working_labels(truth.astype(np.uint8), net.grid)[idx] > 0
 
 
+def scans(args: argparse.Namespace):
+    """(name, scan, reference lungs) of the painted cases, or with ``--cuts`` of the clear CT
+    and the painted cases cut to the lowest MM of their lungs (a scan of the lung bases)."""
+    if not args.cuts:
+        for _, name, sick, truth, _ in painted(args.real, args.ct, args.cases, SETS):
+            yield name, sick, truth
+        return
+    path = args.real / f"{args.ct}_image.nrrd"
+    cases = [(f"{args.ct} clear", read_ct(path), read_labelled_ct(path)[1] > 0)]
+    cases = itertools.chain(cases, ((n, s, t) for _, n, s, t, _ in painted(args.real, args.ct, args.cases, SETS)))
+    for name, volume, truth in cases:
+        for mm in args.cuts:
+            yield (f"{name} {mm:.0f} mm", *cut(volume, truth, mm))
+
+
 def features(args: argparse.Namespace) -> None:
     model, opts, rng = load_lung_models(args.model), LungOptions.fast(), np.random.default_rng(0)
     Xs, ys = [], []
-    for _, name, sick, truth, _ in painted(args.real, args.ct, args.cases, SETS):
+    for name, sick, truth in scans(args):
         t = time.perf_counter()
-        X, y = case_features(sick, truth, model, opts)
+        try:
+            X, y = case_features(sick, truth, model, opts)
+        except NoLungsFoundError:  # a cut refused as no lungs in view
+            print(f"{name}: refused", flush=True)
+            continue
         keep = rng.random(len(y)) < min(1.0, VOXELS_PER_CASE / max(len(y), 1))
         Xs.append(X[keep])
         ys.append(y[keep])
         print(f"{name}: {len(y)} disagreement voxels, {y.mean():.2f} lung, {time.perf_counter() - t:.0f} s", flush=True)
-    meta = {"ct": args.ct, "cases": args.cases, "model": str(args.model), "model_sha256": "+".join(m.sha256 for m in model),
-            "voxels_per_case": VOXELS_PER_CASE, "seed": 0}
+    meta = {"ct": args.ct, "cases": args.cases, "cuts_mm": args.cuts, "model": str(args.model),
+            "model_sha256": "+".join(m.sha256 for m in model), "voxels_per_case": VOXELS_PER_CASE, "seed": 0}
     tmp = args.out.with_name(args.out.name + ".part")
     with tmp.open("wb") as fh:
         np.savez_compressed(fh, X=np.concatenate(Xs), y=np.concatenate(ys), meta=json.dumps(meta))
@@ -112,6 +137,9 @@ def main() -> None:
     parser.add_argument("--ct", help="features: the training CT's name in --real (NAME_image.nrrd)")
     parser.add_argument("--model", help="features: the lung network file (A.pt+B.pt: their mean)")
     parser.add_argument("--cases", nargs="+", choices=list(SETS), default=["standard"])
+    parser.add_argument("--cuts", nargs="+", type=float, default=[], metavar="MM",
+                        help="features: scans of the lung bases instead: the clear CT and the cases cut "
+                             "to the lowest MM of their lungs (lung_bases_heldout.py)")
     parser.add_argument("--out", type=Path, required=True, help="features: .npz; fit: the classifier (.txt)")
     parser.add_argument("--train", nargs="+", type=Path, default=[], help="fit: the features files")
     parser.add_argument("--lung-weight", type=float, default=2.0,

@@ -60,6 +60,23 @@ def test_find_airways_none_without_trachea():
     assert axis_x is None and not airway.any()
 
 
+@pytest.mark.parametrize("top, midline", [(50, False), (20, True)])
+def test_a_short_lumen_without_a_carina_gives_no_midline(top, midline):
+    """A scan of the lung bases: the only lumen near the midline is the oesophagus, a few
+    slices of air (here 20 mm) that never split into two main bronchi. Its air is tracked
+    (and removed from the lung candidate), but its axis is not the body midline; a tube
+    of 80 mm is taken for the trachea even where no carina is seen."""
+    hu, body, lungs, _ = _tube_phantom(with_airway=False)
+    yy, xx = np.mgrid[:80, :80]
+    tube = np.zeros(hu.shape, bool)
+    tube[top:, (yy - 69) ** 2 + (xx - 38) ** 2 <= 16] = True  # behind the lungs, by the midline
+    hu[tube] = -1000.0
+    spacing = (2.0, 1.0, 1.0)
+    airway, axis_x = find_airways(hu, body, spacing, Orientation.from_direction(IDENTITY, spacing), LungOptions())
+    assert airway[tube].mean() >= 0.95 and not (airway & lungs).any()
+    assert axis_x == (pytest.approx(38.0, abs=0.5) if midline else None)
+
+
 def test_find_airways_feet_at_high_index_is_the_mirror_image():
     hu, body, _, _ = _tube_phantom()
     spacing = (2.0, 1.0, 1.0)

@@ -64,8 +64,27 @@ def test_lung_bases_scan_still_works(real_ct_paths):
     assert ml[0] > ml[1]
 
 
+def test_lung_bases_take_no_midline_from_the_oesophagus(real_ct_paths):
+    """lung2's 21 lowest slices (its lowest 80 mm of lung): three slices of oesophageal air
+    25 mm right of the body's centre are tracked, but give no midline (which had sent the
+    right lung's part behind the heart to the left lung); the full scan's trachea does."""
+    from covidct.lungs.airways import find_airways
+    from covidct.lungs.segment import _working_scan
+
+    volume = read_ct(real_ct_paths["lung2"])
+    opts = LungOptions.fast()
+    axes = []
+    for scan in (volume, dataclasses.replace(volume, array=np.ascontiguousarray(volume.array[:21]))):
+        hu, body, grid, orient, _ = _working_scan(scan, None, opts)
+        airway, axis_x = find_airways(hu, body, grid.spacing, orient, opts)
+        axes.append((bool(airway.any()), axis_x))
+    (full_found, full_x), (cut_found, cut_x) = axes
+    assert full_found and full_x is not None
+    assert cut_found and cut_x is None
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name, min_dice", [("lung1", 0.97), ("lung2", 0.8)])
+@pytest.mark.parametrize("name, min_dice", [("lung1", 0.97), ("lung2", 0.95)])
 def test_lung_bases_match_the_full_scan(real_ct_paths, name, min_dice):
     volume = read_ct(real_ct_paths[name])
     full = segment_lungs(volume)

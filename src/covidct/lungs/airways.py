@@ -30,6 +30,7 @@ _BRONCHUS_REACH_MM = 70.0  # how far from the trachea axis (left-right) they may
 _SEED_OFFSET_MM = 30.0  # the trachea lies within this of the body midline
 _MIN_SEED_MM2 = 30.0
 _MIN_PIECE_MM2 = 20.0  # lumen specks in the lung parenchyma are smaller than a bronchus
+_MIN_TRACHEA_MM = 40.0  # a track without a carina shorter than this is not the trachea
 
 
 def _find_seed(
@@ -78,8 +79,9 @@ def _track(
     spacing: tuple[float, float, float],
     orient: Orientation,
     opts: LungOptions,
-) -> np.ndarray:
-    """Follow the airway from slice ``z0`` towards the feet; boolean 3D mask.
+) -> tuple[np.ndarray, bool]:
+    """Follow the airway from slice ``z0`` towards the feet: (boolean 3D mask, whether it
+    reached the carina).
 
     One branch (the trachea) until it splits into two pieces on either side of its axis
     (the carina); then each main bronchus follows its single best continuation, for at
@@ -123,7 +125,7 @@ def _track(
             out[z] |= c
         branches = nxt
         z += step
-    return out
+    return out, split
 
 
 def zs_first(mask: np.ndarray, orient: Orientation) -> int:
@@ -142,8 +144,10 @@ def find_airways(
     """Boolean ``(z, y, x)`` mask of the trachea and main bronchi lumen (working grid).
 
     Also returns the x index of the trachea axis in its most superior slice (the body
-    midline), or None. The mask is all False when no trachea is found (e.g. a scan
-    starting below it).
+    midline), or None when the track neither reaches a carina (two main bronchi on either
+    side of its axis) nor runs ``_MIN_TRACHEA_MM``: on a scan of the lung bases the only
+    lumen near the midline is the oesophagus, a few slices of air (still removed from the
+    lung candidate). The mask is all False when no lumen is tracked.
     """
     out = np.zeros(hu.shape, dtype=bool)
     if not orient.axial:
@@ -161,7 +165,7 @@ def find_airways(
     # there may seed a track (a narrowed trachea can break one): keep the longest track
     search = zs_with_lumen[: max(1, int(0.4 * len(zs_with_lumen)))]
     best: np.ndarray | None = None
-    best_len = 0
+    best_len, best_carina = 0, False
     covered = np.zeros(nz, bool)
     for zs in search:
         if covered[zs]:
@@ -169,17 +173,20 @@ def find_airways(
         seed = _find_seed(lumen, body, [zs], px_mm2, sx, opts)
         if seed is None:
             continue
-        track = _track(lumen, seed[0], seed[1], spacing, orient, opts)
+        track, carina = _track(lumen, seed[0], seed[1], spacing, orient, opts)
         slices = track.any(axis=(1, 2))
         covered |= slices
         if int(slices.sum()) > best_len:
-            best, best_len = track, int(slices.sum())
+            best, best_len, best_carina = track, int(slices.sum()), carina
     if best is None:
         log.info("no trachea found in the superior slices")
         return out, None
     out = best
+    log.debug("airway tracked over %d slices", best_len)
+    if not best_carina and best_len * spacing[0] < _MIN_TRACHEA_MM:
+        log.info("a short lumen without a carina: not the trachea, no midline from it")
+        return out, None
     axis = np.nonzero(out[zs_first(out, orient)])[1]
-    log.debug("airway tracked over %d slices", int(out.any(axis=(1, 2)).sum()))
     return out, float(np.mean(axis))
 
 
