@@ -89,19 +89,14 @@ def main() -> None:
         choice = load_lung_choice(choices[ct]) if ct in choices else None
         rows += [{**r, "model": nets.get(ct, "shipped"), "choice": choices.get(ct, "shipped")}
                  for r in run_ct(args.real, ct, model, choice, tuple(args.methods))]
-    if len(args.methods) < 2:
-        return _write(args.json, rows)
-    both = [r for r in rows if None not in (r["hybrid"], r["hybrid-thresholds"])]
-    diff = np.array([r["hybrid"] - r["hybrid-thresholds"] for r in both])
-    print(f"{len(both)} cuts scored by both: choice higher on {(diff > 0).sum()}, lower on {(diff < 0).sum()}, "
-          f"mean difference {diff.mean():+.4f}")
-    _write(args.json, rows)
-
-
-def _write(path: Path | None, rows: list[dict]) -> None:
-    if path:
-        path.write_text(json.dumps({"rows": rows, "provenance": provenance(options={"heights_mm": HEIGHTS_MM})},
-                                   indent=1))
+    if set(args.methods) == set(METHODS):
+        both = [r for r in rows if None not in (r["hybrid"], r["hybrid-thresholds"])]
+        diff = np.array([r["hybrid"] - r["hybrid-thresholds"] for r in both])
+        print(f"{len(both)} cuts scored by both: choice higher on {(diff > 0).sum()}, lower on {(diff < 0).sum()}, "
+              f"mean difference {diff.mean():+.4f}")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "provenance": provenance(options={"heights_mm": HEIGHTS_MM})},
+                                        indent=1))
 
 
 if __name__ == "__main__":
