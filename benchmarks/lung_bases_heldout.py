@@ -38,11 +38,11 @@ HEIGHTS_MM = (60.0, 80.0, 100.0)
 METHODS = ("hybrid", "hybrid-thresholds")
 
 
-def scans(real: Path, ct: str):
-    """(case name, scan, reference lungs) of the clear CT and its standard painted cases."""
+def scans(real: Path, ct: str, sets: tuple[str, ...] = ("standard",), case_sets: dict = CASE_SETS):
+    """(case name, scan, reference lungs) of the clear CT and its painted cases of ``sets``."""
     path = real / f"{ct}_image.nrrd"
     yield f"{ct} clear", read_ct(path), read_labelled_ct(path)[1] > 0
-    for _, name, sick, truth, _ in painted(real, ct, ["standard"], CASE_SETS):
+    for _, name, sick, truth, _ in painted(real, ct, list(sets), case_sets):
         yield name, sick, truth
 
 

@@ -31,7 +31,6 @@ which keeps the involvement error as the thresholds' on lung1 / lung2), written 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import time
 import zipfile
@@ -41,15 +40,14 @@ import numpy as np
 from hybrid_error_budget import painted
 from hybrid_validation import CASE_SETS, DEFAULT_REAL
 from lung_bases_heldout import cut
+from lung_bases_heldout import scans as bases_scans
 
 from covidct.errors import CovidCTError, NoLungsFoundError
-from covidct.io import read_ct
 from covidct.lungs import segment_lungs
 from covidct.lungs.choice import FEATURES, disagreement_features, fit_lung_choice, save_lung_choice
 from covidct.lungs.learned import load_lung_models
 from covidct.lungs.learned_segment import network_labels, network_pass, working_labels
 from covidct.lungs.options import LungOptions
-from covidct.lungs.train_data import read_labelled_ct
 from covidct.provenance import provenance
 
 #: painted training sets beyond the evaluation sets of hybrid_validation: (findings, first seed)
@@ -78,10 +76,7 @@ def scans(args: argparse.Namespace):
         for _, name, sick, truth, _ in painted(args.real, args.ct, args.cases, SETS):
             yield name, sick, truth
         return
-    path = args.real / f"{args.ct}_image.nrrd"
-    cases = [(f"{args.ct} clear", read_ct(path), read_labelled_ct(path)[1] > 0)]
-    cases = itertools.chain(cases, ((n, s, t) for _, n, s, t, _ in painted(args.real, args.ct, args.cases, SETS)))
-    for name, volume, truth in cases:
+    for name, volume, truth in bases_scans(args.real, args.ct, args.cases, SETS):
         for mm in args.cuts:
             yield (f"{name} {mm:.0f} mm", *cut(volume, truth, mm))
 
