@@ -417,15 +417,23 @@ def test_lungs_training_family():
         LungTrainConfig(network="3d", canvas=99, pool=2)
 
 
-def test_3d_training_writes_a_loadable_3d_model(tmp_path):
-    """The 3D smoke preset on two phantoms: a 3D model file with its card, and a validation Dice."""
+def test_3d_training_writes_a_loadable_3d_model(tmp_path, chest):
+    """The 3D smoke preset on two phantoms and a real-like CT: a 3D model file with its card,
+    a validation Dice, and the digest of the CT's labels."""
+    from covidct.io import write_volume
+    from covidct.io.volume import CTVolume
     from covidct.lungs.train import PRESETS, train_lung_model
 
-    config = PRESETS["lungs-unet3d-quick"].with_overrides(phantom_seeds=(5000, 5002), epochs=1)
+    write_volume(CTVolume(array=chest.hu, spacing=chest.spacing), tmp_path / "data" / "syn_image.nrrd")
+    config = PRESETS["lungs-unet3d-quick"].with_overrides(phantom_seeds=(5000, 5002), epochs=1,
+                                                          data=str(tmp_path / "data"))
     out = train_lung_model(config, tmp_path / "run")
     model = load_lung_model(out / "lung-unet3d.pt")
     assert model.is_3d and model.card["input"]["pool"] == 2 and model.card["name"] == "lungs-unet3d-quick"
     assert 0.0 <= model.card["validation"]["val_dice"] <= 1.0
+    labels = model.card["trained_on"]["real_labels"]  # each real CT's labels, by digest
+    assert list(labels) == model.card["trained_on"]["real_cts"] == ["syn_image.nrrd"]
+    assert all(name.startswith(ct.split("_")[0] + "-") and len(name.split("-")[-1]) == 12 for ct, name in labels.items())
 
 
 def test_volume_crops_and_their_augmentation():

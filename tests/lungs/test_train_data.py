@@ -8,7 +8,13 @@ import pytest
 from covidct.errors import GeometryMismatchError, InvalidInputError
 from covidct.io import write_image, write_volume
 from covidct.io.volume import CTVolume
-from covidct.lungs.train_data import _source, lung_label_file, read_labelled_ct, real_examples
+from covidct.lungs.train_data import (
+    load_examples,
+    lung_label_file,
+    read_labelled_ct,
+    real_examples,
+    source_name,
+)
 
 
 @pytest.fixture()
@@ -21,18 +27,35 @@ def test_labels_beside_the_ct_replace_the_rules(chest, chest_file):
     """A ``<stem>_lungmask`` file is the label, exactly; its examples are named apart from
     the rules-labelled ones, so a shared cache never mixes the two."""
     path, volume = chest_file
-    assert lung_label_file(path) is None and _source(path) == "syn"
+    assert lung_label_file(path) is None
     rules = read_labelled_ct(path)[1]
+    by_rules = source_name(path, volume, rules)
     given = np.zeros_like(chest.truth)
     given[chest.truth == 1] = 1  # right lung only: unlike anything the rules would give
     write_image(given, volume, path.with_name("syn_lungmask.nrrd"))
     assert lung_label_file(path) == path.with_name("syn_lungmask.nrrd")
-    assert _source(path) == "syn-labels"
     got = read_labelled_ct(path)[1]
     assert np.array_equal(got, given) and not np.array_equal(got, rules)
+    by_file = source_name(path, volume, got)
+    assert by_rules.startswith("syn-") and by_file.startswith("syn-") and by_file != by_rules
     ex = real_examples(path, [], clear=True, pixel_mm=4.0, canvas=64)[0]
-    assert ex.name == "syn-labels-clear"
+    assert ex.name == f"{by_file}-clear"
     assert ex.lung.max() == 255 and ex.lung[:, :, 32:].max() < ex.lung[:, :, :32].max()  # LPS: right lung on the left of x
+
+
+def test_the_cache_never_gives_examples_of_other_labels(chest, chest_file, tmp_path):
+    """Examples cached with one set of labels (the rules' mask, as before the rules change) are
+    not reused once the labels differ, and are reused while they are the same."""
+    path, volume = chest_file
+    cache, real = tmp_path / "cache", [(str(path), (), True, ())]
+    grid = {"size": "small", "pixel_mm": 4.0, "canvas": 64}
+    first = load_examples(cache, [], real, **grid)[0]
+    assert load_examples(cache, [], real, **grid)[0].name == first.name
+    assert len(list(cache.iterdir())) == 1
+    half = np.where(chest.truth == 1, 1, 0).astype(np.uint8)
+    again = load_examples(cache, [], real, **grid, labelled={str(path): (volume, half)})[0]
+    assert again.name != first.name and len(list(cache.iterdir())) == 2
+    assert again.lung.sum() < 0.7 * first.lung.sum()  # the left lung is no longer labelled
 
 
 def test_labels_on_another_grid_or_with_other_values_are_refused(chest, chest_file):

@@ -198,18 +198,19 @@ def _real_ct_files(config: LungTrainConfig) -> list[Path]:
     return keep
 
 
-def _datasets(config: LungTrainConfig, out: Path) -> tuple[list[Any], list[Any], list[Path]]:
-    from covidct.lungs.train_data import load_examples
+def _datasets(config: LungTrainConfig, out: Path) -> tuple[list[Any], list[Any], dict[Path, str]]:
+    from covidct.lungs.train_data import load_examples, read_labelled_ct, source_name
 
     cache = Path(config.cache) if config.cache else out / "cache"
-    grid = {"size": config.phantom_size, "pixel_mm": config.pixel_mm, "canvas": config.canvas}
     real = _real_ct_files(config)
+    labelled = {str(p): read_labelled_ct(p) for p in real}
+    grid = {"size": config.phantom_size, "pixel_mm": config.pixel_mm, "canvas": config.canvas, "labelled": labelled}
     train = load_examples(cache, range(*config.phantom_seeds),
                           [(str(p), tuple(range(*config.paint_seeds)), True, tuple(range(*config.deform_seeds)))
                            for p in real], **grid)
     val = load_examples(cache, range(*config.val_phantom_seeds),
                         [(str(p), tuple(range(*config.val_paint_seeds)), False, ()) for p in real], **grid)
-    return train, val, real
+    return train, val, {p: source_name(p, *labelled[str(p)]) for p in real}
 
 
 def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any = None) -> Path:
@@ -264,13 +265,16 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
                                   "s = round(5 mm / slice spacing)"})},
         "trained_on": {"phantom_seeds": list(config.phantom_seeds), "phantom_size": config.phantom_size,
                        "real_cts": [p.name for p in real], "paint_seeds": list(config.paint_seeds),
+                       # stem and digest of each real CT's voxels and lung labels (the rules' mask unless
+                       # a labels file is beside it): a retrain with other labels shows here
+                       "real_labels": {p.name: name for p, name in real.items()},
                        "deform_seeds": list(config.deform_seeds), "real_share": config.real_share},
         "validation": {"phantom_seeds": list(config.val_phantom_seeds),
                        "paint_seeds": list(config.val_paint_seeds), **best_metrics(out / "metrics.csv")},
         "seed": config.seed,
         "hardware": used_hardware(trainer),
         "intended_use": "lung prior for covidct.lungs.segment_lungs (method 'model' / 'hybrid'); research use",
-        "provenance": provenance(options=config.to_dict(), seed=config.seed, inputs=real),
+        "provenance": provenance(options=config.to_dict(), seed=config.seed, inputs=list(real)),
     }
     model = LungModel(module=net, pixel_mm=config.pixel_mm, canvas=config.canvas, hu_window=config.hu_window,
                       context=config.context, pool=config.pool if three_d else 1, slice_mm=NEIGHBOUR_MM)  # type: ignore[arg-type]

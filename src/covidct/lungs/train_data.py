@@ -18,9 +18,10 @@ neighbour step in slices.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from covidct.io.volume import CTVolume
 from covidct.lungs.learned import NEIGHBOUR_MM, to_model_grid
 
 __all__ = ["LUNG_LABEL_SUFFIX", "Example", "deformed_examples", "example_from_volume", "load_examples",
-           "lung_label_file", "phantom_example", "read_labelled_ct", "real_examples"]
+           "lung_label_file", "phantom_example", "read_labelled_ct", "real_examples", "source_name"]
 
 #: version of the deformed variants' recipe, in their cache file names
 _DEFORM_TAG = "d1"
@@ -106,10 +107,15 @@ def lung_label_file(path: str | Path) -> Path | None:
     return file if file.is_file() else None
 
 
-def _source(path: str | Path) -> str:
-    """Name of a real CT's examples (and their cache files): its stem, with ``-labels`` when
-    its own lung labels are used, so that examples labelled by the rules are never reused."""
-    return _stem(path) + ("-labels" if lung_label_file(path) else "")
+def source_name(path: str | Path, volume: CTVolume, lungs: np.ndarray) -> str:
+    """Name of a real CT's examples (and their cache files): its stem and a digest of its voxels,
+    grid and lung labels. Examples made from other labels (a labels file, or the rules' mask
+    before the rules changed) are never reused from a shared cache."""
+    digest = hashlib.sha256()
+    for part in (volume.array, np.asarray(volume.spacing, np.float64), np.asarray(volume.direction, np.float64),
+                 np.asarray(lungs, np.uint8)):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    return f"{_stem(path)}-{digest.hexdigest()[:12]}"
 
 
 def read_labelled_ct(path: str | Path) -> tuple[CTVolume, np.ndarray]:
@@ -136,7 +142,7 @@ def real_examples(path: str | Path, paint_seeds: Iterable[int], *, clear: bool, 
     """A real clear-lung CT (when ``clear``) and one painted variant per seed; label: its lung
     labels (:func:`read_labelled_ct`; ``labelled``: the CT and those labels, if already read)."""
     volume, lungs = labelled or read_labelled_ct(path)
-    stem = _source(path)
+    stem = source_name(path, volume, lungs)
     out = [example_from_volume(volume, lungs, f"{stem}-clear", pixel_mm=pixel_mm, canvas=canvas)] if clear else []
     for seed in paint_seeds:
         out.append(example_from_volume(_paint(volume, lungs, seed), lungs, f"{stem}-paint{seed}",
@@ -151,11 +157,10 @@ def deformed_examples(path: str | Path, seeds: Iterable[int], *, pixel_mm: float
     from covidct.lungs.train_augment import deformed_variant
 
     volume, lungs = labelled or read_labelled_ct(path)
-    out = []
+    stem, out = source_name(path, volume, lungs), []
     for seed in seeds:
         vol, lab = deformed_variant(volume, lungs, seed, pixel_mm=pixel_mm)
-        out.append(example_from_volume(vol, lab, f"{_source(path)}-{_DEFORM_TAG}-{seed}", pixel_mm=pixel_mm,
-                                       canvas=canvas))
+        out.append(example_from_volume(vol, lab, f"{stem}-{_DEFORM_TAG}-{seed}", pixel_mm=pixel_mm, canvas=canvas))
     return out
 
 
@@ -173,12 +178,14 @@ def _read(file: Path, name: str) -> Example:
 
 def load_examples(cache: Path, phantom_seeds: Iterable[int],
                   real: Iterable[tuple[str, tuple[int, ...], bool, tuple[int, ...]]],
-                  *, size: str, pixel_mm: float, canvas: int) -> list[Example]:
+                  *, size: str, pixel_mm: float, canvas: int,
+                  labelled: Mapping[str, tuple[CTVolume, np.ndarray]] | None = None) -> list[Example]:
     """The examples, from ``cache`` when there, else made and cached.
 
-    ``real``: (CT path, paint seeds, include the clear CT, deformation seeds) per real CT.
-    Cache file names carry the grid (pixel size, canvas) and phantom size, so other settings
-    never mix.
+    ``real``: (CT path, paint seeds, include the clear CT, deformation seeds) per real CT;
+    ``labelled``: each CT and its lung labels by path, if already read (:func:`read_labelled_ct`).
+    Cache file names carry the grid (pixel size, canvas), phantom size and, for real CTs,
+    :func:`source_name`, so other settings and other labels never mix.
     """
     key = f"{size}-{pixel_mm:g}mm-{canvas}"
     cache.mkdir(parents=True, exist_ok=True)
@@ -189,7 +196,8 @@ def load_examples(cache: Path, phantom_seeds: Iterable[int],
             _save(phantom_example(seed, size=size, pixel_mm=pixel_mm, canvas=canvas), file)
         out.append(_read(file, f"phantom-{seed}"))
     for path, seeds, clear, deform_seeds in real:
-        stem = _source(path)
+        volume, lungs = (labelled or {}).get(path) or read_labelled_ct(path)
+        stem = source_name(path, volume, lungs)
         names = ([f"{stem}-clear"] if clear else []) + [f"{stem}-paint{s}" for s in seeds]
         names += [f"{stem}-{_DEFORM_TAG}-{s}" for s in deform_seeds]
         have = {n for n in names if (cache / f"{n}-{key}.npz").is_file()}
@@ -198,8 +206,7 @@ def load_examples(cache: Path, phantom_seeds: Iterable[int],
         need_clear = clear and f"{stem}-clear" not in have
         if missing or need_clear or missing_deform:
             log.info("%s: painting %d variants, deforming %d", path, len(missing), len(missing_deform))
-            labelled = read_labelled_ct(path)
-            grid = {"pixel_mm": pixel_mm, "canvas": canvas, "labelled": labelled}
+            grid = {"pixel_mm": pixel_mm, "canvas": canvas, "labelled": (volume, lungs)}
             made = real_examples(path, missing, clear=need_clear, **grid) if missing or need_clear else []
             for ex in made + deformed_examples(path, missing_deform, **grid):
                 _save(ex, cache / f"{ex.name}-{key}.npz")
