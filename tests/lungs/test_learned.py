@@ -415,6 +415,11 @@ def test_lungs_training_family():
         LungTrainConfig(network="2d")
     with pytest.raises(InvalidInputError, match="pool"):
         LungTrainConfig(network="3d", canvas=99, pool=2)
+    with pytest.raises(InvalidInputError, match="3D network"):
+        LungTrainConfig(base_share=0.3)
+    for share, mm in ((1.5, (50.0, 110.0)), (0.3, (0.0, 10.0)), (0.3, (80.0, 60.0))):
+        with pytest.raises(InvalidInputError, match="base_share"):
+            LungTrainConfig(network="3d", base_share=share, base_mm=mm)
 
 
 def test_3d_training_writes_a_loadable_3d_model(tmp_path, chest):
@@ -426,7 +431,7 @@ def test_3d_training_writes_a_loadable_3d_model(tmp_path, chest):
 
     write_volume(CTVolume(array=chest.hu, spacing=chest.spacing), tmp_path / "data" / "syn_image.nrrd")
     config = PRESETS["lungs-unet3d-quick"].with_overrides(phantom_seeds=(5000, 5002), epochs=1,
-                                                          data=str(tmp_path / "data"))
+                                                          data=str(tmp_path / "data"), base_share=0.5)
     out = train_lung_model(config, tmp_path / "run")
     model = load_lung_model(out / "lung-unet3d.pt")
     assert model.is_3d and model.card["input"]["pool"] == 2 and model.card["name"] == "lungs-unet3d-quick"
@@ -459,6 +464,32 @@ def test_volume_crops_and_their_augmentation():
     b, _ = augment_volume(2 * lab - 1, torch.Generator().manual_seed(2), y=lab)
     assert torch.equal(a, b) and torch.equal(ay.sum(dim=(2, 3, 4)), lab.sum(dim=(2, 3, 4)))
     assert torch.equal(a > 0, ay > 0.5) and not torch.equal(ay, lab)  # shifted, together
+
+
+def test_base_crops_show_the_lowest_lung_and_not_the_apex():
+    """A base crop starts at or below the lowest lung slice and stops 50-110 mm above it
+    (slices of 5 / step mm): never past it, never with the apex; lengths vary."""
+    from covidct.lungs.train_data import Example
+    from covidct.lungs.train_loop import CropSet
+
+    lung = np.zeros((60, 8, 8), np.uint8)
+    lung[10:55] = 255  # lowest lung slice 10, apex 54; 5 mm slices (step 1)
+    hu = np.broadcast_to(np.arange(60, dtype=np.int16)[:, None, None], (60, 8, 8)).copy()  # HU = slice index
+    crops = CropSet([Example(hu=hu, lung=lung, step=1, name="a")], pool=2, crop=48, base_share=1.0)
+    torch.manual_seed(0)
+    firsts, lasts = [], []
+    for _ in range(200):
+        x, y = crops[0]
+        z = x[0, :, 0, 0].round().int()
+        assert torch.equal(z, torch.arange(int(z[0]), int(z[0]) + len(z), dtype=z.dtype))  # one run, no padding
+        firsts.append(int(z[0]))
+        lasts.append(int(z[-1]))
+        assert torch.equal(y[0, :, 0, 0] > 0.5, z >= 10)
+    assert min(firsts) == 0 and max(firsts) == 10
+    assert min(lasts) >= 10 + 10 - 1 and max(lasts) <= 10 + 22 - 1 < 54  # 50 / 5 and 110 / 5 slices
+    assert len({b - a for a, b in zip(firsts, lasts)}) > 10
+    whole = CropSet([Example(hu=hu, lung=lung, step=1, name="a")], pool=2, crop=48)
+    assert all(whole[0][0].shape[1] == 48 for _ in range(5))  # base_share 0: the usual crops
 
 
 def test_augmentation_keeps_shapes_and_is_seeded():

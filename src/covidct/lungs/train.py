@@ -63,6 +63,10 @@ class LungTrainConfig:
         features: U-Net channels per level.
         crop_slices, pool: the 3D network's training crops (slices) and in-plane average
             pooling of the canvas.
+        base_share, base_mm: share of the 3D network's training crops that are scans of the
+            lung bases, from below the lungs up to a height in ``base_mm`` (mm) above their
+            lowest slice (:class:`~covidct.lungs.train_loop.CropSet`); these crops are read
+            one at a time, their gradients summed over ``batch_size`` of them.
         context: neighbour slices given as channels, in multiples of the 5 mm step
             (:func:`covidct.lungs.learned.context_offsets`; ``(1,)``: z - 5 mm, z, z + 5 mm).
         epochs, steps_per_epoch, batch_size, lr, weight_decay: the optimisation (AdamW,
@@ -90,6 +94,8 @@ class LungTrainConfig:
     features: tuple[int, ...] = (8, 16, 32, 64, 128)
     crop_slices: int = 48
     pool: int = 2
+    base_share: float = 0.0
+    base_mm: tuple[float, float] = (50.0, 110.0)
     context: tuple[int, ...] = (1,)
     epochs: int = 8
     steps_per_epoch: int = 40
@@ -104,7 +110,7 @@ class LungTrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("exclude", "phantom_seeds", "val_phantom_seeds", "paint_seeds", "val_paint_seeds",
-                     "deform_seeds", "hu_window", "features", "context"):
+                     "deform_seeds", "hu_window", "features", "context", "base_mm"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("phantom_seeds", "val_phantom_seeds", "paint_seeds", "val_paint_seeds", "deform_seeds"):
             lo, hi = getattr(self, name)
@@ -118,6 +124,11 @@ class LungTrainConfig:
             raise InvalidInputError(f"context must be distinct positive multiples of the 5 mm step; got {self.context}")
         if not 0.0 <= self.real_share < 1.0:
             raise InvalidInputError(f"real_share must be in [0, 1); got {self.real_share}")
+        if not 0.0 <= self.base_share <= 1.0 or not 0 < self.base_mm[0] <= self.base_mm[1]:
+            raise InvalidInputError(f"base_share must be in [0, 1] and base_mm (low, high) with 0 < low <= high; "
+                                    f"got {self.base_share}, {self.base_mm}")
+        if self.base_share and self.network != "3d":
+            raise InvalidInputError("base_share is an option of the 3D network (network: 3d)")
         if self.network not in ("2.5d", "3d"):
             raise InvalidInputError(f"network must be '2.5d' or '3d'; got {self.network!r}")
         if self.network == "2.5d" and self.canvas % 2 ** (len(self.features) - 1):
@@ -238,13 +249,15 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
     module = LungModule(net, config)
     gen = torch.Generator().manual_seed(config.seed)
     train_set, val_set, weights = training_sets(train, val, config)
+    one_by_one = config.base_share > 0  # crops of different lengths: gradients summed instead
     loader = torch.utils.data.DataLoader(
-        train_set, batch_size=config.batch_size,
+        train_set, batch_size=1 if one_by_one else config.batch_size,
         sampler=torch.utils.data.WeightedRandomSampler(
             weights, config.steps_per_epoch * config.batch_size, replacement=True, generator=gen))
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=1 if config.network == "3d" else 64)
     best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_dice", mode="max")
     trainer = L.Trainer(max_epochs=config.epochs, accelerator=config.accelerator, devices=1,
+                        accumulate_grad_batches=config.batch_size if one_by_one else 1,
                         callbacks=[best], logger=CSVLogger(out, name="", version=""),
                         check_val_every_n_epoch=config.val_every, log_every_n_steps=10,
                         enable_progress_bar=False, enable_model_summary=False, deterministic=False)

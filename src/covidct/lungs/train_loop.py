@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from covidct.lungs.learned import DEFAULT_CONTEXT, neighbour_stack, scale_hu
+from covidct.lungs.learned import DEFAULT_CONTEXT, NEIGHBOUR_MM, neighbour_stack, scale_hu
 
 __all__ = ["CropSet", "LungModule", "SliceSet", "augment", "augment_volume", "best_metrics", "slice_weights",
            "soft_dice_loss", "training_sets"]
@@ -43,18 +43,33 @@ class CropSet(torch.utils.data.Dataset):
     """The examples average-pooled in-plane by ``pool`` (HU and lung fraction, float32): item
     ``i`` is ``(HU (1, crop, c', c'), lung fraction (1, crop, c', c'))``, a random run of
     ``crop`` slices of example ``i`` (padded with air at both ends when shorter), or the whole
-    example when ``crop`` is 0 (validation)."""
+    example when ``crop`` is 0 (validation).
 
-    def __init__(self, examples: list[Any], pool: int, crop: int = 0) -> None:
+    With ``base_share`` > 0 that share of the crops is a scan of the lung bases instead, as a
+    scan that stops below the apex shows them: from a random slice at or below the lowest lung
+    slice up to a random height in ``base_mm`` (mm) above it (slices of ``5 / step`` mm);
+    such crops differ in length, so they are read one at a time."""
+
+    def __init__(self, examples: list[Any], pool: int, crop: int = 0, *, base_share: float = 0.0,
+                 base_mm: tuple[float, float] = (50.0, 110.0)) -> None:
         self.crop, self.names = crop, [ex.name for ex in examples]
+        self.base_share, self.base_mm = base_share, base_mm
         self.volumes = [(_pooled(ex.hu, pool), _pooled(ex.lung.astype(np.float32) / 255.0, pool)) for ex in examples]
+        self.bases = [_lowest_lung(ex.lung) for ex in examples]
+        self.slice_mm = [NEIGHBOUR_MM / ex.step for ex in examples]
 
     def __len__(self) -> int:
         return len(self.volumes)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.volumes[i]
-        if self.crop:
+        if self.crop and self.base_share and float(torch.rand(())) < self.base_share:
+            low = self.bases[i]
+            height = self.base_mm[0] + float(torch.rand(())) * (self.base_mm[1] - self.base_mm[0])
+            start = int(torch.randint(low + 1, ()))
+            stop = min(x.shape[0], low + max(1, round(height / self.slice_mm[i])))
+            x, y = x[start:stop], y[start:stop]
+        elif self.crop:
             short = max(0, self.crop - x.shape[0])
             if short:
                 pad = (0, 0, 0, 0, short // 2, short - short // 2)
@@ -62,6 +77,12 @@ class CropSet(torch.utils.data.Dataset):
             start = int(torch.randint(x.shape[0] - self.crop + 1, ()))
             x, y = x[start:start + self.crop], y[start:start + self.crop]
         return x[None], y[None]
+
+
+def _lowest_lung(lung: np.ndarray) -> int:
+    """Index of the lowest slice (feet first, as examples are laid) with lung, 0 if none."""
+    zs = np.flatnonzero((lung > 127).any(axis=(1, 2)))
+    return int(zs[0]) if zs.size else 0
 
 
 def _pooled(a: np.ndarray, pool: int) -> torch.Tensor:
@@ -73,7 +94,8 @@ def training_sets(train: list[Any], val: list[Any], config: Any) -> tuple[Any, A
     """(training set, validation set, sampling weight of each training item) of ``config``'s
     network: slices (:class:`SliceSet`) for the 2.5D one, crops (:class:`CropSet`) for the 3D."""
     if config.network == "3d":
-        crops = CropSet(train, config.pool, config.crop_slices)
+        crops = CropSet(train, config.pool, config.crop_slices, base_share=config.base_share,
+                        base_mm=config.base_mm)
         return crops, CropSet(val, config.pool), _group_weights(crops.names, config.real_share)
     slices = SliceSet(train, config.context)
     return slices, SliceSet(val, config.context), slice_weights(slices, config.real_share)
