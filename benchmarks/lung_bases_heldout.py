@@ -87,7 +87,7 @@ def main() -> None:
     for ct in args.cts:
         model = load_lung_models(nets[ct]) if ct in nets else None
         choice = load_lung_choice(choices[ct]) if ct in choices else None
-        rows += [{**r, "model": nets.get(ct, "shipped"), "choice": choices.get(ct, "shipped")}
+        rows += [{**r, "network": nets.get(ct, "shipped"), "choice": choices.get(ct, "shipped")}
                  for r in run_ct(args.real, ct, model, choice, tuple(args.methods))]
     if {"hybrid", "hybrid-thresholds"} <= set(args.methods):
         both = [r for r in rows if None not in (r["hybrid"], r["hybrid-thresholds"])]
