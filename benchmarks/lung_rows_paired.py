@@ -2,11 +2,13 @@
 
 Usage:
   .venv/bin/python benchmarks/lung_rows_paired.py --a A1.json A2.json --b B1.json B2.json [--method hybrid]
+  .venv/bin/python benchmarks/lung_rows_paired.py --a ROWS.json --b ROWS.json --method hybrid-thresholds --method-b hybrid
 
 Reads the ``--json`` rows of ``lung_model_validation.py`` (a list: one row per case and method,
 with ``dice`` and, on painted cases, ``error``) or of ``lung_bases_heldout.py`` (``{"rows":
 [...]}``: one row per cut, the method's Dice under its name, None where refused). Rows of the
-same scan (case, and cut height) in A and B are paired, for ``--method``. Prints B - A of Dice
+same scan (case, and cut height) in A and B are paired: ``--method`` of A against
+``--method-b`` of B (default the same method; two methods of one run: the same file twice). Prints B - A of Dice
 (mean, 95 % percentile bootstrap CI over scans, seed 0, how many higher / lower), "held" /
 "contradicted" / "not shown" (:func:`covidct.evaluation.verdict`), the counts of Dice >= 0.95
 and of involvement within 0.05, and the scans one run refused and the other did not.
@@ -50,9 +52,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--a", nargs="+", type=Path, required=True)
     parser.add_argument("--b", nargs="+", type=Path, required=True)
-    parser.add_argument("--method", default="hybrid")
+    parser.add_argument("--method", default="hybrid", help="A's method")
+    parser.add_argument("--method-b", help="B's method (default: --method)")
     args = parser.parse_args()
-    a, b = read_rows(args.a, args.method), read_rows(args.b, args.method)
+    a, b = read_rows(args.a, args.method), read_rows(args.b, args.method_b or args.method)
     both = sorted(set(a) & set(b))
     scored = [k for k in both if a[k]["dice"] is not None and b[k]["dice"] is not None]
     for k in both:
