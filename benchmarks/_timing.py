@@ -39,6 +39,21 @@ def timed(fn: Callable[[], object]) -> tuple[object, float]:
     return out, time.perf_counter() - t0
 
 
+def machine_seconds() -> float:
+    """Seconds of a fixed CPU workload (a pure-Python loop of 10**7 additions, then a 3D
+    Gaussian filter of a 128**3 float32 volume on one thread): printed beside timings so that
+    runs on days of different machine speed can be compared."""
+    import numpy as np
+    from scipy import ndimage as ndi
+
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(10**7):
+        total += i
+    ndi.gaussian_filter(np.random.default_rng(0).random((128, 128, 128), np.float32), 2.0)
+    return time.perf_counter() - t0
+
+
 def best_time(fn: Callable[[], object], device: str, repeat: int) -> float:
     """Seconds of the fastest of ``repeat`` calls of ``fn`` after one warm-up call."""
     fn()

@@ -6,7 +6,8 @@ Usage: .venv/bin/python benchmarks/bench_segment.py [CT_PATH ...]
 Each study runs in a fresh child process; prints method, wall time (s), the child's peak
 resident memory (MB, ru_maxrss) and the volume of each lung (mL). With ``--cli`` it times
 the whole ``covidct segment CT -o mask.nii.gz`` command instead (start-up imports, reading,
-segmentation, writing), as a user runs it, with the same Python.
+segmentation, writing), as a user runs it, with the same Python. First it prints the seconds
+of a fixed CPU workload (``_timing.machine_seconds``): the same code is slower on a slower day.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _timing import machine_seconds
 
 DEFAULT = [
     Path(__file__).resolve().parents[2] / "shared" / "data" / "real-ct" / f"lung{i}_image.nrrd"
@@ -64,6 +67,7 @@ def main() -> None:
     ap.add_argument("--cli", action="store_true", help="time the whole covidct segment command")
     args = ap.parse_args()
     methods = ["classical", "refined"] if args.method == "both" else [args.method]
+    print(f"machine: fixed workload {machine_seconds():.2f} s")
     if args.cli:
         print(f"{'study':<22}{'method':<11}{'wall_s':>8}{'cpu_s':>8}")
         for path in args.paths:

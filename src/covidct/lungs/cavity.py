@@ -42,7 +42,7 @@ took mediastinal fat and heart wall). Settings: :class:`~covidct.lungs.options.C
    outline changes smoothly in z), also into slices with no aerated lung left, and need
    not reach the rib line. The carried side is the head side (towards the apex); the
    bases are only grown where they have lung, since under them lie the liver and spleen
-   domes (carrying towards the feet instead: docs/validation.md, "Direction of the z walk").
+   domes (carrying towards the feet instead: docs/validation.md, "Alternatives measured, not adopted").
 6. **Dense holes.** Finally, tissue a grown lung encloses in its slice (up to
    ``max_hole_mm2``, not bone, not airway: vessels, consolidation denser than ``max_hu``)
    is lung.
