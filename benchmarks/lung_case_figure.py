@@ -19,6 +19,7 @@ outside it.
 from __future__ import annotations
 
 import argparse
+import sys
 from itertools import pairwise
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from hybrid_validation import CASE_SETS, DEFAULT_REAL
 from matplotlib.patches import Patch
 from scipy import ndimage as ndi
 
+from covidct.errors import CovidCTError
 from covidct.io import read_ct
 from covidct.lungs import segment_lungs
 from covidct.lungs.choice import load_lung_choice
@@ -127,13 +129,20 @@ def main() -> None:
     parser.add_argument("-o", "--out", type=Path, required=True)
     args = parser.parse_args()
     findings, first = CASE_SETS[args.cases]
+    if not 0 <= args.seed - first < len(findings):
+        parser.error(f"--seed of --cases {args.cases} is {first}..{first + len(findings) - 1}")
     diagnosis, fraction, cons = findings[args.seed - first]
     path = args.real / f"{args.ct}_image.nrrd"
-    volume, labels = read_ct(path), read_labelled_ct(path)[1]
+    try:
+        model, choice = load_lung_models(args.model), load_lung_choice(Path(args.choice))
+        volume, labels = read_ct(path), read_labelled_ct(path)[1]
+    except CovidCTError as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        raise SystemExit(2) from None
     reference = labels > 0
     sick, _ = paint_into(volume, labels, diagnosis=diagnosis, fraction=fraction,
                          consolidation_share=cons, seed=args.seed)
-    masks = _masks(sick, load_lung_models(args.model), load_lung_choice(Path(args.choice)))
+    masks = _masks(sick, model, choice)
     print("Dice points lost at 0-2 / 2-4 / 4-8 / > 8 mm from the reference outline")
     for name, mask in masks.items():
         loss = loss_by_depth(reference, mask, sick.spacing)

@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--method", default="hybrid", help="A's method")
     parser.add_argument("--method-b", help="B's method (default: --method)")
     args = parser.parse_args()
+    missing = [str(f) for f in args.a + args.b if not f.is_file()]
+    if missing:
+        parser.error(f"no such file: {', '.join(missing)}")
     a, b = read_rows(args.a, args.method), read_rows(args.b, args.method_b or args.method)
     both = sorted(set(a) & set(b))
     scored = [k for k in both if a[k]["dice"] is not None and b[k]["dice"] is not None]
