@@ -29,32 +29,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from hybrid_validation import CASE_SETS, DEFAULT_REAL
+from lung_model_validation import _dice, _segment
 from matplotlib.patches import Patch
 from scipy import ndimage as ndi
 
 from covidct.errors import CovidCTError
 from covidct.io import read_ct
-from covidct.lungs import segment_lungs
 from covidct.lungs.choice import load_lung_choice
 from covidct.lungs.learned import load_lung_models
-from covidct.lungs.learned_segment import hybrid_lungs, model_lungs
-from covidct.lungs.options import LungOptions
 from covidct.lungs.train_data import read_labelled_ct
 from covidct.phantom import paint_into
 
 MISSED, ADDED = (1.0, 0.55, 0.0), (0.9, 0.0, 0.9)
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
-
-
-def _masks(volume, model, choice) -> dict[str, np.ndarray]:
-    args = (volume.array, volume.spacing, volume.direction)
-    refined = segment_lungs(volume, method="refined")
-    opts = LungOptions.fast()
-    return {"refined": refined > 0, "model": model_lungs(*args, opts, "ct", model=model) > 0,
-            "hybrid": hybrid_lungs(*args, refined, opts, "ct", model=model, choice=choice) > 0}
 
 
 def loss_by_depth(reference: np.ndarray, mask: np.ndarray, spacing: tuple[float, float, float],
@@ -93,11 +79,9 @@ def draw(array: np.ndarray, spacing: tuple[float, float, float], reference: np.n
     """Rows: methods; columns: three axial slices and one coronal slice (HU, z, y, x; spacing in mm)."""
     wrong = reference ^ masks["hybrid"]
     per_slice = wrong.sum(axis=(1, 2))
-    slices = sorted(np.argsort(per_slice)[::-1][:1].tolist())
-    for z in np.argsort(per_slice)[::-1]:  # three slices at least 10 mm apart
-        if len(slices) == 3:
-            break
-        if all(abs(int(z) - s) * spacing[0] >= 10.0 for s in slices):
+    slices: list[int] = []
+    for z in np.argsort(per_slice)[::-1]:  # the three worst slices at least 10 mm apart
+        if len(slices) < 3 and all(abs(int(z) - s) * spacing[0] >= 10.0 for s in slices):
             slices.append(int(z))
     slices.sort()
     row = int(np.argmax(wrong.sum(axis=(0, 2))))
@@ -142,7 +126,7 @@ def main() -> None:
     reference = labels > 0
     sick, _ = paint_into(volume, labels, diagnosis=diagnosis, fraction=fraction,
                          consolidation_share=cons, seed=args.seed)
-    masks = _masks(sick, model, choice)
+    masks = {m: _segment(sick, m, model, choice) > 0 for m in ("refined", "model", "hybrid")}
     print("Dice points lost at 0-2 / 2-4 / 4-8 / > 8 mm from the reference outline")
     for name, mask in masks.items():
         loss = loss_by_depth(reference, mask, sick.spacing)
