@@ -1,16 +1,14 @@
-"""The lung model on CUDA: the same probabilities and masks as on the CPU, and its times.
+"""The lung network on CUDA: the shipped weights' probabilities against the run time's, and times.
 
 Usage: python benchmarks/cuda_check.py [--cases lung1 lung2] [--train] [--json OUT]
 
-On a machine with CUDA, for each real sample CT (``covidct.io.samples``): the shipped lung
-model's probability (``predict_lung_probability``) on
-CUDA against the CPU (largest absolute difference, Dice of the > 0.5 masks), and ``segment_lungs(method="hybrid")`` with
-the network on each device (share of voxels whose label differs); times of the network pass
-(best of 3 after a warm-up) and of a whole ``segment_lungs`` call on each device (best of 2,
-alternating, after a warm-up call). With
-``--train``: the ``lungs-unet-quick`` preset (phantoms only), lengthened to 6 epochs of 20
-steps, trained with ``accelerator="gpu"``: its time and validation Dice (the same run on the
-CPU of the development machine: 0.892, 62 s); the same for ``lungs-unet3d-quick``.
+On a machine with CUDA, for each real sample CT (``covidct.io.samples``): the shipped
+weights (``lung-unet.pt``, torch) on CUDA against the run time's ONNX export on the CPU
+(what ``segment_lungs`` uses): largest absolute difference of the probabilities, Dice of
+the > 0.5 masks, and the time of each (best of 3 after a warm-up). With ``--train``: the
+``lungs-unet-quick`` preset (phantoms only), lengthened to 6 epochs of 20 steps, trained
+with ``accelerator="gpu"``: its time and validation Dice (the same run on the CPU of the
+development machine: 0.892, 62 s); the same for ``lungs-unet3d-quick``.
 Exit 2 when CUDA is not available.
 """
 
@@ -20,7 +18,6 @@ import argparse
 import json
 import sys
 import tempfile
-from unittest import mock
 
 import numpy as np
 import torch
@@ -29,37 +26,22 @@ from lungs_in_view import dice
 
 from covidct.io import read_ct
 from covidct.io.samples import sample_path
-from covidct.lungs import segment_lungs
-from covidct.lungs.learned import load_lung_model, load_lung_models, predict_lung_probability
+from covidct.lungs.learned import load_lung_model
+from covidct.lungs.network import load_lung_models, predict_lung_probability
 from covidct.provenance import provenance
 
 
 def check_case(name: str) -> dict[str, object]:
-    """CUDA against CPU on one sample CT: probabilities, hybrid labels and times."""
+    """The shipped weights on CUDA against the ONNX export on the CPU, on one sample CT."""
     ct = read_ct(sample_path(name, fetch=False))
     arr, sp = ct.array, tuple(float(s) for s in ct.spacing)
-    model = load_lung_models()
-    probs, secs = {}, {}
-    for dev in ("cpu", "cuda"):
-        def run(dev=dev):
-            return predict_lung_probability(arr, sp, model=model, device=dev)
-        probs[dev] = run()
-        secs[f"network_{dev}_s"] = best_time(run, dev, 3)
-    labels, times = {}, {"cuda": [], "cpu": []}
-    segment_lungs(ct, method="hybrid")  # warm-up: first-call costs out of the times
-    for _ in range(2):  # alternating, best of 2 per device
-        labels["cuda"], t = timed(lambda: segment_lungs(ct, method="hybrid"))
-        times["cuda"].append(t)
-        with mock.patch("torch.cuda.is_available", return_value=False):  # the network on the CPU
-            labels["cpu"], t = timed(lambda: segment_lungs(ct, method="hybrid"))
-        times["cpu"].append(t)
-    secs.update({f"hybrid_{dev}_s": min(ts) for dev, ts in times.items()})
+    runs = {"cuda": lambda: predict_lung_probability(arr, sp, model=load_lung_model(), device="cuda"),
+            "onnx_cpu": lambda: predict_lung_probability(arr, sp, model=load_lung_models())}
+    probs = {k: run() for k, run in runs.items()}
+    secs = {f"network_{k}_s": round(best_time(run, k, 3), 3) for k, run in runs.items()}
     return {"case": name, "shape": list(arr.shape), "spacing_mm": list(sp),
-            "prob_max_abs_diff": float(np.abs(probs["cuda"] - probs["cpu"]).max()),
-            "mask_dice_cuda_vs_cpu": dice(probs["cuda"] > 0.5, probs["cpu"] > 0.5),
-            "hybrid_labels_differ_share": float((labels["cuda"] != labels["cpu"]).mean()),
-            "hybrid_lung_ml": float((labels["cuda"] > 0).sum() * np.prod(sp) / 1000.0),
-            **{k: round(v, 3) for k, v in secs.items()}}
+            "prob_max_abs_diff": float(np.abs(probs["cuda"] - probs["onnx_cpu"]).max()),
+            "mask_dice_cuda_vs_onnx_cpu": dice(probs["cuda"] > 0.5, probs["onnx_cpu"] > 0.5), **secs}
 
 
 def check_training(preset: str = "lungs-unet-quick") -> dict[str, object]:

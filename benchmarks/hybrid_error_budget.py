@@ -36,7 +36,7 @@ from lungs_in_view import dice
 from covidct.errors import CovidCTError
 from covidct.io import read_ct
 from covidct.lungs import segment_lungs
-from covidct.lungs.learned import load_lung_models
+from covidct.lungs.network import load_lung_models
 from covidct.lungs.learned_segment import hybrid_lungs, model_lungs, network_pass
 from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.lungs.train_data import read_labelled_ct

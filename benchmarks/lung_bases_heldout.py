@@ -30,7 +30,7 @@ from lung_model_validation import _dice, _segment
 from covidct.errors import NoLungsFoundError
 from covidct.io import read_ct
 from covidct.lungs.choice import load_lung_choice
-from covidct.lungs.learned import load_lung_models
+from covidct.lungs.network import load_lung_models
 from covidct.lungs.train_data import read_labelled_ct
 from covidct.provenance import provenance
 

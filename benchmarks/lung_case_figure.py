@@ -36,7 +36,7 @@ from scipy import ndimage as ndi
 from covidct.errors import CovidCTError
 from covidct.io import read_ct
 from covidct.lungs.choice import load_lung_choice
-from covidct.lungs.learned import load_lung_models
+from covidct.lungs.network import load_lung_models
 from covidct.lungs.train_data import read_labelled_ct
 from covidct.phantom import paint_into
 

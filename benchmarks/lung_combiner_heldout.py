@@ -45,7 +45,7 @@ from lung_bases_heldout import scans as bases_scans
 from covidct.errors import CovidCTError, NoLungsFoundError
 from covidct.lungs import segment_lungs
 from covidct.lungs.choice import FEATURES, disagreement_features, fit_lung_choice, save_lung_choice
-from covidct.lungs.learned import load_lung_models
+from covidct.lungs.network import load_lung_models
 from covidct.lungs.learned_segment import network_labels, network_pass, working_labels
 from covidct.lungs.options import LungOptions
 from covidct.provenance import provenance
@@ -121,7 +121,7 @@ def fit(args: argparse.Namespace) -> None:
             "voxels": len(y), "lung_share": float(y.mean()), "lung_weight": args.lung_weight,
             "split_counts": dict(zip(FEATURES, booster.feature_importance().tolist())),
             "provenance": provenance(seed=0)}
-    save_lung_choice(booster, args.out, card=card)
+    save_lung_choice(booster, args.out, card=card, X=X)
     print(f"{args.out}: {len(y)} voxels ({y.mean():.2f} lung), split counts {card['split_counts']}")
 
 

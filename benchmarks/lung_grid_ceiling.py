@@ -14,7 +14,7 @@ import numpy as np
 from false_lesion_real import DEFAULT_REAL
 from lungs_in_view import dice
 
-from covidct.lungs.learned import from_model_grid, to_model_grid
+from covidct.lungs.model_grid import from_model_grid, to_model_grid
 from covidct.lungs.train_data import read_labelled_ct
 
 #: the canvas of every grid covers this many mm (the shipped model's 192 px of 2 mm)
@@ -33,7 +33,7 @@ def main() -> None:
         for px in args.pixels:
             grid, geo = to_model_grid(ref.astype(np.float32), volume.spacing[1:], pixel_mm=px,
                                       canvas=round(_FIELD_MM / px), fill=0.0)
-            back = from_model_grid(grid, geo).numpy() > 0.5
+            back = from_model_grid(grid, geo) > 0.5
             print(f"{name:<6} {px:5.2f} mm  Dice {dice(back, ref):.4f}", flush=True)
 
 

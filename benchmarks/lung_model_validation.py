@@ -43,7 +43,7 @@ from covidct.io import read_ct
 from covidct.lesions import quantify
 from covidct.lungs import segment_lungs
 from covidct.lungs.choice import LungChoice, load_lung_choice
-from covidct.lungs.learned import load_lung_models
+from covidct.lungs.network import load_lung_models
 from covidct.lungs.learned_segment import hybrid_lungs, model_lungs
 from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.lungs.train_data import read_labelled_ct

@@ -64,9 +64,10 @@ def existing_model_file(path: str | Path | None, shipped: Path, kind: str, writt
     return file
 
 
-def checked_card(file: Path, kind: str, remedy: str) -> tuple[dict[str, Any], str]:
+def checked_card(file: Path, kind: str, remedy: str, *, key: str = "sha256") -> tuple[dict[str, Any], str]:
     """The card beside a model file (``<stem>.card.json``; {} when there is none) and the
-    file's sha256.
+    file's sha256, checked against the card's ``key`` (``"onnx_sha256"``: the ONNX export
+    of the card's ``.pt``).
 
     Raises:
         InvalidInputError: the card names another sha256 (``kind``: what the file is, and
@@ -75,10 +76,18 @@ def checked_card(file: Path, kind: str, remedy: str) -> tuple[dict[str, Any], st
     card_file = file.with_name(file.stem + ".card.json")
     card: dict[str, Any] = json.loads(card_file.read_text()) if card_file.is_file() else {}
     digest = sha256_file(file)
-    if card.get("sha256") and card["sha256"] != digest:
+    if card.get(key) and card[key] != digest:
         raise InvalidInputError(f"{file}: {kind} is corrupt: sha256 {digest[:12]}... does not match its card "
-                                f"({card['sha256'][:12]}...); {remedy}")
+                                f"({card[key][:12]}...); {remedy}")
     return card, digest
+
+
+def model_version(file: Path) -> tuple[str, int, int]:
+    """A key for a cache of loaded model files: the resolved path and the modification times
+    (ns) of the file and of its card (0 when there is none): a rewritten card (an export's
+    sha256 added) is read again."""
+    card = file.with_name(file.stem + ".card.json")
+    return str(file.resolve()), file.stat().st_mtime_ns, card.stat().st_mtime_ns if card.is_file() else 0
 
 
 def write_card(file: Path, card: dict[str, Any]) -> Path:

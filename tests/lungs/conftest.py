@@ -17,6 +17,22 @@ def chest() -> Chest:
     return make_chest("none", seed=1)
 
 
+@pytest.fixture(scope="session")
+def phantom():
+    """A small phantom chest whose seed no lung model trained or validated on (exact lungs)."""
+    from covidct.phantom import simulate_case
+
+    return simulate_case(7, diagnosis="covid", size="small")
+
+
+@pytest.fixture(scope="session")
+def masks(phantom):
+    """The phantom's lungs by "refined", "model" and "hybrid" (segmented once)."""
+    from covidct.lungs import segment_lungs
+
+    return {m: segment_lungs(phantom.volume, method=m) for m in ("refined", "model", "hybrid")}
+
+
 def _abdomen_dir() -> Path:
     """``shared/data/real-abdomen`` beside the repository (two real CTs with no lungs)."""
     for parent in Path(__file__).resolve().parents:

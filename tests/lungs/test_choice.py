@@ -97,7 +97,12 @@ def test_choice_keeps_agreement_and_follows_the_classifier_elsewhere():
 def test_fit_save_load_round_trip_and_damaged_files(tmp_path):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(4000, len(FEATURES))).astype(np.float32)
-    y = X[:, 0] + 0.5 * X[:, 5] > 0
+    # a column of two adjacent float32 values, the higher one flipping the label: LightGBM
+    # splits between them at a double that rounds up to the higher one in float32 (as on
+    # real scans, 0.11 off before the export kept the thresholds' decisions)
+    low = np.nextafter(np.float32(1.0), np.float32(2.0))
+    X[:, 1] = np.where(rng.random(len(X)) < 0.5, low, np.nextafter(low, np.float32(2.0)))
+    y = (X[:, 0] + 0.5 * X[:, 5] > 0) ^ (X[:, 1] > low)
     booster = fit_lung_choice(X, y, lung_weight=2.0, seed=0)
     path = save_lung_choice(booster, tmp_path / "choice.txt", card={"name": "test"})
     loaded = load_lung_choice(path)
@@ -106,6 +111,9 @@ def test_fit_save_load_round_trip_and_damaged_files(tmp_path):
     p = loaded.booster.predict(X)
     np.testing.assert_allclose(p, booster.predict(X))
     assert np.mean((p > 0.5) == y) > 0.95  # it learned the rule
+    exported = load_lung_choice(tmp_path / "choice.onnx")  # written beside it, its sha256 in the card
+    assert exported.sha256 == sha256_file(tmp_path / "choice.onnx") == exported.card["onnx_sha256"]
+    np.testing.assert_allclose(exported.booster.predict(X), booster.predict(X), atol=1e-5)
     assert not list(tmp_path.glob("*.part"))
 
     with pytest.raises(DataUnavailableError, match="missing"):
@@ -124,13 +132,29 @@ def test_fit_save_load_round_trip_and_damaged_files(tmp_path):
     (tmp_path / "other.txt").write_text(other.model_to_string())
     with pytest.raises(InvalidInputError, match="features"):
         load_lung_choice(tmp_path / "other.txt")
+    flipped = bytearray((tmp_path / "choice.onnx").read_bytes())
+    flipped[len(flipped) // 2] ^= 0xFF
+    (tmp_path / "choice.onnx").write_bytes(bytes(flipped))
+    with pytest.raises(InvalidInputError, match="corrupt"):
+        load_lung_choice(tmp_path / "choice.onnx")
+    (tmp_path / "cut.onnx").write_bytes(bytes(flipped[:1000]))
+    with pytest.raises(InvalidInputError, match="not a lung choice classifier"):
+        load_lung_choice(tmp_path / "cut.onnx")
 
 
 def test_shipped_classifier_matches_its_card():
+    """The run time's file is the ONNX export of the LightGBM text model beside it: both match
+    the card, and they give the same probabilities (1e-5) on the features of a diseased scan."""
     choice = load_lung_choice()
-    assert choice.source == lung_choice_path().resolve()
-    assert choice.sha256 == choice.card["sha256"] == sha256_file(lung_choice_path())
-    assert choice.card["features"] == list(FEATURES) and tuple(choice.booster.feature_name()) == FEATURES
+    assert choice.source == lung_choice_path().resolve() and lung_choice_path().suffix == ".onnx"
+    assert choice.sha256 == choice.card["onnx_sha256"] == sha256_file(lung_choice_path())
+    text = load_lung_choice(lung_choice_path().with_suffix(".txt"))
+    assert text.sha256 == choice.card["sha256"] == text.card["sha256"]
+    assert choice.card["features"] == list(FEATURES) and tuple(text.booster.feature_name()) == FEATURES
+    assert choice.card["onnx_export"]["checked"].startswith("probabilities of 1677841 rows")  # the voxels it was fitted on
+    assert choice.card["onnx_export"]["max_gap"] < 1e-5
+    _, X = disagreement_features(*_scan(), SPACING, superior_is_high=True)
+    np.testing.assert_allclose(choice.booster.predict(X), text.booster.predict(X), atol=1e-5)
     assert choice.card["trained_on"][0]["ct"] == "rider" and choice.card["provenance"]["versions"]
     held = {(r["case"].split()[0], r["method"]) for r in choice.card["held_out"]["rows"]}
     assert {ct for ct, method in held if method == "hybrid"} == {"lung1", "lung2", "rider", "cxr"}

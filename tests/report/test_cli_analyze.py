@@ -44,7 +44,7 @@ def test_analyze_cli_writes_report(sim_nifti, tmp_path):
     assert f"{100 * record['summary']['lesion_fraction']:.1f} % of lung involved" in res.output
     assert record["model"] is None and record["lungs"]["method"] == "hybrid"
     from covidct.lungs.choice import lung_choice_path
-    from covidct.lungs.learned import lung_model_paths
+    from covidct.lungs.network import lung_model_paths
     from covidct.provenance import sha256_file
 
     assert record["lungs"]["lung_model"] == {

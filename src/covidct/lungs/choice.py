@@ -13,12 +13,17 @@ alike: HU alone cannot make this choice, position and shape can.
 The shipped classifier (``covidct/data/models/lung-choice.txt``, a LightGBM text model, with
 ``lung-choice.card.json``: data, command, seed, sha256) was fitted on disagreement voxels of
 painted cases of a CT that neither the shipped network nor the validation CTs include
-(``benchmarks/lung_combiner_heldout.py``); :func:`load_lung_choice` checks it against its card.
+(``benchmarks/lung_combiner_heldout.py``). A run uses its ONNX export (``lung-choice.onnx``,
+:func:`export_choice_onnx`, in ONNX Runtime: no LightGBM or scikit-learn import, seconds of
+start-up); :func:`load_lung_choice` checks either file against the card (``sha256``,
+``onnx_sha256``).
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,13 +34,25 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from covidct.errors import InvalidInputError
-from covidct.provenance import checked_card, existing_model_file, write_card
+from covidct.lungs.network import finish_export, onnx_session
+from covidct.provenance import (
+    checked_card,
+    existing_model_file,
+    model_version,
+    sha256_file,
+    write_card,
+)
 
-__all__ = ["CHOICE_FILE", "FEATURES", "LungChoice", "choose_lung", "disagreement_features",
-           "fit_lung_choice", "load_lung_choice", "save_lung_choice"]
+__all__ = ["CHOICE_FILE", "FEATURES", "LungChoice", "OnnxBooster", "choose_lung", "disagreement_features",
+           "export_choice_onnx", "fit_lung_choice", "load_lung_choice", "save_lung_choice"]
 
-#: file name of the shipped classifier inside ``covidct/data/models``.
-CHOICE_FILE = "lung-choice.txt"
+#: file name of the shipped classifier inside ``covidct/data/models`` (what a run uses): the
+#: ONNX export of the LightGBM text model ``lung-choice.txt`` beside it.
+CHOICE_FILE = "lung-choice.onnx"
+#: ``format`` of a lung choice classifier's ONNX metadata.
+ONNX_FORMAT = "covidct-lung-choice-onnx/1"
+#: largest probability difference an ONNX export may show against LightGBM.
+ONNX_TOLERANCE = 1e-5
 #: the classifier's inputs, in column order (see the module docstring).
 FEATURES = ("prob", "hu", "hu_2mm", "hu_5mm", "hu_sd_2mm", "depth_rules_mm", "depth_net_mm", "depth_body_mm",
             "above_base_mm", "below_apex_mm", "dense_share", "rules_over_net", "prob_2mm")
@@ -46,9 +63,22 @@ _THREADS = 2  # of the distance transforms and the classifier's prediction
 
 
 @dataclass(frozen=True)
+class OnnxBooster:
+    """A classifier's ONNX export run by ONNX Runtime, with a ``lightgbm.Booster``'s
+    ``predict``: the probability of lung of each row of ``X``."""
+
+    source: Path
+    sha256: str
+
+    def predict(self, X: np.ndarray, num_threads: int = _THREADS) -> np.ndarray:
+        session = onnx_session(str(self.source), self.sha256, num_threads)
+        return session.run(["probabilities"], {"X": np.ascontiguousarray(X, np.float32)})[0][:, 1]
+
+
+@dataclass(frozen=True)
 class LungChoice:
-    """A fitted classifier (``booster``: a ``lightgbm.Booster`` on :data:`FEATURES`), the
-    file it was loaded from, its sha256 and its card."""
+    """A fitted classifier (``booster``: a ``lightgbm.Booster`` or an :class:`OnnxBooster`
+    on :data:`FEATURES`), the file it was loaded from, its sha256 and its card."""
 
     booster: Any
     source: Path | None = None
@@ -146,24 +176,76 @@ def fit_lung_choice(X: np.ndarray, y: np.ndarray, *, lung_weight: float = 2.0, s
     return clf.booster_
 
 
-def save_lung_choice(booster: Any, path: str | Path, *, card: dict[str, Any]) -> Path:
-    """Write ``booster`` as a LightGBM text file and ``<stem>.card.json`` (``card`` plus the
-    file's sha256), each through a temporary name."""
+def save_lung_choice(booster: Any, path: str | Path, *, card: dict[str, Any], X: np.ndarray | None = None) -> Path:
+    """Write ``booster`` as a LightGBM text file, ``<stem>.card.json`` (``card`` plus the
+    file's sha256) and the ONNX export ``<stem>.onnx`` (:func:`export_choice_onnx`, checked
+    on ``X``), each through a temporary name. Returns the text file's path."""
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(booster.model_to_string())
     tmp.replace(path)
     write_card(path, {**card, "features": list(FEATURES)})
+    export_choice_onnx(booster, path.with_suffix(".onnx"), card_of=path, X=X)
     return path
 
 
-@functools.lru_cache(maxsize=4)
-def _load(path: str, mtime_ns: int) -> LungChoice:
+def export_choice_onnx(booster: Any, path: str | Path, *, card_of: Path | None = None,
+                       X: np.ndarray | None = None) -> Path:
+    """Export a LightGBM ``booster`` on :data:`FEATURES` to ONNX (onnxmltools) at ``path``,
+    via a temporary name, after a check: ONNX Runtime's probabilities on ``X`` (default 20 000
+    rows drawn around the features' usual ranges) must agree with LightGBM's within
+    ``ONNX_TOLERANCE``. With ``card_of`` (the text model whose card it is), the export's
+    sha256 is written into that card as ``onnx_sha256``.
+
+    Raises:
+        InvalidInputError: an export that does not agree with LightGBM.
+    """
+    import onnx
+    import onnxmltools
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    proto = onnxmltools.convert_lightgbm(_float32_thresholds(booster), initial_types=[("X", FloatTensorType([None, len(FEATURES)]))],
+                                         target_opset=15, zipmap=False)
+    onnx.helper.set_model_props(proto, {"format": ONNX_FORMAT, "features": json.dumps(list(FEATURES))})
+    tmp.write_bytes(proto.SerializeToString())
+    if X is None:
+        scale = np.array([0.5, 500, 500, 500, 100, 30, 30, 100, 150, 150, 0.3, 0.5, 0.5], np.float32)
+        X = np.random.default_rng(0).normal(size=(20_000, len(FEATURES))).astype(np.float32) * scale
+    X = np.asarray(X, np.float32)
+    gap = float(np.abs(OnnxBooster(tmp, sha256_file(tmp)).predict(X) - booster.predict(X, num_threads=_THREADS)).max())
+    export = {"function": "covidct.lungs.choice.export_choice_onnx", "onnxmltools": onnxmltools.__version__,
+              "checked": f"probabilities of {len(X)} rows against LightGBM's"}
+    return finish_export(tmp, path, gap, ONNX_TOLERANCE, export, card_of=card_of)
+
+
+def _float32_thresholds(booster: Any) -> Any:
+    """``booster`` with each split threshold t replaced by the largest float32 <= t: the same
+    decisions (x <= t) for every float32 x, and thresholds that ONNX's float32 trees hold
+    exactly (rounded to the nearest float32 instead, a feature equal to the rounded value
+    would go the other way)."""
     import lightgbm as lgb
 
+    def down(match: re.Match[str]) -> str:
+        t = np.array(match.group(1).split(), np.float64)
+        f = t.astype(np.float32)
+        f = np.where(f.astype(np.float64) > t, np.nextafter(f, np.float32(-np.inf)), f)
+        return "threshold=" + " ".join(repr(float(v)) for v in f)
+
+    text = re.sub(r"(?m)^threshold=(.*)$", down, booster.model_to_string())
+    return lgb.Booster(model_str=re.sub(r"(?m)^tree_sizes=.*\n", "", text))  # the byte sizes changed
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, mtime_ns: int, card_mtime_ns: int) -> LungChoice:
     file = Path(path)
-    card, digest = checked_card(file, "lung choice classifier",
-                                "reinstall covidct or refit with benchmarks/lung_combiner_heldout.py")
+    remedy = "reinstall covidct or refit with benchmarks/lung_combiner_heldout.py"
+    if file.suffix == ".onnx":
+        return _load_onnx(file, remedy)
+    import lightgbm as lgb
+
+    card, digest = checked_card(file, "lung choice classifier", remedy)
     try:
         booster = lgb.Booster(model_str=file.read_text())
     except (lgb.basic.LightGBMError, UnicodeDecodeError, ValueError) as exc:
@@ -172,6 +254,21 @@ def _load(path: str, mtime_ns: int) -> LungChoice:
         raise InvalidInputError(f"{file}: the classifier's features {booster.feature_name()} are not "
                                 f"covidct's lung choice features {list(FEATURES)}")
     return LungChoice(booster=booster, source=file, sha256=digest, card=card)
+
+
+def _load_onnx(file: Path, remedy: str) -> LungChoice:
+    card, digest = checked_card(file, "lung choice classifier", remedy, key="onnx_sha256")
+    try:
+        meta = onnx_session(str(file), digest, 1).get_modelmeta().custom_metadata_map
+        if meta.get("format") != ONNX_FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, not {ONNX_FORMAT!r}")
+        features = tuple(json.loads(meta["features"]))
+    except Exception as exc:  # ONNX Runtime's own errors (a damaged file) have no common base
+        raise InvalidInputError(f"{file}: not a lung choice classifier: {str(exc).splitlines()[0]}") from exc
+    if features != FEATURES:
+        raise InvalidInputError(f"{file}: the classifier's features {list(features)} are not "
+                                f"covidct's lung choice features {list(FEATURES)}")
+    return LungChoice(booster=OnnxBooster(file, digest), source=file, sha256=digest, card=card)
 
 
 def lung_choice_path() -> Path:
@@ -189,4 +286,4 @@ def load_lung_choice(path: str | Path | None = None) -> LungChoice:
     """
     file = existing_model_file(path, lung_choice_path(), "lung choice classifier",
                                "benchmarks/lung_combiner_heldout.py fit")
-    return _load(str(file.resolve()), file.stat().st_mtime_ns)
+    return _load(*model_version(file))

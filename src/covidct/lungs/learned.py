@@ -1,15 +1,12 @@
-"""The learned lung model: a small 2.5D U-Net on low-resolution axial slices (shipped), and
-a low-resolution 3D U-Net that can be trained and averaged with it.
+"""The lung networks in torch: a small 2.5D U-Net on low-resolution axial slices (shipped),
+and a low-resolution 3D U-Net that can be trained and averaged with it.
 
-The network sees axial slices as channels: the slice and its neighbours ``k * s`` slices
-away on each side, ``s = round(NEIGHBOUR_MM / slice spacing)``, for each ``k`` of the
-model's ``context`` (``(1,)``: three slices 5 mm apart), resampled in-plane to ``pixel_mm``
-pixels on a ``canvas`` x ``canvas`` square centred on the image centre, HU clipped to
-``hu_window`` and scaled to [-1, 1]. It outputs the probability of lung (both lungs,
-without the trachea and main bronchi), which is brought back to the CT grid by bilinear
-interpolation (in-plane) and linear interpolation between the predicted slices (z). Left /
-right labels and airway removal stay with the rules (:mod:`covidct.lungs.split`,
-:mod:`covidct.lungs.airways`).
+The 2.5D network sees axial slices as channels: the slice and its neighbours ``k * s``
+slices away on each side, ``s = round(NEIGHBOUR_MM / slice spacing)``, for each ``k`` of
+the model's ``context`` (``(1,)``: three slices 5 mm apart), on the model grid of
+:mod:`covidct.lungs.model_grid`. It outputs the probability of lung (both lungs, without
+the trachea and main bronchi). Left / right labels and airway removal stay with the rules
+(:mod:`covidct.lungs.split`, :mod:`covidct.lungs.airways`).
 
 The 3D network (:class:`LungUNet3D`) reads the same canvas average-pooled by ``pool``
 in-plane (4 mm pixels) and resampled linearly in z to ``slice_mm`` (5 mm) slices, the
@@ -17,18 +14,17 @@ whole scan at once, and its probability comes back to the CT grid the same way.
 
 The trained 2.5D weights ship in the package (``covidct/data/models/lung-unet.pt``) with a
 model card beside them (``lung-unet.card.json``: data, command, seed, held-out numbers,
-sha256); :func:`load_lung_model` checks a file against its card's sha256, and
-:func:`predict_lung_probability` averages the probabilities of the networks it is given
-(``A.pt+B.pt`` in :func:`load_lung_models`). The 3D network is not shipped: averaged with
-the 2.5D one it lowered scans of the lung bases (docs/validation.md).
+sha256); :func:`load_lung_model` checks a file against its card's sha256. The run time
+uses their ONNX export (:func:`export_onnx`, :mod:`covidct.lungs.network`), which needs no
+torch. The 3D network is not shipped: averaged with the 2.5D one it lowered scans of the
+lung bases (docs/validation.md).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import json
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -38,27 +34,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from covidct.errors import InvalidInputError
+from covidct.lungs.model_grid import DEFAULT_CONTEXT, NEIGHBOUR_MM, context_channels, scale_hu
+from covidct.lungs.network import ONNX_FORMAT, lung_model_path
 from covidct.models.files import read_model_dict
-from covidct.provenance import checked_card, existing_model_file, write_card
+from covidct.provenance import (
+    checked_card,
+    existing_model_file,
+    model_version,
+    sha256_file,
+    write_card,
+)
 
-__all__ = [
-    "DEFAULT_CONTEXT", "FORMAT", "FORMAT_3D", "LUNG_MODEL_FILE", "LUNG_MODEL_FILES", "NEIGHBOUR_MM",
-    "LungModel", "LungUNet", "LungUNet3D", "SliceGeometry", "context_channels", "context_offsets",
-    "from_model_grid", "load_lung_model", "load_lung_models", "lung_model_path", "lung_model_paths",
-    "neighbour_stack", "predict_lung_probability", "save_lung_model", "to_model_grid",
-]
+__all__ = ["FORMAT", "FORMAT_3D", "TORCH_MODEL_FILE", "LungModel", "LungUNet", "LungUNet3D",
+           "export_onnx", "load_lung_model", "save_lung_model"]
 
 FORMAT = "covidct-lung-unet/1"
 FORMAT_3D = "covidct-lung-unet3d/1"
-#: file name of the shipped 2.5D lung network inside ``covidct/data/models``.
-LUNG_MODEL_FILE = "lung-unet.pt"
-#: the shipped lung model: the networks whose probabilities are averaged.
-LUNG_MODEL_FILES = (LUNG_MODEL_FILE,)
-#: distance (mm) of the nearest neighbour slices given to the network (the unit of ``context``).
-NEIGHBOUR_MM = 5.0
-#: neighbour distances (multiples of the ``NEIGHBOUR_MM`` step) of model files that do not say.
-DEFAULT_CONTEXT = (1,)
-_BATCH = 32
+#: file name of the shipped 2.5D lung network's torch weights inside ``covidct/data/models``.
+TORCH_MODEL_FILE = "lung-unet.pt"
+#: largest |logit| difference an ONNX export may show against torch (:func:`export_onnx`).
+ONNX_TOLERANCE = 1e-3
 
 
 class _Block(nn.Sequential):
@@ -144,87 +139,6 @@ class LungUNet3D(_UNet):
         return F.max_pool3d(x, 2, ceil_mode=True)
 
 
-@dataclass(frozen=True)
-class SliceGeometry:
-    """Where the resampled slices sit on the model canvas (pixels of ``pixel_mm``).
-
-    ``shape``: the CT's in-plane ``(y, x)``; ``scaled``: its size at ``pixel_mm``;
-    ``offset``: canvas position of the scaled image's corner (negative = cropped).
-    """
-
-    shape: tuple[int, int]
-    scaled: tuple[int, int]
-    offset: tuple[int, int]
-    canvas: int
-
-
-def _geometry(shape: tuple[int, int], spacing_yx: tuple[float, float], pixel_mm: float,
-              canvas: int) -> SliceGeometry:
-    scaled = tuple(max(1, int(round(n * s / pixel_mm))) for n, s in zip(shape, spacing_yx))
-    offset = tuple((canvas - n) // 2 for n in scaled)
-    return SliceGeometry(shape=tuple(shape), scaled=scaled, offset=offset, canvas=canvas)  # type: ignore[arg-type]
-
-
-def _windows(geo: SliceGeometry) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
-    """(canvas window, scaled-image window) of their overlap."""
-    can, img = [], []
-    for n, off in zip(geo.scaled, geo.offset):
-        lo, hi = max(0, off), min(geo.canvas, off + n)
-        can.append(slice(lo, hi))
-        img.append(slice(lo - off, hi - off))
-    return (can[0], can[1]), (img[0], img[1])
-
-
-def to_model_grid(
-    array: np.ndarray, spacing_yx: tuple[float, float], *, pixel_mm: float, canvas: int, fill: float
-) -> tuple[torch.Tensor, SliceGeometry]:
-    """Resample each axial slice of ``array`` (z, y, x) to ``pixel_mm`` pixels (bilinear,
-    antialiased) on a ``canvas`` square (outside the image: ``fill``); float32 (z, canvas, canvas)."""
-    geo = _geometry(array.shape[1:], spacing_yx, pixel_mm, canvas)
-    src = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[:, None]
-    scaled = F.interpolate(src, size=geo.scaled, mode="bilinear", antialias=True, align_corners=False)[:, 0]
-    out = torch.full((array.shape[0], canvas, canvas), float(fill), dtype=torch.float32)
-    (cy, cx), (iy, ix) = _windows(geo)
-    out[:, cy, cx] = scaled[:, iy, ix]
-    return out, geo
-
-
-def from_model_grid(values: torch.Tensor, geo: SliceGeometry) -> torch.Tensor:
-    """Inverse of :func:`to_model_grid` for ``values`` (z, canvas, canvas): bilinear back to
-    the CT's ``(z, y, x)``; 0 where the canvas did not cover the image."""
-    scaled = torch.zeros((values.shape[0], *geo.scaled), dtype=values.dtype, device=values.device)
-    (cy, cx), (iy, ix) = _windows(geo)
-    scaled[:, iy, ix] = values[:, cy, cx]
-    return F.interpolate(scaled[:, None], size=geo.shape, mode="bilinear", align_corners=False)[:, 0]
-
-
-def context_offsets(context: tuple[int, ...], step: int) -> list[int]:
-    """Slice offsets of the channels, in order: ``-k * step`` (farthest first), 0, ``+k * step``."""
-    ks = sorted({int(k) for k in context})
-    return [-k * step for k in reversed(ks)] + [0] + [k * step for k in ks]
-
-
-def context_channels(context: tuple[int, ...]) -> int:
-    """Number of input channels of a network with neighbour slices ``context``."""
-    return len(context_offsets(context, 1))
-
-
-def neighbour_stack(slices: torch.Tensor, index: np.ndarray, step: int,
-                    context: tuple[int, ...] = DEFAULT_CONTEXT) -> torch.Tensor:
-    """``(n, context_channels(context), h, w)``: the slices of :func:`context_offsets` around each
-    of ``index`` (clamped at the ends); the default gives ``index - step``, ``index``, ``index + step``."""
-    last = slices.shape[0] - 1
-    offsets = context_offsets(context, step)
-    idx = torch.from_numpy(np.stack([np.clip(index + d, 0, last) for d in offsets], axis=1))
-    return slices[idx]
-
-
-def scale_hu(hu: torch.Tensor, window: tuple[float, float]) -> torch.Tensor:
-    """HU clipped to ``window`` and mapped linearly to [-1, 1]."""
-    lo, hi = window
-    return (hu.clamp(lo, hi) - (lo + hi) / 2.0) / ((hi - lo) / 2.0)
-
-
 @dataclass(frozen=True, eq=False)
 class LungModel:
     """The lung network with its input settings and where it came from.
@@ -232,7 +146,8 @@ class LungModel:
     Attributes:
         module: the :class:`LungUNet` or :class:`LungUNet3D` (eval mode); pixel_mm: in-plane
         pixel size (mm) of its canvas; canvas: canvas size (pixels); hu_window: HU range of
-        its input; context: the 2.5D network's neighbour slices (:func:`context_offsets`);
+        its input; context: the 2.5D network's neighbour slices
+        (:func:`~covidct.lungs.model_grid.context_offsets`);
         pool: the 3D network's in-plane average pooling of the canvas; slice_mm: the 3D
         network's slice spacing (mm); source: file it was loaded from; sha256: hash of that
         file; card: its model card.
@@ -254,6 +169,51 @@ class LungModel:
         """Whether the network is the 3D one."""
         return isinstance(self.module, LungUNet3D)
 
+    def slice_logits(self, x: np.ndarray, *, device: str | None = None, threads: int | None = None) -> np.ndarray:
+        """The 2.5D network's logits ``(n, 1, h, w)`` for the scaled-HU batch ``x``
+        ``(n, channels, h, w)``, on ``device`` (default CUDA when available) with ``threads``
+        CPU threads (default torch's setting; restored after the call)."""
+        with _torch_threads(threads), torch.inference_mode():
+            dev = _device(device)
+            return self.module.to(dev)(torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(dev)).float().cpu().numpy()
+
+    def volume_probability(self, hu: np.ndarray, slice_mm: float, *, device: str | None = None,
+                           threads: int | None = None) -> np.ndarray:
+        """The 3D network's probability ``(z, canvas, canvas)`` of every slice of the canvas
+        HU ``hu`` (slices ``slice_mm`` apart): the canvas average-pooled by ``pool`` (then
+        scaled), resampled in z to ``self.slice_mm`` and back."""
+        with _torch_threads(threads), torch.inference_mode():
+            dev, n = _device(device), hu.shape[0]
+            x = torch.from_numpy(np.ascontiguousarray(hu, np.float32))
+            x = scale_hu(F.avg_pool2d(x[:, None], self.pool)[:, 0] if self.pool > 1 else x, self.hu_window)
+            nz = max(2, round(n * slice_mm / self.slice_mm))
+            if nz != n:
+                x = F.interpolate(x[None, None], size=(nz, *x.shape[1:]), mode="trilinear", align_corners=False)[0, 0]
+            p = torch.sigmoid(self.module.to(dev)(x[None, None].to(dev)))[0, 0].float().cpu()
+            if nz != n:
+                p = F.interpolate(p[None, None], size=(n, *p.shape[1:]), mode="trilinear", align_corners=False)[0, 0]
+            if self.pool > 1:
+                p = F.interpolate(p[:, None], size=hu.shape[1:], mode="bilinear", align_corners=False)[:, 0]
+            return p.numpy()
+
+
+def _device(device: str | None) -> torch.device:
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+class _torch_threads:
+    """Context: torch's CPU threads set to ``threads`` (None: unchanged), then restored."""
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads, self.previous = threads, torch.get_num_threads()
+
+    def __enter__(self) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_num_threads(self.previous)
+
 
 def save_lung_model(model: LungModel, path: str | Path, *, card: dict[str, Any] | None = None) -> Path:
     """Write ``model`` as one ``.pt`` file (via a temporary name), and ``<stem>.card.json``
@@ -272,18 +232,8 @@ def save_lung_model(model: LungModel, path: str | Path, *, card: dict[str, Any] 
     return path
 
 
-def lung_model_path(name: str = LUNG_MODEL_FILE) -> Path:
-    """Path of a shipped lung network file (it may be missing in a broken installation)."""
-    return Path(str(resources.files("covidct") / "data" / "models" / name))
-
-
-def lung_model_paths() -> list[Path]:
-    """Paths of the shipped lung model's networks (:data:`LUNG_MODEL_FILES`)."""
-    return [lung_model_path(name) for name in LUNG_MODEL_FILES]
-
-
 @functools.lru_cache(maxsize=4)
-def _load(path: str, mtime_ns: int) -> LungModel:
+def _load(path: str, mtime_ns: int, card_mtime_ns: int) -> LungModel:
     file = Path(path)
     card, digest = checked_card(file, "lung model", "reinstall covidct or retrain with `covidct train lungs-unet`")
     raw = read_model_dict(file, (FORMAT, FORMAT_3D), "lung model")
@@ -311,106 +261,45 @@ def load_lung_model(path: str | Path | None = None) -> LungModel:
         DataUnavailableError: the file is missing.
         InvalidInputError: the file is damaged, not a lung model, or does not match its card.
     """
-    file = existing_model_file(path, lung_model_path(), "lung model", "`covidct train lungs-unet-2mm` or `lungs-unet3d`")
-    return _load(str(file.resolve()), file.stat().st_mtime_ns)
+    file = existing_model_file(path, lung_model_path(TORCH_MODEL_FILE), "lung model",
+                               "`covidct train lungs-unet-2mm` or `lungs-unet3d`")
+    return _load(*model_version(file))
 
 
-def load_lung_models(spec: str | Path | None = None) -> tuple[LungModel, ...]:
-    """The networks of a lung model: ``spec`` is one file or several joined by "+" (their
-    probabilities are averaged); default the shipped ones (:data:`LUNG_MODEL_FILES`).
+def export_onnx(model: LungModel, path: str | Path, *, card_of: Path | None = None) -> Path:
+    """Export the 2.5D ``model`` to ONNX at ``path`` (via a temporary name), its settings in
+    the file's metadata (:mod:`covidct.lungs.network` reads them), checked first: ONNX
+    Runtime's logits on a random batch must agree with torch's within ``ONNX_TOLERANCE``.
+    With ``card_of`` (the ``.pt`` whose card it is), the export's sha256 is written into that
+    card as ``onnx_sha256``.
 
     Raises:
-        DataUnavailableError, InvalidInputError: as :func:`load_lung_model`, for any of them.
+        InvalidInputError: a 3D network, or an export that does not agree with torch.
     """
-    files = lung_model_paths() if spec is None else [Path(p) for p in str(spec).split("+")]
-    return tuple(load_lung_model(f) for f in files)
+    import onnx
 
+    from covidct.lungs.network import OnnxLungModel, finish_export
 
-def _predict_slices(lm: LungModel, hu: torch.Tensor, step: int, dev: torch.device) -> tuple[torch.Tensor, np.ndarray]:
-    """The 2.5D network on every ``step``-th canvas slice (and the last) of the canvas HU:
-    (probabilities, slice indices)."""
-    n, hu = hu.shape[0], scale_hu(hu, lm.hu_window)
-    zs = np.unique(np.r_[np.arange(0, n, step), n - 1])
-    probs = [torch.sigmoid(lm.module(neighbour_stack(hu, zs[i:i + _BATCH], step, lm.context).to(dev)))[:, 0]
-             for i in range(0, len(zs), _BATCH)]
-    return torch.cat(probs).float().cpu(), zs
-
-
-def _predict_volume(lm: LungModel, hu: torch.Tensor, slice_mm: float, dev: torch.device) -> torch.Tensor:
-    """The 3D network on the canvas HU average-pooled (then scaled), resampled in z to
-    ``lm.slice_mm`` and back: probabilities (z, canvas, canvas) of every canvas slice."""
-    n = hu.shape[0]
-    x = scale_hu(F.avg_pool2d(hu[:, None], lm.pool)[:, 0] if lm.pool > 1 else hu, lm.hu_window)
-    nz = max(2, round(n * slice_mm / lm.slice_mm))
-    if nz != n:
-        x = F.interpolate(x[None, None], size=(nz, *x.shape[1:]), mode="trilinear", align_corners=False)[0, 0]
-    p = torch.sigmoid(lm.module(x[None, None].to(dev)))[0, 0].float().cpu()
-    if nz != n:
-        p = F.interpolate(p[None, None], size=(n, *p.shape[1:]), mode="trilinear", align_corners=False)[0, 0]
-    if lm.pool > 1:
-        p = F.interpolate(p[:, None], size=hu.shape[1:], mode="bilinear", align_corners=False)[:, 0]
-    return p
-
-
-def _interpolate_z(sampled: torch.Tensor, zs: np.ndarray, n: int) -> torch.Tensor:
-    """Slices ``sampled`` at ``zs`` to all ``n`` slices, linear in z."""
-    if len(zs) == n:
-        return sampled
-    pos = np.interp(np.arange(n), zs, np.arange(len(zs)))
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, len(zs) - 1)
-    w = torch.from_numpy((pos - lo).astype(np.float32))[:, None, None]
-    return sampled[lo] * (1 - w) + sampled[hi] * w
-
-
-def predict_lung_probability(
-    volume: np.ndarray,
-    spacing: tuple[float, float, float],
-    *,
-    model: LungModel | Sequence[LungModel] | None = None,
-    device: str | None = None,
-    threads: int | None = None,
-) -> np.ndarray:
-    """Lung probability of every voxel of an axial CT.
-
-    Args:
-        volume: ``(z, y, x)`` HU array (axial slices), laid as a DICOM axial series (feet to
-            head, front to back, patient right to left; ``network_pass`` flips other scans,
-            :class:`~covidct.io.layout.Layout`).
-        spacing: ``(sz, sy, sx)`` in mm.
-        model: a :class:`LungModel`, or several whose probabilities are averaged; default
-            the shipped model (:func:`load_lung_models`).
-        device: torch device ("cpu", "cuda"); default CUDA when available.
-        threads: torch's CPU threads for this call (default: torch's setting); set in the
-            calling thread and restored after it.
-    Returns:
-        float32 ``(z, y, x)`` probability in [0, 1] on the input grid.
-    """
-    arr = np.asarray(volume)
-    if arr.ndim != 3 or min(arr.shape) < 1:
-        raise InvalidInputError(f"lung model needs a 3D (z, y, x) HU volume; got shape {arr.shape}")
-    if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):
-        raise InvalidInputError(f"spacing must be 3 positive numbers (sz, sy, sx) in mm; got {spacing}")
-    models = load_lung_models() if model is None else (model,) if isinstance(model, LungModel) else tuple(model)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    step = max(1, int(round(NEIGHBOUR_MM / float(spacing[0]))))
-    grids: dict[tuple[float, int], tuple[torch.Tensor, SliceGeometry]] = {}
-    total, previous = torch.zeros(arr.shape, dtype=torch.float32), torch.get_num_threads()
-    torch.set_num_threads(threads or previous)
-    try:
-        with torch.inference_mode():
-            for lm in models:
-                key = (lm.pixel_mm, lm.canvas)
-                if key not in grids:
-                    grids[key] = to_model_grid(arr, (spacing[1], spacing[2]), pixel_mm=lm.pixel_mm,
-                                               canvas=lm.canvas, fill=-1024.0)
-                hu, geo = grids[key]
-                lm.module.to(dev)
-                if lm.is_3d:
-                    p = _predict_volume(lm, hu, float(spacing[0]), dev)
-                else:
-                    p = _interpolate_z(*_predict_slices(lm, hu, step, dev), arr.shape[0])
-                total += from_model_grid(p, geo)
-    finally:
-        torch.set_num_threads(previous)
-    return (total / len(models)).clamp_(0.0, 1.0).numpy().astype(np.float32, copy=False)
+    if model.is_3d:
+        raise InvalidInputError("only the 2.5D lung network is exported to ONNX")
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    module = model.module.cpu().eval()
+    x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (2, context_channels(model.context),
+                                                                  model.canvas, model.canvas)).astype(np.float32))
+    program = torch.onnx.export(module, (x,), dynamo=True, input_names=["x"], output_names=["logit"],
+                                dynamic_shapes=({0: torch.export.Dim("n", min=1, max=4096)},), verbose=False)
+    program.save(str(tmp), external_data=False)
+    proto = onnx.load(str(tmp))
+    meta = {"format": ONNX_FORMAT, "pixel_mm": str(model.pixel_mm), "canvas": str(model.canvas),
+            "hu_window": json.dumps(list(model.hu_window)), "context": json.dumps(list(model.context)),
+            "exported_from": model.sha256}
+    onnx.helper.set_model_props(proto, meta)
+    onnx.save(proto, str(tmp))
+    exported = OnnxLungModel(source=tmp, pixel_mm=model.pixel_mm, canvas=model.canvas, hu_window=model.hu_window,
+                             context=model.context, sha256=sha256_file(tmp))
+    with torch.inference_mode():
+        gap = float(np.abs(exported.slice_logits(x.numpy(), threads=1) - module(x).numpy()).max())
+    export = {"function": "covidct.lungs.learned.export_onnx", "torch": torch.__version__, "onnx": onnx.__version__,
+              "checked": "logits of a random batch against torch's"}
+    return finish_export(tmp, path, gap, ONNX_TOLERANCE, export, card_of=card_of)

@@ -45,7 +45,8 @@ from covidct.lungs.split import LEFT, RIGHT, label_sides
 if TYPE_CHECKING:
     from covidct.lungs.choice import LungChoice
 
-__all__ = ["NetworkPass", "hybrid_lungs", "model_lungs", "network_labels", "network_pass", "working_labels"]
+__all__ = ["NetworkPass", "hybrid_lungs", "model_lungs", "network_and_choice", "network_labels", "network_pass",
+           "working_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def _probability(hu: np.ndarray, spacing: tuple[float, float, float], orient: Or
     The network reads the scan as a DICOM axial series lies (slices feet to head, rows front
     to back, columns patient right to left), whatever the array's order: a scan stored
     otherwise (a NIfTI in RAS, a series head first) gets the same probabilities."""
-    from covidct.lungs.learned import predict_lung_probability
+    from covidct.lungs.network import predict_lung_probability
 
     lay = orient.layout  # an axial scan (network_pass): flips only, the spacing stays
     if lay.is_standard:
@@ -100,6 +101,17 @@ def network_pass(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
         return network._replace(labels=network_labels(network, opts, name))
     except NoLungsFoundError:  # what the network took for lung was no plausible lung
         return network
+
+
+def network_and_choice(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
+                       opts: LungOptions, name: str, *, threads: int | None = None,
+                       choice: bool = False) -> tuple[NetworkPass, LungChoice | None]:
+    """:func:`network_pass`, and the shipped lung choice classifier when ``choice`` (its
+    loading, LightGBM's import, costs seconds: :func:`covidct.lungs.segment_lungs` does both
+    beside the rules)."""
+    from covidct.lungs.choice import load_lung_choice
+
+    return network_pass(arr, sp, direction, opts, name, threads=threads), load_lung_choice() if choice else None
 
 
 def network_labels(network: NetworkPass, opts: LungOptions, name: str) -> np.ndarray:

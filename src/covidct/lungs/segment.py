@@ -361,17 +361,18 @@ def segment_lungs(
         # the rules run in both, and their errors come first: their no-lungs refusal is the
         # one that holds on real scans (the model alone takes bowel gas for lung), and
         # "hybrid" corrects their mask; the network's pass needs the scan only, so it runs
-        # beside them in a thread, on the cores the rules leave it: torch's threads on the
-        # rules' core only contend
+        # beside them in a thread, on the cores the rules leave it (the network's threads
+        # on the rules' core only contend), and loads the lung choice classifier there too
         arr, sp, direction, name = _inputs(image, spacing)
-        threads = max(1, _cores() - 1)
+        choose = method == "hybrid" and opts.hybrid.learned_choice
         with ThreadPoolExecutor(max_workers=1) as pool:
-            net = pool.submit(learned_segment.network_pass, arr, sp, direction, opts, name, threads=threads)
+            net = pool.submit(learned_segment.network_and_choice, arr, sp, direction, opts, name,
+                              threads=max(1, _cores() - 1), choice=choose)
             rules = segment_lungs(image, spacing, method="refined", options=opts)
-            network = net.result()
+            network, choice = net.result()
         if method == "model":
             return learned_segment.model_lungs(arr, sp, direction, opts, name, network=network)
-        return learned_segment.hybrid_lungs(arr, sp, direction, rules, opts, name, network=network)
+        return learned_segment.hybrid_lungs(arr, sp, direction, rules, opts, name, network=network, choice=choice)
     hu, body, grid, orient, name = _working_scan(image, spacing, opts)
     # the in-plane 3 x 3 median of the HU, computed once here and shared by the gas,
     # mirror, cavity and dome steps

@@ -19,8 +19,8 @@ Presets: ``lungs-unet`` (3 mm pixels, 128 px, 320 steps), ``lungs-unet-2mm`` (2 
 beside the 2.5D network, not shipped: docs/validation.md) and ``lungs-unet-quick`` / ``lungs-unet3d-quick`` (smoke tests).
 
 ``covidct train lungs-unet-2mm --data DIR -o RUN`` writes ``RUN/config.yaml``,
-``RUN/lung-unet.pt`` with ``RUN/lung-unet.card.json`` and ``RUN/metrics.csv`` (3D:
-``RUN/lung-unet3d.pt``).
+``RUN/lung-unet.pt`` with ``RUN/lung-unet.card.json``, its ONNX export ``RUN/lung-unet.onnx``
+(what a run uses: :mod:`covidct.lungs.network`) and ``RUN/metrics.csv`` (3D: ``RUN/lung-unet3d.pt``).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class LungTrainConfig:
             lowest slice (:class:`~covidct.lungs.train_loop.CropSet`); these crops are read
             one at a time, their gradients summed over ``batch_size`` of them.
         context: neighbour slices given as channels, in multiples of the 5 mm step
-            (:func:`covidct.lungs.learned.context_offsets`; ``(1,)``: z - 5 mm, z, z + 5 mm).
+            (:func:`covidct.lungs.model_grid.context_offsets`; ``(1,)``: z - 5 mm, z, z + 5 mm).
         epochs, steps_per_epoch, batch_size, lr, weight_decay: the optimisation (AdamW,
             one-cycle schedule); the epoch with the best validation Dice is kept.
         val_every: validation (and the choice of the best epoch) every this many epochs.
@@ -186,7 +186,8 @@ def preset_rows() -> list[Any]:
 
 
 def _network(config: LungTrainConfig) -> Any:
-    from covidct.lungs.learned import LungUNet, LungUNet3D, context_channels
+    from covidct.lungs.learned import LungUNet, LungUNet3D
+    from covidct.lungs.model_grid import context_channels
 
     if config.network == "3d":
         return LungUNet3D(features=config.features)
@@ -232,7 +233,8 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from covidct.lungs.learned import NEIGHBOUR_MM, LungModel, context_offsets, save_lung_model
+    from covidct.lungs.learned import LungModel, export_onnx, load_lung_model, save_lung_model
+    from covidct.lungs.model_grid import NEIGHBOUR_MM, context_offsets
     from covidct.lungs.train_loop import LungModule, best_metrics, training_sets
     from covidct.provenance import provenance
     from covidct.training.hardware import used_hardware
@@ -291,7 +293,9 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
     }
     model = LungModel(module=net, pixel_mm=config.pixel_mm, canvas=config.canvas, hu_window=config.hu_window,
                       context=config.context, pool=config.pool if three_d else 1, slice_mm=NEIGHBOUR_MM)  # type: ignore[arg-type]
-    save_lung_model(model, out / ("lung-unet3d.pt" if three_d else "lung-unet.pt"), card=card)
+    pt = save_lung_model(model, out / ("lung-unet3d.pt" if three_d else "lung-unet.pt"), card=card)
+    if not three_d:  # the run time's file (covidct.lungs.network)
+        export_onnx(load_lung_model(pt), out / "lung-unet.onnx", card_of=pt)
     if progress:
         progress(f"best validation Dice {card['validation'].get('val_dice', math.nan):.4f}")
     return out

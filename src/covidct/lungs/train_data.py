@@ -11,7 +11,7 @@ Two sources, both made by the project's own code:
   3D scale / rotation / warp with the labels, thicker body, enhanced mediastinum, disease
   painted into the deformed lungs at 25-85 % involvement).
 
-Each example is stored on the model grid (:func:`covidct.lungs.learned.to_model_grid`): HU
+Each example is stored on the model grid (:func:`covidct.lungs.model_grid.to_model_grid`): HU
 int16 ``(z, canvas, canvas)``, lung fraction uint8 (0-255) ``(z, canvas, canvas)`` and the
 neighbour step in slices.
 """
@@ -29,7 +29,7 @@ import numpy as np
 
 from covidct.io.layout import Layout
 from covidct.io.volume import CTVolume
-from covidct.lungs.learned import NEIGHBOUR_MM, to_model_grid
+from covidct.lungs.model_grid import NEIGHBOUR_MM, to_model_grid
 
 __all__ = ["LUNG_LABEL_SUFFIX", "Example", "deformed_examples", "example_from_volume", "load_examples",
            "lung_label_file", "phantom_example", "read_labelled_ct", "real_examples", "source_name"]
@@ -66,8 +66,8 @@ def example_from_volume(volume: CTVolume, lungs: np.ndarray, name: str, *, pixel
     lab, _ = to_model_grid((lungs > 0).astype(np.float32), (sy, sx), pixel_mm=pixel_mm,
                            canvas=canvas, fill=0.0)
     step = max(1, int(round(NEIGHBOUR_MM / sz)))
-    return Example(hu=hu.round().clamp(-1024, 3071).numpy().astype(np.int16),
-                   lung=(lab.clamp(0, 1) * 255).round().numpy().astype(np.uint8), step=step, name=name)
+    return Example(hu=hu.round().clip(-1024, 3071).astype(np.int16),
+                   lung=(lab.clip(0, 1) * 255).round().astype(np.uint8), step=step, name=name)
 
 
 def _paint(volume: CTVolume, lungs: np.ndarray, seed: int) -> CTVolume:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from covidct.lungs.learned import DEFAULT_CONTEXT, NEIGHBOUR_MM, neighbour_stack, scale_hu
+from covidct.lungs.model_grid import DEFAULT_CONTEXT, NEIGHBOUR_MM, neighbour_stack, scale_hu
 
 __all__ = ["CropSet", "LungModule", "SliceSet", "augment", "augment_volume", "best_metrics", "slice_weights",
            "soft_dice_loss", "training_sets"]
@@ -22,7 +22,7 @@ __all__ = ["CropSet", "LungModule", "SliceSet", "augment", "augment_volume", "be
 class SliceSet(torch.utils.data.Dataset):
     """Every axial slice of a list of :class:`~covidct.lungs.train_data.Example`: items are
     ``(HU (context_channels(context), c, c) float32, lung fraction (1, c, c) float32)``, the
-    channels of :func:`~covidct.lungs.learned.neighbour_stack`."""
+    channels of :func:`~covidct.lungs.model_grid.neighbour_stack`."""
 
     def __init__(self, examples: list[Any], context: tuple[int, ...] = DEFAULT_CONTEXT) -> None:
         self.examples, self.context = examples, tuple(context)
@@ -158,7 +158,7 @@ def augment_volume(x: torch.Tensor, gen: torch.Generator | None = None,
     """Random augmentation of a batch of scaled-HU crops ``x`` (n, 1, z, h, w) (and their
     lung fraction ``y``): the same in-plane shift of both (+-6 pixels, wrapping round), and
     contrast (0.95-1.05), offset (+-0.03) and noise (SD 0-0.03) of ``x``, in scaled units
-    (:func:`~covidct.lungs.learned.scale_hu`)."""
+    (:func:`~covidct.lungs.model_grid.scale_hu`)."""
     n, dev = x.shape[0], x.device
     shifts = torch.randint(-6, 7, (n, 2), generator=gen).tolist()
     x = torch.stack([torch.roll(v, tuple(d), (-2, -1)) for v, d in zip(x, shifts)])

@@ -31,7 +31,7 @@ def _lung_model_block(method: str) -> dict[str, Any] | None:
     if method not in ("model", "hybrid"):
         return None
     from covidct.lungs.choice import lung_choice_path
-    from covidct.lungs.learned import lung_model_paths
+    from covidct.lungs.network import lung_model_paths
     from covidct.provenance import sha256_file
 
     paths, choice = lung_model_paths(), lung_choice_path()
