@@ -44,9 +44,10 @@ from covidct.lungs.split import LEFT, RIGHT, label_sides
 
 if TYPE_CHECKING:
     from covidct.lungs.choice import LungChoice
+    from covidct.lungs.segment import Airways
 
-__all__ = ["NetworkPass", "hybrid_lungs", "model_lungs", "network_and_choice", "network_labels", "network_pass",
-           "working_labels"]
+__all__ = ["NetworkPass", "hybrid_lungs", "labelled", "model_lungs", "network_labels", "network_pass",
+           "probability_and_choice", "working_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -93,41 +94,63 @@ def network_pass(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
     from covidct.lungs.segment import to_working_scan
 
     orient = Orientation.from_direction(direction, sp)
+    _check_axial(orient, name)
+    hu, body, grid = to_working_scan(arr, sp, opts, name)
+    return labelled(NetworkPass(grid, orient, hu, body, _probability(hu, grid.spacing, orient, model, threads)),
+                    opts, name)
+
+
+def _check_axial(orient: Orientation, name: str) -> None:
     if not orient.axial:
         raise InvalidInputError(f"{name}: the lung model needs axial slices (z the cranio-caudal axis)")
-    hu, body, grid = to_working_scan(arr, sp, opts, name)
-    network = NetworkPass(grid, orient, hu, body, _probability(hu, grid.spacing, orient, model, threads))
+
+
+def probability_and_choice(hu: np.ndarray, spacing: tuple[float, float, float], orient: Orientation, name: str,
+                           *, threads: int | None = None, choice: bool = False) -> tuple[np.ndarray, LungChoice | None]:
+    """The shipped network's probability on the working scan ``hu`` (spacing in mm), and
+    the shipped lung choice classifier when ``choice``: what
+    :func:`covidct.lungs.segment_lungs` runs beside the rules.
+
+    Raises:
+        InvalidInputError: not axial slices.
+    """
+    from covidct.lungs.choice import load_lung_choice
+
+    _check_axial(orient, name)
+    return _probability(hu, spacing, orient, None, threads), load_lung_choice() if choice else None
+
+
+def labelled(network: NetworkPass, opts: LungOptions, name: str, *,
+             shared: tuple[Airways, np.ndarray] | None = None) -> NetworkPass:
+    """``network`` with its :func:`network_labels` (None when it finds no plausible lung)."""
     try:
-        return network._replace(labels=network_labels(network, opts, name))
+        return network._replace(labels=network_labels(network, opts, name, shared=shared))
     except NoLungsFoundError:  # what the network took for lung was no plausible lung
         return network
 
 
-def network_and_choice(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
-                       opts: LungOptions, name: str, *, threads: int | None = None,
-                       choice: bool = False) -> tuple[NetworkPass, LungChoice | None]:
-    """:func:`network_pass`, and the shipped lung choice classifier when ``choice`` (its
-    loading, LightGBM's import, costs seconds: :func:`covidct.lungs.segment_lungs` does both
-    beside the rules)."""
-    from covidct.lungs.choice import load_lung_choice
-
-    return network_pass(arr, sp, direction, opts, name, threads=threads), load_lung_choice() if choice else None
-
-
-def network_labels(network: NetworkPass, opts: LungOptions, name: str) -> np.ndarray:
+def network_labels(network: NetworkPass, opts: LungOptions, name: str, *,
+                   shared: tuple[Airways, np.ndarray] | None = None) -> np.ndarray:
     """Working-grid labels (1 right, 2 left) of the network's lung (probability above 0.5 in
     the body), airways and the rules' abdominal gas removed (on a scan of the lung bases the
     network can read stomach or bowel gas as lung), parts below ``select.min_lung_ml`` dropped.
+    ``shared``: the rules' airways and abdominal gas on this working scan, when they ran
+    (else found here, the same way).
 
     Raises:
         NoLungsFoundError: nothing of that size is left.
     """
-    from covidct.lungs.segment import _largest_parts, _median_in_plane, _midline
+    from covidct.lungs.segment import Airways, _largest_parts, _median_in_plane, _midline
 
     grid, orient, hu, body, prob, _ = network
-    airway, trachea_x = find_airways(hu, body, grid.spacing, orient, opts)
-    pockets = gas_pockets(_median_in_plane(hu), grid.voxel_ml)
-    lungs = (prob > _THRESHOLD) & body & ~abdominal_gas_of(hu, body, airway, pockets, grid.spacing, orient, opts)
+    if shared is None:
+        airways = Airways(*find_airways(hu, body, grid.spacing, orient, opts))
+        pockets = gas_pockets(_median_in_plane(hu), grid.voxel_ml)
+        abdominal = abdominal_gas_of(hu, body, airways.lumen, pockets, grid.spacing, orient, opts)
+    else:
+        airways, abdominal = shared
+    airway, trachea_x = airways
+    lungs = (prob > _THRESHOLD) & body & ~abdominal
     lungs = remove_airways(lungs, airway, grid.spacing, opts)
     lungs, _ = large_components(lungs, max(1, int(opts.select.min_lung_ml / grid.voxel_ml)))
     if not lungs.any():

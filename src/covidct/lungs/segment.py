@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -228,11 +228,11 @@ def _candidate_air(
 def _initial_labels(
     hu: np.ndarray, smooth: np.ndarray | None, body: np.ndarray, grid: WorkingGrid,
     orient: Orientation, opts: LungOptions, name: str,
-) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None]:
+) -> tuple[np.ndarray, Airways, float, np.ndarray | None]:
     """Steps 2-5: air, airways removed, lung components kept, right / left labels.
 
     ``smooth`` is None for ``"classical"`` (the Kaggle air mask, no gas-pocket rule).
-    Returns (labels, airway lumen, midline index, gas pockets or None).
+    Returns (labels, airways, midline index, gas pockets or None).
     """
     wsp = grid.spacing
     airway, trachea_x = find_airways(hu, body, wsp, orient, opts)
@@ -249,19 +249,17 @@ def _initial_labels(
         lungs = fill_slices(lungs)
     midline = _midline(lungs, body, orient, trachea_x)
     min_vox = max(1, int(1.0 / grid.voxel_ml))  # fragments under 1 mL dropped
-    return label_sides(lungs, orient, midline, wsp, min_vox), airway, midline, pockets
+    return label_sides(lungs, orient, midline, wsp, min_vox), Airways(airway, trachea_x), midline, pockets
 
 
 def _never_lung(
-    labels: np.ndarray, hu: np.ndarray, body: np.ndarray, airway: np.ndarray,
-    pockets: np.ndarray, spacing: tuple[float, float, float], orient: Orientation,
+    labels: np.ndarray, airway: np.ndarray, abdominal: np.ndarray, spacing: tuple[float, float, float],
     opts: LungOptions,
 ) -> np.ndarray:
     """The airway lumen with its wall (``airways.dilation_mm``) and the abdominal gas:
     never lung. The abdominal gas is taken out of ``labels`` (in place)."""
     wall_px = mm_to_px(opts.airways.dilation_mm, spacing[1])
     wall = ndi.binary_dilation(airway, structure=np.ones((1, 3, 3), bool), iterations=wall_px)
-    abdominal = abdominal_gas_of(hu, body, airway, pockets, spacing, orient, opts)
     labels[abdominal] = 0
     return wall | abdominal
 
@@ -293,11 +291,11 @@ def _cavity_and_domes(
 
 def _refine(
     labels: np.ndarray, hu: np.ndarray, smooth: np.ndarray, body: np.ndarray,
-    airway: np.ndarray, pockets: np.ndarray, midline: float,
+    airway: np.ndarray, abdominal: np.ndarray, midline: float,
     spacing: tuple[float, float, float], orient: Orientation, opts: LungOptions,
 ) -> np.ndarray:
     """Step 6 of ``"refined"``: gas, mirror prior, per-slice refinement, cavity, domes, rim."""
-    never = _never_lung(labels, hu, body, airway, pockets, spacing, orient, opts)
+    never = _never_lung(labels, airway, abdominal, spacing, opts)
     forbidden = (hu > opts.threshold.bone_hu) | never
     if opts.mirror.enabled and orient.axial:
         labels = _mirror(labels, hu, smooth, body & ~forbidden, midline, opts)
@@ -355,37 +353,75 @@ def segment_lungs(
     if standard is not None:  # stored otherwise than a DICOM series: segmented laid as one
         volume, layout = standard
         return layout.unlay(segment_lungs(volume, method=method, options=opts))
-    if method in ("model", "hybrid"):  # the learned model (torch) is imported only here
-        from covidct.lungs import learned_segment
-
-        # the rules run in both, and their errors come first: their no-lungs refusal is the
-        # one that holds on real scans (the model alone takes bowel gas for lung), and
-        # "hybrid" corrects their mask; the network's pass needs the scan only, so it runs
-        # beside them in a thread, on the cores the rules leave it (the network's threads
-        # on the rules' core only contend), and loads the lung choice classifier there too
-        arr, sp, direction, name = _inputs(image, spacing)
-        choose = method == "hybrid" and opts.hybrid.learned_choice
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            net = pool.submit(learned_segment.network_and_choice, arr, sp, direction, opts, name,
-                              threads=max(1, _cores() - 1), choice=choose)
-            rules = segment_lungs(image, spacing, method="refined", options=opts)
-            network, choice = net.result()
-        if method == "model":
-            return learned_segment.model_lungs(arr, sp, direction, opts, name, network=network)
-        return learned_segment.hybrid_lungs(arr, sp, direction, rules, opts, name, network=network, choice=choice)
+    if method in ("model", "hybrid"):
+        return _learned(image, spacing, method, opts)
     hu, body, grid, orient, name = _working_scan(image, spacing, opts)
+    return labels_to_input(_rules(hu, body, grid, orient, opts, name, method).labels, grid)
+
+
+class Airways(NamedTuple):
+    """The airway lumen found by :func:`~covidct.lungs.airways.find_airways` (working grid)
+    and the trachea's left-right index (None when not found)."""
+
+    lumen: np.ndarray
+    trachea_x: float | None
+
+
+class _Rules(NamedTuple):
+    """Working-grid labels of the rules, and what the lung network's labels share with them:
+    the airways and the abdominal gas (None for ``"classical"``)."""
+
+    labels: np.ndarray
+    airways: Airways
+    abdominal: np.ndarray | None
+
+
+def _rules(hu: np.ndarray, body: np.ndarray, grid: WorkingGrid, orient: Orientation, opts: LungOptions,
+           name: str, method: str) -> _Rules:
+    """Steps 2-7 of ``"refined"`` or ``"classical"`` on the working scan."""
     # the in-plane 3 x 3 median of the HU, computed once here and shared by the gas,
     # mirror, cavity and dome steps
     smooth = _median_in_plane(hu) if method == "refined" else None
-    labels, airway, midline, pockets = _initial_labels(hu, smooth, body, grid, orient, opts, name)
-    if method == "refined":
-        labels = _refine(labels, hu, smooth, body, airway, pockets, midline, grid.spacing,
-                         orient, opts)
-        _check_in_view(labels, grid, opts, name)
-    else:  # the baseline keeps its mask, gas and all; bowel gas is not lung in view
-        _check_in_view(_without_abdominal_gas(labels, hu, body, airway, grid, orient, opts),
+    labels, airways, midline, pockets = _initial_labels(hu, smooth, body, grid, orient, opts, name)
+    if method != "refined":  # the baseline keeps its mask, gas and all; bowel gas is not lung in view
+        _check_in_view(_without_abdominal_gas(labels, hu, body, airways.lumen, grid, orient, opts),
                        grid, opts, name)
-    return labels_to_input(labels, grid)
+        return _Rules(labels, airways, None)
+    abdominal = abdominal_gas_of(hu, body, airways.lumen, pockets, grid.spacing, orient, opts)
+    labels = _refine(labels, hu, smooth, body, airways.lumen, abdominal, midline, grid.spacing,
+                     orient, opts)
+    _check_in_view(labels, grid, opts, name)
+    return _Rules(labels, airways, abdominal)
+
+
+def _learned(image: CTVolume | np.ndarray, spacing: tuple[float, float, float] | None,
+             method: str, opts: LungOptions) -> np.ndarray:
+    """``"model"`` and ``"hybrid"`` (the learned model, ONNX Runtime, is loaded only here).
+
+    The rules run in both, and their errors come first: their no-lungs refusal is the one
+    that holds on real scans (the model alone takes bowel gas for lung), and "hybrid"
+    corrects their mask. The network needs the working scan only, so it runs beside them in
+    a thread on the cores the rules leave it (its threads on the rules' core only contend),
+    and loads the lung choice classifier there too; its labels then reuse the rules' airways
+    and abdominal gas.
+    """
+    from covidct.lungs import learned_segment
+
+    arr, sp, direction, name = _inputs(image, spacing)
+    hu, body, grid = to_working_scan(arr, sp, opts, name)
+    orient = Orientation.from_direction(direction, sp)
+    choose = method == "hybrid" and opts.hybrid.learned_choice
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        net = pool.submit(learned_segment.probability_and_choice, hu, grid.spacing, orient, name,
+                          threads=max(1, _cores() - 1), choice=choose)
+        rules = _rules(hu, body, grid, orient, opts, name, "refined")
+        prob, choice = net.result()
+    network = learned_segment.labelled(learned_segment.NetworkPass(grid, orient, hu, body, prob), opts, name,
+                                       shared=(rules.airways, rules.abdominal))
+    if method == "model":
+        return learned_segment.model_lungs(arr, sp, direction, opts, name, network=network)
+    return learned_segment.hybrid_lungs(arr, sp, direction, labels_to_input(rules.labels, grid), opts, name,
+                                       network=network, choice=choice)
 
 
 def _without_abdominal_gas(
