@@ -222,3 +222,22 @@ def test_model_method_refuses_the_real_abdominal_ct(real_abdomen_paths):
 
     with pytest.raises(NoLungsFoundError, match="no lungs in view"):
         segment_lungs(read_ct(real_abdomen_paths["nifti"]), method="model")
+
+
+def test_hybrid_imports_neither_torch_nor_lightgbm():
+    """The shipped network and lung choice classifier run in ONNX Runtime: a "hybrid"
+    segmentation (which loads both) imports neither torch nor LightGBM and scikit-learn
+    (seconds of start-up on every ``covidct segment``)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from covidct.phantom import simulate_case\n"
+            "from covidct.lungs import segment_lungs\n"
+            "labels = segment_lungs(simulate_case(7, diagnosis='covid', size='small').volume, method='hybrid')\n"
+            "print(int((labels > 0).sum()), [m for m in ('onnxruntime', 'covidct.lungs.choice', 'torch', 'lightgbm',"
+            " 'sklearn') if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    lung_voxels, modules = out.split(" ", 1)
+    assert int(lung_voxels) > 0
+    assert modules.strip() == "['onnxruntime', 'covidct.lungs.choice']"
