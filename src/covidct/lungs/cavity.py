@@ -64,6 +64,7 @@ from covidct.lungs.classical import convex_hull, fill_holes
 from covidct.lungs.gate import DiseaseGate
 from covidct.lungs.grid import mm2_to_px, mm_to_px
 from covidct.lungs.options import CavityOptions, LungOptions
+from covidct.lungs.threads import thread_map
 
 __all__ = ["cavity_fill", "rib_slab"]
 
@@ -354,7 +355,7 @@ def cavity_fill(
         log.debug("cavity step skipped: clear lungs (shares %s, %s)", gate.ggo, gate.dense)
         return out
     c = opts.cavity
-    cages = [_cage(slab[z], spacing, c) for z in range(labels.shape[0])]
+    cages = thread_map(lambda z: _cage(slab[z], spacing, c), range(labels.shape[0]))
     active = _active_lungs(labels, cages, gate.growing, c.min_contact)
     if not active:
         return out

@@ -35,6 +35,7 @@ from scipy import ndimage as ndi
 
 from covidct.errors import InvalidInputError
 from covidct.lungs.network import finish_export, onnx_session
+from covidct.lungs.threads import thread_map
 from covidct.provenance import (
     checked_card,
     existing_model_file,
@@ -131,21 +132,26 @@ def disagreement_features(hu: np.ndarray, prob: np.ndarray, body: np.ndarray, ru
     body_idx = tuple(i - b.start for i, b in zip(idx, body_box))
     sig2 = (0.5, _SMOOTH_MM[0] / spacing[1], _SMOOTH_MM[0] / spacing[2])
     sig5 = (1.0, _SMOOTH_MM[1] / spacing[1], _SMOOTH_MM[1] / spacing[2])
-    h2 = ndi.gaussian_filter(h, sig2, truncate=_TRUNCATE)
+    # the filters and distances, side by side (each releases the GIL)
+    h2, h5, hh2, p2, d_rules, d_net, d_body = thread_map(lambda f: f(), [
+        lambda: ndi.gaussian_filter(h, sig2, truncate=_TRUNCATE),
+        lambda: ndi.gaussian_filter(h, sig5, truncate=_TRUNCATE),
+        lambda: ndi.gaussian_filter(h * h, sig2, truncate=_TRUNCATE),
+        lambda: ndi.gaussian_filter(p, sig2, truncate=_TRUNCATE),
+        lambda: _depth(r, spacing), lambda: _depth(m, spacing),
+        lambda: edt.edt(np.ascontiguousarray(body[body_box]), anisotropy=spacing, parallel=_THREADS)])
     zs = np.nonzero(lungs.any(axis=(1, 2)))[0]
     z_mm = idx[0].astype(np.float32) * spacing[0]
     up_mm = (z_mm - zs[0] * spacing[0], zs[-1] * spacing[0] - z_mm)  # from the low end, to the high end
     above_base, below_apex = up_mm if superior_is_high else up_mm[::-1]
     n, n_rules = len(local[0]), max(np.count_nonzero(r), 1)
     columns = [
-        p[local], h[local], h2[local], ndi.gaussian_filter(h, sig5, truncate=_TRUNCATE)[local],
-        np.sqrt(np.maximum(ndi.gaussian_filter(h * h, sig2, truncate=_TRUNCATE) - h2 * h2, 0.0))[local],
-        _depth(r, spacing)[local], _depth(m, spacing)[local],
-        edt.edt(np.ascontiguousarray(body[body_box]), anisotropy=spacing, parallel=_THREADS)[body_idx],
+        p[local], h[local], h2[local], h5[local], np.sqrt(np.maximum(hh2 - h2 * h2, 0.0))[local],
+        d_rules[local], d_net[local], d_body[body_idx],
         above_base, below_apex,
         np.full(n, np.count_nonzero((h > _DENSE_HU) & r) / n_rules),
         np.full(n, np.count_nonzero(r) / max(np.count_nonzero(m), 1)),
-        ndi.gaussian_filter(p, sig2, truncate=_TRUNCATE)[local],
+        p2[local],
     ]
     return idx, np.stack(columns, axis=1).astype(np.float32)
 

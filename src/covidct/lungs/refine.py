@@ -43,6 +43,7 @@ from threadpoolctl import threadpool_limits
 from covidct.lungs.classical import convex_hull, fill_holes
 from covidct.lungs.grid import mm_to_px
 from covidct.lungs.options import LungOptions
+from covidct.lungs.threads import thread_map
 
 __all__ = ["mirror_prior", "refine_labels"]
 
@@ -72,15 +73,14 @@ def _snake(mask: np.ndarray, hu: np.ndarray, opts: LungOptions) -> np.ndarray:
         init = init[np.linspace(0, len(init) - 1, opts.snake.points).astype(int)]
     img = np.clip((hu + 1024.0) / 1024.0, 0.0, 2.0).astype(np.float64)
     img[~mask] = 0.0
-    with threadpool_limits(1):  # a small matrix: BLAS threads only contend
-        snake = active_contour(
-            img,
-            init,
-            alpha=opts.snake.alpha,
-            beta=opts.snake.beta,
-            max_num_iter=opts.snake.iterations,
-            boundary_condition="periodic",
-        )
+    snake = active_contour(  # BLAS on one thread (refine_labels): a small matrix
+        img,
+        init,
+        alpha=opts.snake.alpha,
+        beta=opts.snake.beta,
+        max_num_iter=opts.snake.iterations,
+        boundary_condition="periodic",
+    )
     rr, cc = polygon(snake[:, 0], snake[:, 1], shape=mask.shape)
     filled = np.zeros_like(mask)
     filled[rr, cc] = True
@@ -255,8 +255,14 @@ def refine_labels(
     fat = (hu > opts.threshold.fat_hu[0]) & (hu < opts.threshold.fat_hu[1])
     allowed = body & ~forbidden & (hu < opts.threshold.lesion_max_hu)
     out = np.zeros_like(labels)
-    for z in np.nonzero(labels.any(axis=(1, 2)))[0]:
-        out[z] = _refine_slice(labels[z], hu[z], allowed[z], fat[z], body[z], r,
-                               spacing[1] * spacing[2], opts, midline_x)
+    zs = np.nonzero(labels.any(axis=(1, 2)))[0]
+
+    def one(z: int) -> np.ndarray:
+        return _refine_slice(labels[z], hu[z], allowed[z], fat[z], body[z], r, spacing[1] * spacing[2],
+                             opts, midline_x)
+
+    with threadpool_limits(1):  # the snakes' small matrices: BLAS threads only contend
+        for z, refined in zip(zs, thread_map(one, zs)):
+            out[z] = refined
     _smooth_z(out, allowed, opts.refine.smooth_z)
     return out

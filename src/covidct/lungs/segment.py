@@ -29,7 +29,6 @@ back. Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.option
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, NamedTuple
 
@@ -50,6 +49,7 @@ from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, mm_to_
 from covidct.lungs.options import LungOptions
 from covidct.lungs.refine import mirror_prior, refine_labels
 from covidct.lungs.split import LEFT, RIGHT, label_sides
+from covidct.lungs.threads import cores, thread_map
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "segment_lungs"]
 
@@ -174,11 +174,6 @@ def _largest_parts(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _median_in_plane(hu: np.ndarray) -> np.ndarray:
     """The in-plane 3 x 3 median of ``hu`` (z, y, x): the values of
     ``scipy.ndimage.median_filter(hu, size=(1, 3, 3))`` (its mirrored border repeats the edge
@@ -190,9 +185,10 @@ def _median_in_plane(hu: np.ndarray) -> np.ndarray:
 def _depth_mm(body: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
     """In-plane distance (mm) of each body voxel to the body outline."""
     out = np.zeros(body.shape, np.float32)
-    for z in range(body.shape[0]):
-        if body[z].any():
-            out[z] = ndi.distance_transform_edt(np.pad(body[z], 1), sampling=spacing[1:])[1:-1, 1:-1]
+    zs = np.nonzero(body.any(axis=(1, 2)))[0]
+    depths = thread_map(lambda z: ndi.distance_transform_edt(np.pad(body[z], 1), sampling=spacing[1:])[1:-1, 1:-1], zs)
+    for z, depth in zip(zs, depths):
+        out[z] = depth
     return out
 
 
@@ -413,7 +409,7 @@ def _learned(image: CTVolume | np.ndarray, spacing: tuple[float, float, float] |
     choose = method == "hybrid" and opts.hybrid.learned_choice
     with ThreadPoolExecutor(max_workers=1) as pool:
         net = pool.submit(learned_segment.probability_and_choice, hu, grid.spacing, orient, name,
-                          threads=max(1, _cores() - 1), choice=choose)
+                          threads=max(1, cores() - 1), choice=choose)
         rules = _rules(hu, body, grid, orient, opts, name, "refined")
         prob, choice = net.result()
     network = learned_segment.labelled(learned_segment.NetworkPass(grid, orient, hu, body, prob), opts, name,
