@@ -19,8 +19,8 @@ from typing import Any
 
 from covidct.errors import DataUnavailableError, InvalidInputError
 
-__all__ = ["checked_card", "existing_model_file", "fingerprint", "options_dict", "package_versions", "provenance", "sha256_file",
-           "write_card"]
+__all__ = ["card_path", "checked_card", "existing_model_file", "fingerprint", "options_dict", "package_versions", "provenance", "read_card",
+           "sha256_file", "write_card"]
 
 #: distributions whose versions change results.
 TRACKED_PACKAGES: tuple[str, ...] = (
@@ -64,6 +64,17 @@ def existing_model_file(path: str | Path | None, shipped: Path, kind: str, writt
     return file
 
 
+def card_path(file: Path) -> Path:
+    """The model card beside a model file: ``<stem>.card.json``."""
+    return file.with_name(file.stem + ".card.json")
+
+
+def read_card(file: Path) -> dict[str, Any]:
+    """The card beside a model file ({} when there is none)."""
+    card = card_path(file)
+    return json.loads(card.read_text()) if card.is_file() else {}
+
+
 def checked_card(file: Path, kind: str, remedy: str, *, key: str = "sha256") -> tuple[dict[str, Any], str]:
     """The card beside a model file (``<stem>.card.json``; {} when there is none) and the
     file's sha256, checked against the card's ``key`` (``"onnx_sha256"``: the ONNX export
@@ -73,8 +84,7 @@ def checked_card(file: Path, kind: str, remedy: str, *, key: str = "sha256") -> 
         InvalidInputError: the card names another sha256 (``kind``: what the file is, and
             ``remedy``: what to do, for the message).
     """
-    card_file = file.with_name(file.stem + ".card.json")
-    card: dict[str, Any] = json.loads(card_file.read_text()) if card_file.is_file() else {}
+    card = read_card(file)
     digest = sha256_file(file)
     if card.get(key) and card[key] != digest:
         raise InvalidInputError(f"{file}: {kind} is corrupt: sha256 {digest[:12]}... does not match its card "
@@ -86,14 +96,14 @@ def model_version(file: Path) -> tuple[str, int, int]:
     """A key for a cache of loaded model files: the resolved path and the modification times
     (ns) of the file and of its card (0 when there is none): a rewritten card (an export's
     sha256 added) is read again."""
-    card = file.with_name(file.stem + ".card.json")
+    card = card_path(file)
     return str(file.resolve()), file.stat().st_mtime_ns, card.stat().st_mtime_ns if card.is_file() else 0
 
 
 def write_card(file: Path, card: dict[str, Any]) -> Path:
     """Write ``<stem>.card.json`` beside a model file: ``card`` plus the file's sha256 (what
     :func:`checked_card` checks), through a temporary name. Returns the card's path."""
-    out = file.with_name(file.stem + ".card.json")
+    out = card_path(file)
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(json.dumps({**card, "sha256": sha256_file(file)}, indent=2, default=str))
     tmp.replace(out)

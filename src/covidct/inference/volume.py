@@ -27,7 +27,7 @@ from covidct.errors import InvalidInputError
 from covidct.io import CTVolume
 from covidct.models.files import read_model_dict
 from covidct.preprocess.grid import GridCase, GridPreset, from_grid, get_grid, to_grid
-from covidct.provenance import sha256_file
+from covidct.provenance import read_card, sha256_file, write_card
 from covidct.training.config import TrainConfig
 from covidct.training.data import Normaliser, center_crop_offsets
 from covidct.training.module import CovidCTModule
@@ -139,16 +139,14 @@ def save_volume_model(model: VolumeModel, path: str | Path, *, card: dict[str, A
     torch.save(payload, tmp)
     tmp.replace(path)
     if card is not None:
-        card_path = path.with_name(path.stem + ".card.json")
-        card_path.write_text(json.dumps({**card, "sha256": sha256_file(path)}, indent=2))
+        write_card(path, card)
     return path
 
 
 def _load_portable(path: Path) -> VolumeModel:
     raw = read_model_dict(path, FORMAT, "volume model", weights_only=False)
     config = TrainConfig(**raw["config"])
-    card_path = path.with_name(path.stem + ".card.json")
-    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    card = read_card(path)
     return VolumeModel(module=_module_from_state(config, raw["state_dict"], 0), config=config,
                        grid=get_grid(raw["grid"]), crop=tuple(raw["crop"]),  # type: ignore[arg-type]
                        normaliser=Normaliser(**raw["normaliser"]), source=path,

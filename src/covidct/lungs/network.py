@@ -34,6 +34,7 @@ from covidct.provenance import (
     checked_card,
     existing_model_file,
     model_version,
+    read_card,
     sha256_file,
     write_card,
 )
@@ -128,8 +129,7 @@ def finish_export(tmp: Path, path: Path, gap: float, tolerance: float, export: d
                                 f"exported from (> {tolerance}; {export['checked']})")
     tmp.replace(path)
     if card_of is not None:
-        card = json.loads(card_of.with_name(card_of.stem + ".card.json").read_text())
-        write_card(card_of, {**card, "onnx_sha256": sha256_file(path), "onnx_export": {**export, "max_gap": gap}})
+        write_card(card_of, {**read_card(card_of), "onnx_sha256": sha256_file(path), "onnx_export": {**export, "max_gap": gap}})
     return path
 
 

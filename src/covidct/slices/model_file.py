@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from torch import nn
 
 from covidct.errors import InvalidInputError
 from covidct.models.files import read_model_dict
-from covidct.provenance import sha256_file, write_card
+from covidct.provenance import read_card, sha256_file, write_card
 from covidct.slices.models import build_slice_model
 from covidct.slices.transforms import SliceTransform, crop_box, to_tensor
 
@@ -120,8 +119,7 @@ def load_slice_model(path: str | Path) -> SliceModel:
     tf = raw["transform"]
     transform = SliceTransform(**{**tf, "scale": tuple(tf["scale"]), "mean": tuple(tf["mean"]),
                                   "std": tuple(tf["std"])})
-    card_file = file.with_name(file.stem + ".card.json")
-    card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+    card = read_card(file)
     return SliceModel(network=network.eval(), arch=raw["arch"], class_names=tuple(raw["class_names"]),
                       transform=transform, box_crop=bool(raw["box_crop"]), source=file,
                       sha256=sha256_file(file), card=card)
