@@ -45,8 +45,9 @@ from lung_bases_heldout import scans as bases_scans
 from covidct.errors import CovidCTError, NoLungsFoundError
 from covidct.lungs import segment_lungs
 from covidct.lungs.choice import FEATURES, disagreement_features, fit_lung_choice, save_lung_choice
+from covidct.lungs.grid import labels_to_working
+from covidct.lungs.learned_segment import network_labels, network_pass
 from covidct.lungs.network import load_lung_models
-from covidct.lungs.learned_segment import network_labels, network_pass, working_labels
 from covidct.lungs.options import LungOptions
 from covidct.provenance import provenance
 
@@ -62,11 +63,11 @@ VOXELS_PER_CASE = 60000
 def case_features(sick, truth: np.ndarray, model, opts: LungOptions) -> tuple[np.ndarray, np.ndarray]:
     """The features of one painted scan's disagreement voxels and their labels (1: lung)."""
     net = network_pass(sick.array, sick.spacing, sick.direction, opts, "ct", model=model)
-    rules = working_labels(segment_lungs(sick, method="refined"), net.grid) > 0
+    rules = labels_to_working(segment_lungs(sick, method="refined"), net.grid) > 0
     labels = net.labels if net.labels is not None else network_labels(net, opts, "ct")  # raises
     idx, X = disagreement_features(net.hu, net.prob, net.body, rules, labels > 0, net.grid.spacing,
                                    superior_is_high=net.orient.superior_is_high)
-    return X, working_labels(truth.astype(np.uint8), net.grid)[idx] > 0
+    return X, labels_to_working(truth.astype(np.uint8), net.grid)[idx] > 0
 
 
 def scans(args: argparse.Namespace):

@@ -227,7 +227,8 @@ def test_choice_drops_added_lung_away_from_the_rules_unless_they_collapsed():
     only in parts touching the rules' lungs (bowel under a scan of the lung bases), except when
     the rules collapsed: then a whole lung may be the network's."""
     from covidct.lungs import LEFT, RIGHT, segment_lungs
-    from covidct.lungs.learned_segment import hybrid_lungs, network_pass, working_labels
+    from covidct.lungs.grid import labels_to_working
+    from covidct.lungs.learned_segment import hybrid_lungs, network_pass
     from covidct.lungs.options import HybridOptions, LungOptions
     from covidct.phantom import simulate_case
 
@@ -237,11 +238,11 @@ def test_choice_drops_added_lung_away_from_the_rules_unless_they_collapsed():
     network = network_pass(*args, base, "ct")
     right_only = np.where(segment_lungs(vol, method="refined") == RIGHT, RIGHT, 0).astype(np.uint8)
     left = network.labels == LEFT  # the network's left lung, apart from the rules' right one
-    assert left.sum() > 0.3 * (working_labels(right_only, network.grid) > 0).sum()
+    assert left.sum() > 0.3 * (labels_to_working(right_only, network.grid) > 0).sum()
     always = LungChoice(_Always(0.9))
     for ratio, kept in ((0.0, False), (0.9, True)):  # 0.9: the rules hold half the network's lung
         opts = dataclasses.replace(base, hybrid=HybridOptions(diseased_only=False, collapse_ratio=ratio))
-        out = working_labels(hybrid_lungs(*args, right_only, opts, "ct", network=network, choice=always),
+        out = labels_to_working(hybrid_lungs(*args, right_only, opts, "ct", network=network, choice=always),
                              network.grid)
         assert (np.count_nonzero(out[left] == LEFT) > 0.9 * left.sum()) == kept
-        assert (out == RIGHT).sum() >= 0.99 * (working_labels(right_only, network.grid) > 0).sum()
+        assert (out == RIGHT).sum() >= 0.99 * (labels_to_working(right_only, network.grid) > 0).sum()

@@ -10,6 +10,7 @@ from covidct.lungs.grid import (
     Orientation,
     WorkingGrid,
     labels_to_input,
+    labels_to_working,
     mm2_to_px,
     mm_to_px,
     to_working,
@@ -92,3 +93,48 @@ def test_labels_to_input_lands_on_physical_positions():
     xs = np.nonzero(back[4, 50] == LEFT)[0]  # y 20..29 working: 42..61 input
     assert xs[[0, -1]].tolist() == [21, 41]
     assert set(np.unique(back).tolist()) == {0, LEFT}
+
+
+def _labels_to_working_whole_grid(labels: np.ndarray, grid: WorkingGrid) -> np.ndarray:
+    """The reference: each label's 0 / 1 map over the whole input grid through to_working."""
+    out = np.zeros(grid.shape, np.uint8)
+    for k in (RIGHT, LEFT):
+        out[to_working((labels == k).astype(np.float32), grid) >= 0.5] = k
+    return out
+
+
+@pytest.mark.parametrize("grid", [
+    WorkingGrid.choose((30, 90, 90), (2.0, 0.6, 0.6), 1.25, 5.0),  # ratio 2.08, no whole-voxel blocks in z
+    WorkingGrid.choose((30, 90, 90), (1.0, 0.6, 0.6), 1.9, 2.5),  # blocks of 3 in-plane, 2 in z
+    WorkingGrid.choose((30, 90, 90), (1.0, 0.7, 0.7), 3.1, 7.5),  # blocks of 4 and 7
+])
+def test_labels_to_working_equals_the_whole_grid(grid):
+    """Resampled in the box around the labels, the labels are those of the whole grid, to the
+    voxel: boxes inside the scan, at its first and last voxels, and a single voxel."""
+    rng = np.random.default_rng(4)
+    labels = np.zeros(grid.in_shape, np.uint8)
+    labels[6:20, 20:50, 10:40] = RIGHT
+    labels[6:20, 20:50, 50:80] = LEFT
+    labels[rng.random(grid.in_shape) < 0.02] = 0  # ragged edges and holes
+    labels[25, 70, 5] = RIGHT
+    edges = labels.copy()
+    edges[:2, :4, :] = RIGHT  # against the scan's first voxels
+    edges[-3:, -6:, -9:] = LEFT  # and its last
+    single = np.zeros(grid.in_shape, np.uint8)
+    single[15, 47, 43] = LEFT
+    for case in (labels, edges, single, np.roll(labels, (1, 1, 1), axis=(0, 1, 2))):
+        np.testing.assert_array_equal(labels_to_working(case, grid), _labels_to_working_whole_grid(case, grid))
+    assert not labels_to_working(np.zeros(grid.in_shape, np.uint8), grid).any()
+
+
+def test_labels_to_working_on_the_input_grid_keeps_the_labels():
+    grid = WorkingGrid.choose((8, 20, 20), (3.0, 3.0, 3.0), 1.25, 2.5)
+    assert grid.identity
+    labels = np.zeros(grid.in_shape, np.uint8)
+    labels[2:5, 3:9, 2:6] = RIGHT
+    labels[2:5, 3:9, 12:16] = LEFT
+    labels[0, 0, 0] = 7  # not a lung label
+    out = labels_to_working(labels, grid)
+    assert out[0, 0, 0] == 0
+    labels[0, 0, 0] = 0
+    np.testing.assert_array_equal(out, labels)

@@ -16,7 +16,8 @@ import SimpleITK as sitk
 
 from covidct.io.layout import Layout
 
-__all__ = ["Orientation", "WorkingGrid", "labels_to_input", "mm2_to_px", "mm_to_px", "to_working"]
+__all__ = ["Orientation", "WorkingGrid", "labels_to_input", "labels_to_working", "mm2_to_px", "mm_to_px",
+           "to_working"]
 
 
 def mm_to_px(length_mm: float, pixel_mm: float, *, minimum: int = 1) -> int:
@@ -151,16 +152,66 @@ def to_working(hu: np.ndarray, grid: WorkingGrid) -> np.ndarray:
     arr = np.asarray(hu, dtype=np.float32)
     if grid.identity:
         return arr.copy()
-    img = grid._image(arr, grid.in_shape, grid.in_spacing)
+    return _shrunk_and_resampled(arr, grid, [0, 0, 0], [0, 0, 0], grid.shape)
+
+
+def _shrink_factors(grid: WorkingGrid) -> list[int]:
+    """The whole-voxel block sizes (z, y, x) averaged before the working grid is interpolated."""
+    return [max(1, int(w / s + 1e-6)) for w, s in zip(grid.spacing, grid.in_spacing)]
+
+
+def _shrunk_and_resampled(arr: np.ndarray, grid: WorkingGrid, in_start: list[int], work_start: list[int],
+                          work_shape: tuple[int, ...]) -> np.ndarray:
+    """float32 values of :func:`to_working` on the working voxels ``work_start + [0, work_shape)``
+    from ``arr``, the input-grid values from voxel ``in_start`` on (its blocks aligned with
+    the whole grid's: ``in_start`` a multiple of the shrink factors)."""
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing([float(s) for s in grid.in_spacing[::-1]])
+    img.SetOrigin([float(j * s) for j, s in zip(in_start[::-1], grid.in_spacing[::-1])])
     # integer block averaging first (anti-aliasing and noise reduction, cheap)
-    factors = [
-        max(1, int(w / s + 1e-6)) for w, s in zip(grid.spacing[::-1], grid.in_spacing[::-1])
-    ]
+    factors = _shrink_factors(grid)
     if any(f > 1 for f in factors):
-        img = sitk.BinShrink(img, factors)
-    ref = grid._reference(grid.shape, grid.spacing)
+        img = sitk.BinShrink(img, factors[::-1])
+    ref = grid._reference(work_shape, grid.spacing)
+    ref.SetOrigin([float((i + 0.5) * s - 0.5 * s_in)
+                   for i, s, s_in in zip(work_start[::-1], grid.spacing[::-1], grid.in_spacing[::-1])])
     out = sitk.Resample(img, ref, sitk.Transform(), sitk.sitkLinear, -1024.0, sitk.sitkFloat32)
     return sitk.GetArrayFromImage(out)
+
+
+def labels_to_working(labels: np.ndarray, grid: WorkingGrid, n_labels: int = 2) -> np.ndarray:
+    """uint8 labels (1 .. ``n_labels``) on the input grid -> on the working grid: each
+    label's 0 / 1 map taken there as :func:`to_working` takes HU, a voxel labelled where it
+    reaches 0.5 (the higher label where two do). Only the box around the labels is
+    resampled: the same voxels as the whole grid, a fraction of the work."""
+    out = np.zeros(grid.shape, np.uint8)
+    if grid.identity:
+        keep = (labels >= 1) & (labels <= n_labels)
+        out[keep] = labels[keep]
+        return out
+    if not ((labels >= 1) & (labels <= n_labels)).any():
+        return out
+    factors = _shrink_factors(grid)
+    work, inp = [], []
+    for axis in range(3):
+        hit = np.flatnonzero(((labels >= 1) & (labels <= n_labels)).any(axis=tuple(a for a in range(3) if a != axis)))
+        ratio = grid.spacing[axis] / grid.in_spacing[axis]  # working voxel i is centred at input index (i + 0.5) * ratio - 0.5
+        pad = 2 * factors[axis] + 2  # beyond this (input voxels) the labels reach no working voxel
+        i0 = max(0, int(np.floor((hit[0] - pad + 0.5) / ratio - 0.5)))
+        i1 = min(grid.shape[axis], int(np.ceil((hit[-1] + pad + 0.5) / ratio - 0.5)) + 1)
+        j0 = max(0, int(np.floor((i0 + 0.5) * ratio - 0.5)) - pad)
+        j0 -= j0 % factors[axis]
+        j1 = min(grid.in_shape[axis], int(np.ceil((i1 - 0.5) * ratio - 0.5)) + pad)
+        work.append(slice(i0, i1))
+        inp.append(slice(j0, j1))
+    sub = labels[tuple(inp)]
+    shape = tuple(s.stop - s.start for s in work)
+    for k in range(1, n_labels + 1):
+        onehot = (sub == k).astype(np.float32)
+        if onehot.any():
+            frac = _shrunk_and_resampled(onehot, grid, [s.start for s in inp], [s.start for s in work], shape)
+            out[tuple(work)][frac >= 0.5] = k
+    return out
 
 
 def _crop(labels: np.ndarray, grid: WorkingGrid, margin: int = 2) -> tuple[list[slice], list[slice]]:

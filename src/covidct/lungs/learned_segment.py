@@ -38,7 +38,7 @@ from covidct.lungs.airways import find_airways, remove_airways
 from covidct.lungs.classical import large_components
 from covidct.lungs.gas import abdominal_gas_of, gas_pockets
 from covidct.lungs.gate import disease_gate
-from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, to_working
+from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, labels_to_working
 from covidct.lungs.options import LungOptions
 from covidct.lungs.split import LEFT, RIGHT, label_sides
 
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from covidct.lungs.segment import Airways
 
 __all__ = ["NetworkPass", "hybrid_lungs", "labelled", "model_lungs", "network_labels", "network_pass",
-           "probability_and_choice", "working_labels"]
+           "probability_and_choice"]
 
 log = logging.getLogger(__name__)
 
@@ -174,15 +174,6 @@ def model_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tupl
     return labels_to_input(labels, grid)
 
 
-def working_labels(labels: np.ndarray, grid: WorkingGrid) -> np.ndarray:
-    """uint8 labels (1, 2) on the input grid -> on the working grid: each label's 0 / 1 map
-    interpolated linearly, a voxel labelled where it reaches 0.5."""
-    out = np.zeros(grid.shape, np.uint8)
-    for k in (RIGHT, LEFT):
-        frac = (labels == k).astype(np.float32)
-        out[(frac if grid.identity else to_working(frac, grid)) >= 0.5] = k
-    return out
-
 
 def _nearer_side(added: np.ndarray, rules: np.ndarray, lr_axis: int) -> np.ndarray:
     """Labels for ``added`` voxels: the side (RIGHT / LEFT) whose lung centre along the
@@ -270,7 +261,7 @@ def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
 
     network = network or network_pass(arr, sp, direction, opts, name, model=model)
     grid, orient, hu, body, prob, _ = network
-    rules = working_labels(rules_input, grid)
+    rules = labels_to_working(rules_input, grid)
     if opts.hybrid.learned_choice:
         return _learned_choice(rules_input, rules, network, opts, name, choice)
     collapsed = _collapse(rules, network, opts, name)

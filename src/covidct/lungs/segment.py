@@ -29,7 +29,8 @@ back. Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.option
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -165,12 +166,16 @@ def _largest_parts(labels: np.ndarray) -> np.ndarray:
     """Each lung label reduced to its largest 3D (6-connected) part (a new array): the
     trims and carvings leave specks in the fat around the lungs."""
     out = np.zeros_like(labels)
+    box = ndi.find_objects((labels > 0).astype(np.uint8))
+    if not box:
+        return out
+    sub, part = labels[box[0]], out[box[0]]  # the box around the lungs (a view of ``out``)
     for k in (1, 2):
-        lab, n = ndi.label(labels == k)
+        lab, n = ndi.label(sub == k)
         if n:
             sizes = np.bincount(lab.ravel())
             sizes[0] = 0
-            out[lab == int(np.argmax(sizes))] = k
+            part[lab == int(np.argmax(sizes))] = k
     return out
 
 
@@ -373,8 +378,10 @@ class _Rules(NamedTuple):
 
 
 def _rules(hu: np.ndarray, body: np.ndarray, grid: WorkingGrid, orient: Orientation, opts: LungOptions,
-           name: str, method: str) -> _Rules:
-    """Steps 2-7 of ``"refined"`` or ``"classical"`` on the working scan."""
+           name: str, method: str, *, shared: Callable[[Airways, np.ndarray], None] | None = None) -> _Rules:
+    """Steps 2-7 of ``"refined"`` or ``"classical"`` on the working scan. ``shared``, for
+    ``"refined"``: called with the airways and the abdominal gas as soon as they are found,
+    before the refinement (the network's labels need them, and are found meanwhile)."""
     # the in-plane 3 x 3 median of the HU, computed once here and shared by the gas,
     # mirror, cavity and dome steps
     smooth = _median_in_plane(hu) if method == "refined" else None
@@ -384,6 +391,8 @@ def _rules(hu: np.ndarray, body: np.ndarray, grid: WorkingGrid, orient: Orientat
                        grid, opts, name)
         return _Rules(labels, airways, None)
     abdominal = abdominal_gas_of(hu, body, airways.lumen, pockets, grid.spacing, orient, opts)
+    if shared is not None:
+        shared(airways, abdominal)
     labels = _refine(labels, hu, smooth, body, airways.lumen, abdominal, midline, grid.spacing,
                      orient, opts)
     _check_in_view(labels, grid, opts, name)
@@ -398,8 +407,8 @@ def _learned(image: CTVolume | np.ndarray, spacing: tuple[float, float, float] |
     that holds on real scans (the model alone takes bowel gas for lung), and "hybrid"
     corrects their mask. The network needs the working scan only, so it runs beside them in
     a thread on the cores the rules leave it (its threads on the rules' core only contend),
-    and loads the lung choice classifier there too; its labels then reuse the rules' airways
-    and abdominal gas.
+    and loads the lung choice classifier there too; its labels, which reuse the rules' airways
+    and abdominal gas, are found there too while the rules refine their outline.
     """
     from covidct.lungs import learned_segment
 
@@ -410,10 +419,17 @@ def _learned(image: CTVolume | np.ndarray, spacing: tuple[float, float, float] |
     with ThreadPoolExecutor(max_workers=1) as pool:
         net = pool.submit(learned_segment.probability_and_choice, hu, grid.spacing, orient, name,
                           threads=max(1, cores() - 1), choice=choose)
-        rules = _rules(hu, body, grid, orient, opts, name, "refined")
-        prob, choice = net.result()
-    network = learned_segment.labelled(learned_segment.NetworkPass(grid, orient, hu, body, prob), opts, name,
-                                       shared=(rules.airways, rules.abdominal))
+        labelled: list[Future] = []
+
+        def label_network(airways: Airways, abdominal: np.ndarray) -> None:
+            def run() -> learned_segment.NetworkPass:
+                network = learned_segment.NetworkPass(grid, orient, hu, body, net.result()[0])
+                return learned_segment.labelled(network, opts, name, shared=(airways, abdominal))
+            labelled.append(pool.submit(run))
+
+        rules = _rules(hu, body, grid, orient, opts, name, "refined", shared=label_network)
+        choice = net.result()[1]
+        network = labelled[0].result()
     if method == "model":
         return learned_segment.model_lungs(arr, sp, direction, opts, name, network=network)
     return learned_segment.hybrid_lungs(arr, sp, direction, labels_to_input(rules.labels, grid), opts, name,
