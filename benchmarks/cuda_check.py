@@ -21,8 +21,8 @@ import tempfile
 
 import numpy as np
 import torch
+from _masks import dice
 from _timing import best_time, timed
-from lungs_in_view import dice
 
 from covidct.io import read_ct
 from covidct.io.samples import sample_path

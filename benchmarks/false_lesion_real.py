@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _masks import dice
 from _quant_flags import add_quant_flags, quant_options
-from lungs_in_view import dice
 from scipy import ndimage as ndi
 
 from covidct.io import read_ct

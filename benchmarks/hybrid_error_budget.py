@@ -30,14 +30,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from _masks import dice
 from hybrid_validation import CASE_SETS, DEFAULT_REAL
-from lungs_in_view import dice
 
 from covidct.errors import CovidCTError
 from covidct.io import read_ct
 from covidct.lungs import segment_lungs
-from covidct.lungs.network import load_lung_models
 from covidct.lungs.learned_segment import hybrid_lungs, model_lungs, network_pass
+from covidct.lungs.network import load_lung_models
 from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.lungs.train_data import read_labelled_ct
 from covidct.phantom import paint_into

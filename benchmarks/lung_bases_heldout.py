@@ -23,9 +23,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from _masks import dice
 from hybrid_error_budget import painted
 from hybrid_validation import CASE_SETS
-from lung_model_validation import _dice, _segment
+from lung_model_validation import _segment
 
 from covidct.errors import NoLungsFoundError
 from covidct.io import read_ct
@@ -63,7 +64,7 @@ def run_ct(real: Path, ct: str, model, choice, methods: tuple[str, ...] = METHOD
             row = {"ct": ct, "case": case, "mm": mm}
             for method in methods:
                 try:
-                    row[method] = _dice(ref, _segment(part, method, model, choice) > 0)
+                    row[method] = dice(ref, _segment(part, method, model, choice) > 0)
                 except NoLungsFoundError:
                     row[method] = None
             rows.append(row)

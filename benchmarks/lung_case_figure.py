@@ -28,8 +28,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from _masks import dice
 from hybrid_validation import CASE_SETS, DEFAULT_REAL
-from lung_model_validation import _dice, _segment
+from lung_model_validation import _segment
 from matplotlib.patches import Patch
 from scipy import ndimage as ndi
 
@@ -91,7 +92,7 @@ def draw(array: np.ndarray, spacing: tuple[float, float, float], reference: np.n
             _panel(axes[r, c], array[z], reference[z], mask[z], spacing[1] / spacing[2])
             axes[r, c].set_title(f"{name}: axial z={z} ({int((reference[z] ^ mask[z]).sum())} wrong)", fontsize=9)
         _panel(axes[r, 3], array[::-1, row], reference[::-1, row], mask[::-1, row], spacing[0] / spacing[2])
-        axes[r, 3].set_title(f"{name}: coronal y={row}, Dice {_dice(reference, mask):.3f}", fontsize=9)
+        axes[r, 3].set_title(f"{name}: coronal y={row}, Dice {dice(reference, mask):.3f}", fontsize=9)
     fig.legend(handles=[Patch(color="lime", label="reference lungs"), Patch(color=MISSED, label="lung missed"),
                         Patch(color=ADDED, label="lung added")], loc="lower center", ncol=3)
     fig.suptitle(title)
@@ -130,7 +131,7 @@ def main() -> None:
     print("Dice points lost at 0-2 / 2-4 / 4-8 / > 8 mm from the reference outline")
     for name, mask in masks.items():
         loss = loss_by_depth(reference, mask, sick.spacing)
-        print(f"{name:<8} Dice {_dice(reference, mask):.4f}  "
+        print(f"{name:<8} Dice {dice(reference, mask):.4f}  "
               + "  ".join(f"{kind} " + " / ".join(f"{v:.4f}" for v in values) for kind, values in loss.items()))
     dense, tissue = dense_contrast(sick.array, reference, sick.spacing)
     print(f"median HU: dense lung {dense:.0f}, soft tissue beside it {tissue:.0f}")

@@ -11,8 +11,8 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from _masks import dice
 from false_lesion_real import DEFAULT_REAL
-from lungs_in_view import dice
 
 from covidct.lungs.model_grid import from_model_grid, to_model_grid
 from covidct.lungs.train_data import read_labelled_ct

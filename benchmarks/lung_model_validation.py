@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _masks import dice
 from false_lesion_real import false_share
 from hybrid_validation import CASE_SETS, DEFAULT_REAL
 
@@ -43,17 +44,14 @@ from covidct.io import read_ct
 from covidct.lesions import quantify
 from covidct.lungs import segment_lungs
 from covidct.lungs.choice import LungChoice, load_lung_choice
-from covidct.lungs.network import load_lung_models
 from covidct.lungs.learned_segment import hybrid_lungs, model_lungs
+from covidct.lungs.network import load_lung_models
 from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.lungs.train_data import read_labelled_ct
 from covidct.phantom import paint_into
 
 METHODS = ("classical", "refined", "model", "hybrid", "hybrid-thresholds")
 
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
 
 
 #: hybrid settings by row name ("hybrid" = the defaults, the learned choice; "hybrid-thresholds":
@@ -89,7 +87,7 @@ def _score(volume, reference, lesions, tumour, method: str, model, choice) -> di
     seconds = time.perf_counter() - t
     a, b = reference > 0, lungs > 0
     result = quantify(volume, lungs)
-    row = {"dice": _dice(a, b), "seconds": seconds}
+    row = {"dice": dice(a, b), "seconds": seconds}
     if lesions is None:
         row["false_lesion"] = false_share(result.lesion_mask > 0, b, tumour)
     else:

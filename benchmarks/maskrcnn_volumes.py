@@ -18,17 +18,13 @@ import json
 import time
 
 import numpy as np
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    s = a.sum() + b.sum()
-    return float("nan") if s == 0 else float(2.0 * np.logical_and(a, b).sum() / s)
+from _masks import dice
 
 
 def _scores(pred: np.ndarray, truth: np.ndarray, lungs: np.ndarray) -> dict[str, float]:
     n_lung = max(1, int((lungs > 0).sum()))
-    return {"dice_ggo": _dice(pred == 1, truth == 1), "dice_consolidation": _dice(pred == 2, truth == 2),
-            "dice_lesion": _dice(pred > 0, truth > 0),
+    return {"dice_ggo": dice(pred == 1, truth == 1), "dice_consolidation": dice(pred == 2, truth == 2),
+            "dice_lesion": dice(pred > 0, truth > 0),
             "involvement_error_pp": 100.0 * (int((pred > 0).sum()) - int((truth > 0).sum())) / n_lung,
             "true_involvement_pct": 100.0 * int((truth > 0).sum()) / n_lung}
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from _masks import dice
 
 from covidct.io import CTVolume, read_ct
 from covidct.lesions import quantify
@@ -34,9 +35,6 @@ ORDERS = {"RAS (x, y flipped)": ((0, 1, 2), (True, True, False)),
           "coronal (head at row 0)": ((0, 2, 1), (False, True, False)),
           "sagittal (head at row 0)": ((1, 2, 0), (False, True, True))}
 
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2.0 * float(np.count_nonzero(a & b)) / float(np.count_nonzero(a) + np.count_nonzero(b))
 
 
 def _image(array: np.ndarray, volume=None) -> sitk.Image:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _masks import dice
 
 from covidct.lesions import quantify
 from covidct.lungs import segment_lungs
@@ -26,10 +27,6 @@ from covidct.phantom import PhantomOptions, simulate_case
 
 _SEVERE = PhantomOptions(p_covid_severe=1.0, p_covid_ct_negative=0.0)
 
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a > 0, b > 0
-    return 2.0 * float((a & b).sum()) / max(1, int(a.sum() + b.sum()))
 
 
 def _cases(n: int, seed: int) -> list[tuple[int, str, PhantomOptions | None, str]]:
@@ -63,7 +60,7 @@ def main() -> None:
         true_f = float(case.labels["lesion_fraction"])
         q_true = quantify(vol, truth).lesion_fraction
         q_seg = quantify(vol, refined).lesion_fraction
-        row = (seed, tag, true_f, _dice(classical, truth), _dice(refined, truth), q_true, q_seg, dt)
+        row = (seed, tag, true_f, dice(classical, truth), dice(refined, truth), q_true, q_seg, dt)
         rows.append(row)
         print(f"{seed:4d} {tag:13s} {true_f:6.3f} {row[3]:7.3f} {row[4]:8.3f} "
               f"{q_true:6.3f} {q_seg:6.3f} {dt:5.1f}", flush=True)
