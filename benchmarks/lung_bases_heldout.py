@@ -5,9 +5,10 @@ Usage:
   .venv/bin/python benchmarks/lung_bases_heldout.py --real ../chest-cts \\
       --heldout lung1=NET1 --choice lung1=CHOICE1 --heldout lung2=NET2 --choice lung2=CHOICE2 \\
       --choice rider=CHOICE_CXR [--cts lung1 lung2 rider cxr] [--methods hybrid] [--json rows.json]
+      [--heights 60 80 100] [--lung-preset default|bases]
 
 Each CT (``--real DIR / CT_image.nrrd``, its lung labels as in training: a ``CT_lungmask``
-file, else the rules' mask) is cut to the lowest 60, 80 and 100 mm of those labels (the apex
+file, else the rules' mask) is cut to the lowest 60, 80 and 100 mm (``--heights``) of those labels (the apex
 out of view, as a scan of the upper abdomen or of the lung bases shows them): the clear
 scan and its four "standard" painted cases (``hybrid_validation.CASE_SETS``). Each cut is
 segmented by each method with the network and classifier given for that CT (``--heldout`` /
@@ -32,7 +33,9 @@ from covidct.errors import NoLungsFoundError
 from covidct.io import read_ct
 from covidct.lungs.choice import load_lung_choice
 from covidct.lungs.network import load_lung_models
+from covidct.lungs.options import LungOptions
 from covidct.lungs.train_data import read_labelled_ct
+from covidct.pipeline import lung_options
 from covidct.provenance import provenance
 
 HEIGHTS_MM = (60.0, 80.0, 100.0)
@@ -56,15 +59,16 @@ def cut(volume, reference: np.ndarray, mm: float):
     return dataclasses.replace(volume, array=np.ascontiguousarray(volume.array[keep])), reference[keep]
 
 
-def run_ct(real: Path, ct: str, model, choice, methods: tuple[str, ...] = METHODS) -> list[dict]:
+def run_ct(real: Path, ct: str, model, choice, methods: tuple[str, ...] = METHODS,
+           heights: tuple[float, ...] = HEIGHTS_MM, opts: LungOptions | None = None) -> list[dict]:
     rows = []
     for case, volume, reference in scans(real, ct):
-        for mm in HEIGHTS_MM:
+        for mm in heights:
             part, ref = cut(volume, reference, mm)
             row = {"ct": ct, "case": case, "mm": mm}
             for method in methods:
                 try:
-                    row[method] = dice(ref, _segment(part, method, model, choice) > 0)
+                    row[method] = dice(ref, _segment(part, method, model, choice, opts) > 0)
                 except NoLungsFoundError:
                     row[method] = None
             rows.append(row)
@@ -80,8 +84,11 @@ def main() -> None:
     parser.add_argument("--heldout", action="append", default=[], metavar="CT=NET")
     parser.add_argument("--choice", action="append", default=[], metavar="CT=FILE")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS[:2]))
+    parser.add_argument("--heights", nargs="+", type=float, default=list(HEIGHTS_MM), metavar="MM")
+    parser.add_argument("--lung-preset", default="default", help="lung options (covidct.pipeline.LUNG_PRESETS)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    opts = lung_options(args.lung_preset)
     nets = dict(item.split("=", 1) for item in args.heldout)
     choices = dict(item.split("=", 1) for item in args.choice)
     rows = []
@@ -89,14 +96,14 @@ def main() -> None:
         model = load_lung_models(nets[ct]) if ct in nets else None
         choice = load_lung_choice(choices[ct]) if ct in choices else None
         rows += [{**r, "network": nets.get(ct, "shipped"), "choice": choices.get(ct, "shipped")}
-                 for r in run_ct(args.real, ct, model, choice, tuple(args.methods))]
+                 for r in run_ct(args.real, ct, model, choice, tuple(args.methods), tuple(args.heights), opts)]
     if {"hybrid", "hybrid-thresholds"} <= set(args.methods):
         both = [r for r in rows if None not in (r["hybrid"], r["hybrid-thresholds"])]
         diff = np.array([r["hybrid"] - r["hybrid-thresholds"] for r in both])
         print(f"{len(both)} cuts scored by both: choice higher on {(diff > 0).sum()}, lower on {(diff < 0).sum()}, "
               f"mean difference {diff.mean():+.4f}")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "provenance": provenance(options={"heights_mm": HEIGHTS_MM})},
+        args.json.write_text(json.dumps({"rows": rows, "provenance": provenance(options={"heights_mm": args.heights, "lung_preset": args.lung_preset, "lungs": opts})},
                                         indent=1))
 
 

@@ -70,15 +70,16 @@ def _hybrid_variant(text: str) -> tuple[str, HybridOptions]:
     return f"hybrid-{name}", HybridOptions(**values)
 
 
-def _segment(volume, method: str, model, choice) -> np.ndarray:
-    opts = LungOptions.fast()
+def _segment(volume, method: str, model, choice, opts: LungOptions | None = None) -> np.ndarray:
+    opts = opts or LungOptions.fast()
     if method in ("classical", "refined"):
-        return segment_lungs(volume, method=method)
+        return segment_lungs(volume, method=method, options=opts)
     args = (volume.array, volume.spacing, volume.direction)
     if method == "model":
         return model_lungs(*args, opts, "ct", model=model)
+    rules = segment_lungs(volume, method="refined", options=opts)
     opts = dataclasses.replace(opts, hybrid=HYBRIDS[method])
-    return hybrid_lungs(*args, segment_lungs(volume, method="refined"), opts, "ct", model=model, choice=choice)
+    return hybrid_lungs(*args, rules, opts, "ct", model=model, choice=choice)
 
 
 def _score(volume, reference, lesions, tumour, method: str, model, choice) -> dict[str, float]:

@@ -49,6 +49,7 @@ OUTPUT_NAMES = ("lungs.nii.gz", "lesions.nii.gz", "quantification.json", "montag
 #: here) and "paper-robust" (:meth:`LungOptions.paper`: the paper's settings with them).
 LUNG_PRESETS: dict[str, Callable[[], LungOptions]] = {
     "default": LungOptions.fast,
+    "bases": LungOptions.bases,
     "paper": LungOptions.paper_only,
     "paper-robust": LungOptions.paper,
 }

@@ -38,9 +38,11 @@ def test_summaries_match_the_commands():
 
 def test_analyze_cli_writes_report(sim_nifti, tmp_path):
     out = tmp_path / "rep"
-    res = runner.invoke(app, ["analyze", str(sim_nifti), "-o", str(out), "--preset", "fast"])
+    res = runner.invoke(app, ["analyze", str(sim_nifti), "-o", str(out), "--preset", "fast",
+                              "--lung-preset", "bases"])
     assert res.exit_code == 0, res.output
     record = json.loads((out / "report.json").read_text())
+    assert record["provenance"]["options"]["analyze"]["lungs"]["select"]["min_view_ml"] == 30.0  # "bases"
     assert f"{100 * record['summary']['lesion_fraction']:.1f} % of lung involved" in res.output
     assert record["model"] is None and record["lungs"]["method"] == "hybrid"
     from covidct.lungs.choice import lung_choice_path
@@ -59,6 +61,9 @@ def test_analyze_cli_lesion_model_refused(sim_nifti, tmp_path):
                               "--lesion-model", str(tmp_path / "m.pt")])
     assert res.exit_code == 2
     assert "does not exist" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "r").exists()
+    res = runner.invoke(app, ["analyze", str(sim_nifti), "-o", str(tmp_path / "r"), "--lung-preset", "nope"])
+    assert res.exit_code == 2 and "unknown lung preset" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "r").exists()
 
 

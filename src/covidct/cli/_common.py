@@ -18,6 +18,7 @@ from covidct.errors import CovidCTError
 __all__ = [
     "EXIT_INPUT_ERROR",
     "EXIT_INTERRUPTED",
+    "LUNG_PRESET_HELP",
     "check_output",
     "console",
     "err_console",
@@ -65,6 +66,13 @@ def series_note(metadata: Any) -> str | None:
         "choose another with --series UID (`covidct info` lists them)"
     )
 
+
+#: help of ``--lung-preset`` (the names of :data:`covidct.pipeline.LUNG_PRESETS`).
+LUNG_PRESET_HELP = (
+    "Lung segmentation settings: default, bases (a scan of the lung bases alone: any "
+    "plausible lung, where the default needs 300 mL), paper (the COVID-MTL refinement alone) or "
+    "paper-robust (the paper's settings with this project's additions)."
+)
 
 #: Third-party loggers that speak at INFO level (cluster start-up, GPU lines, per-feature
 #: chatter): shown only with ``-v``.

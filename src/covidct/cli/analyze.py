@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from covidct.cli._common import console, handle_errors
+from covidct.cli._common import LUNG_PRESET_HELP, console, handle_errors
 
 __all__ = ["analyze", "demo"]
 
@@ -30,6 +30,7 @@ def analyze(
     dicom_seg: bool = typer.Option(False, "--dicom-seg", help="Also write a DICOM SEG (DICOM input)."),
     no_heatmap: bool = typer.Option(False, "--no-heatmap", help="Skip the 3D Grad-CAM."),
     series: str | None = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
+    lung_preset: str | None = typer.Option(None, "--lung-preset", help=LUNG_PRESET_HELP),
     cohort: bool = typer.Option(False, "--cohort", help="STUDY is a dataset: analyse every case."),
     workers: int = typer.Option(1, help="Dask worker processes (--cohort)."),
     retry_failed: bool = typer.Option(False, help="Analyse failed cases again (--cohort)."),
@@ -40,9 +41,12 @@ def analyze(
 
     Example: covidct analyze scans/patient1/ -o reports/p1 --dicom-seg
     """
+    from covidct.pipeline import lung_options
     from covidct.report import get_analyze_preset
 
     changes: dict[str, object] = {"dicom_seg": dicom_seg}
+    if lung_preset is not None:
+        changes["lungs"] = lung_options(lung_preset)
     if model is not None:
         changes["model"] = model
     if lesion_model is not None:

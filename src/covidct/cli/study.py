@@ -8,17 +8,13 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from covidct.cli._common import console, err_console, handle_errors, series_note
+from covidct.cli._common import LUNG_PRESET_HELP, console, err_console, handle_errors, series_note
 
 __all__ = ["info", "quantify", "segment"]
 
 INPUT_HELP = (
     "CT to read: DICOM folder or .zip, NIfTI, NRRD, MHA, a folder of PNG slices, "
     "or sample:lung1 / sample:lung2."
-)
-LUNG_PRESET_HELP = (
-    "Lung segmentation settings: default, paper (the COVID-MTL refinement alone) or "
-    "paper-robust (the paper's settings with this project's additions)."
 )
 
 

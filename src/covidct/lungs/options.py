@@ -419,6 +419,15 @@ class LungOptions:
         return cls()
 
     @classmethod
+    def bases(cls) -> LungOptions:
+        """The default for a scan that shows only the lung bases (an upper-abdominal or a
+        cardiac CT): any plausible lung (``select.min_lung_ml``) is analysed. The default
+        refuses less than ``select.min_view_ml`` (300 mL), which the lowest 60 mm of a small
+        lung may hold (166-238 mL), and the recesses and bowel gas of an abdominal CT reach
+        (216 mL on the real one): with this preset the user says which the scan is."""
+        return cls(select=SelectOptions(min_view_ml=SelectOptions().min_lung_ml))
+
+    @classmethod
     def paper(cls) -> LungOptions:
         """The COVID-MTL settings: 1 mm isotropic grid, -420 HU, the paper's disks and snake.
 

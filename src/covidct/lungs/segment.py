@@ -507,5 +507,6 @@ def _check_in_view(labels: np.ndarray, grid: WorkingGrid, opts: LungOptions, nam
         raise NoLungsFoundError(
             f"{name}: no lungs in view: only {right + left:.0f} mL of lung-like air "
             f"(right {right:.0f}, left {left:.0f}) where a lung analysis needs at least "
-            f"{opts.select.min_view_ml:.0f} mL; is this an abdominal CT?"
+            f"{opts.select.min_view_ml:.0f} mL; is this an abdominal CT? For a scan of the lung "
+            f"bases alone use the lung preset 'bases' (--lung-preset bases)"
         )
