@@ -68,3 +68,25 @@ def test_cli_thick_slice_warning_in_table_json_and_montage(tmp_path, monkeypatch
     assert any("20.0 mm slices" in w for w in data["warnings"])
     assert titles and "WARNING: 20.0 mm slices" in titles[0]
     assert (tmp_path / "res" / "montage.png").stat().st_size > 0
+
+
+def test_lungs_that_run_out_of_the_scan_warn():
+    """Lung in the scan's most inferior or superior slice: the lung beyond is out of view,
+    and the result says its numbers are of the lung in view; whatever order the file lies in."""
+    from covidct.io.layout import Layout
+    from covidct.lesions.quantify import coverage_warnings
+
+    ct, lungs = _chest(1.0)
+    assert coverage_warnings(lungs) == ()  # slices 1..8 of 0..9
+    bases = lungs.copy()
+    bases[9] = bases[8]  # the top slice (index grows towards the head)
+    (text,) = coverage_warnings(bases)
+    assert "highest slice" in text and "lowest" not in text and "of the lung in view" in text
+    both = bases.copy()
+    both[0] = both[1]
+    assert "lowest and highest slice" in coverage_warnings(both)[0]
+    head_first = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0)  # a series stored head first
+    assert not Layout.of(head_first).is_standard
+    assert "lowest slice" in coverage_warnings(bases, head_first)[0]  # its slice 9 is the feet end
+    result = quantify(CTVolume(ct.array, ct.spacing), bases)
+    assert result.warnings == coverage_warnings(bases) and result.to_dict()["warnings"] == list(result.warnings)

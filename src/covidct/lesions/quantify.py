@@ -16,7 +16,7 @@ from covidct.lesions.detect import LESION_CONSOLIDATION, LESION_GGO, detect_lesi
 from covidct.lesions.options import QuantOptions
 from covidct.lesions.zones import LUNG_LABELS, zone_fractions
 
-__all__ = ["LesionQuantification", "LungQuantification", "ct_category", "quantify"]
+__all__ = ["LesionQuantification", "LungQuantification", "coverage_warnings", "ct_category", "quantify"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,19 @@ def _check_hu(array: np.ndarray, source: object) -> None:
         )
 
 
+def coverage_warnings(lungs: np.ndarray, direction: tuple[float, ...] | None = None) -> tuple[str, ...]:
+    """A warning when the lungs run out of the scan: lung in its most inferior or most
+    superior axial slice. ``lungs``: ``(z, y, x)`` labels; ``direction``: the scan's ITK
+    direction (default identity: the slice index grows towards the head)."""
+    laid = Layout.of(direction).lay(lungs) if direction is not None else lungs
+    ends = [name for name, z in (("lowest", 0), ("highest", -1)) if laid[z].any()]
+    if not ends:
+        return ()
+    out_of_view = {"lowest": "the lung below it", "highest": "the lung above it"}
+    return (f"the lungs reach the scan's {' and '.join(ends)} slice ({' and '.join(out_of_view[e] for e in ends)} "
+            "out of view): volumes, shares, zones and the CT category are of the lung in view",)
+
+
 def _slice_warnings(sp: tuple[float, float, float]) -> tuple[str, ...]:
     out = []
     if max(sp[1], sp[2]) > VALIDATED_PIXEL_MM:
@@ -272,7 +285,7 @@ def quantify(
         laid = quantify(layout.lay_volume(image), layout.lay(labels), options=opts,
                         lesion_mask=None if lesion_mask is None else layout.lay(_mask_of(lesion_mask, labels)))
         return replace(laid, lesion_mask=layout.unlay(laid.lesion_mask))
-    warnings = _slice_warnings(sp)
+    warnings = _slice_warnings(sp) + coverage_warnings(labels, direction)
     for text in warnings:
         logger.warning("lesion quantification on %s", text)
     if lesion_mask is None:

@@ -21,7 +21,8 @@ back. Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.option
    the outer rim voxels that are mostly not lung (partial volume) are trimmed: all of them
    in clear lungs, in diseased lungs those beside aerated lung;
 7. lungs in view: less than ``select.min_view_ml`` of lung in all (an abdominal CT that
-   shows the posterior lung recesses and bowel gas at its top edge) raises ``NoLungsFoundError``;
+   shows the posterior lung recesses and bowel gas at its top edge) raises ``NoLungsFoundError``
+   (a scan of the lung bases alone: :meth:`LungOptions.bases`);
    ``"classical"`` keeps its mask but counts it without the abdominal gas;
 8. labels brought back to the input grid (resampled on the box around them only).
 """
@@ -495,9 +496,10 @@ def _check_in_view(labels: np.ndarray, grid: WorkingGrid, opts: LungOptions, nam
     """Raise :class:`NoLungsFoundError` when no lung is left, or less than
     ``select.min_view_ml`` of it.
 
-    An abdominal CT catches at most the posterior lung recesses at its top edge (about
-    200 mL with the gas of the colon next to them on a real one); a scan of the lung bases
-    holds more (the lowest 6 cm of lung: 0.4-1 L on the real sample CTs).
+    An abdominal CT catches the posterior lung recesses at its top edge (216 mL with the
+    gas of the colon next to them on a real one); the lowest 8 cm of lung hold more (0.4-1.3 L
+    on the real CTs), the lowest 6 cm of a small lung no more (166-238 mL): such a scan of
+    the lung bases needs :meth:`LungOptions.bases`, which the message names.
     """
     if not labels.any():
         raise NoLungsFoundError(f"{name}: no plausible lungs found after labelling")

@@ -21,7 +21,7 @@ from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.io import CTVolume, read_ct
 from covidct.io.layout import Layout
 from covidct.lesions import LesionQuantification, quantify
-from covidct.lesions.quantify import VALIDATED_PIXEL_MM
+from covidct.lesions.quantify import VALIDATED_PIXEL_MM, coverage_warnings
 from covidct.lungs import segment_lungs
 from covidct.pipeline import resolve_input
 from covidct.report.models import resolve_model
@@ -219,6 +219,7 @@ def analyze_study(
     if not np.any(lungs):
         raise NoLungsFoundError(f"{path}: no lungs found in the volume")
     steps.done("lungs", t0, f"{opts.lung_method}")
+    warnings += coverage_warnings(lungs, ct.direction)
 
     t0 = time.perf_counter()
     if opts.lesion_model:
