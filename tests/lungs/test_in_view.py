@@ -137,3 +137,23 @@ def test_cli_lung_preset_bases_still_refuses_the_abdomen(real_abdomen_paths, tmp
     assert result.exit_code == 2
     assert "needs at least 30 mL" in result.output and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_cli_segments_the_bases_with_the_preset_and_says_what_is_out_of_view(real_ct_paths, tmp_path):
+    """``covidct segment --lung-preset bases`` on lung2's lowest 60 mm of lung (17 slices):
+    exit 0, the mask written, and a warning that the lung above the scan is out of view."""
+    from typer.testing import CliRunner
+
+    from covidct.cli.app import app
+    from covidct.io import read_mask, write_volume
+
+    volume = read_ct(real_ct_paths["lung2"])
+    path = write_volume(dataclasses.replace(volume, array=np.ascontiguousarray(volume.array[:17])),
+                        tmp_path / "bases.nrrd")
+    out = tmp_path / "lungs.nii.gz"
+    refused = CliRunner().invoke(app, ["segment", str(path), "-o", str(out)])
+    assert refused.exit_code == 2 and "--lung-preset bases" in refused.output and not out.exists()
+    result = CliRunner().invoke(app, ["segment", str(path), "-o", str(out), "--lung-preset", "bases"])
+    assert result.exit_code == 0, result.output
+    assert "warning: the lungs reach the scan's highest slice" in " ".join(result.output.split())
+    assert read_mask(out, read_ct(path)).any()

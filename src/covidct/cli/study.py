@@ -77,6 +77,7 @@ def segment(
     Example: covidct segment sample:lung1 -o lung1_lungs.nii.gz
     """
     from covidct.errors import InvalidInputError
+    from covidct.lesions.quantify import coverage_warnings
     from covidct.lungs.segment import DEFAULT_METHOD, METHODS
     from covidct.pipeline import segment_study
 
@@ -88,6 +89,8 @@ def segment(
     vols = run.lung_volumes_ml()
     if note := series_note(run.volume.metadata):
         err_console.print(note, highlight=False)
+    for warning in coverage_warnings(run.lungs, run.volume.direction):
+        err_console.print(f"warning: {warning}", highlight=False)
     console.print(
         f"lungs: right {vols['right']:.0f} ml, left {vols['left']:.0f} ml, "
         f"total {vols['total']:.0f} ml ({run.seconds:.1f} s) -> {run.output}"
