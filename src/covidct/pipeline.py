@@ -43,8 +43,9 @@ SAMPLE_PREFIX = "sample:"
 OUTPUT_NAMES = ("lungs.nii.gz", "lesions.nii.gz", "quantification.json", "montage.png")
 
 
-#: named lung-segmentation settings for ``segment``/``quantify --lung-preset``: "default"
-#: (:meth:`LungOptions.fast`), "paper" (the COVID-MTL refinement alone: 1 mm grid, -420 HU,
+#: named lung-segmentation settings for ``segment``/``quantify``/``analyze --lung-preset``:
+#: "default" (:meth:`LungOptions.fast`), "bases" (:meth:`LungOptions.bases`: a scan of the
+#: lung bases alone), "paper" (the COVID-MTL refinement alone: 1 mm grid, -420 HU,
 #: the paper's disks and snake, without the pockets, mirror prior and cavity growth added
 #: here) and "paper-robust" (:meth:`LungOptions.paper`: the paper's settings with them).
 LUNG_PRESETS: dict[str, Callable[[], LungOptions]] = {

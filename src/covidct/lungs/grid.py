@@ -185,16 +185,16 @@ def labels_to_working(labels: np.ndarray, grid: WorkingGrid, n_labels: int = 2) 
     reaches 0.5 (the higher label where two do). Only the box around the labels is
     resampled: the same voxels as the whole grid, a fraction of the work."""
     out = np.zeros(grid.shape, np.uint8)
+    keep = (labels >= 1) & (labels <= n_labels)
     if grid.identity:
-        keep = (labels >= 1) & (labels <= n_labels)
         out[keep] = labels[keep]
         return out
-    if not ((labels >= 1) & (labels <= n_labels)).any():
+    if not keep.any():
         return out
     factors = _shrink_factors(grid)
     work, inp = [], []
     for axis in range(3):
-        hit = np.flatnonzero(((labels >= 1) & (labels <= n_labels)).any(axis=tuple(a for a in range(3) if a != axis)))
+        hit = np.flatnonzero(keep.any(axis=tuple(a for a in range(3) if a != axis)))
         ratio = grid.spacing[axis] / grid.in_spacing[axis]  # working voxel i is centred at input index (i + 0.5) * ratio - 0.5
         pad = 2 * factors[axis] + 2  # beyond this (input voxels) the labels reach no working voxel
         i0 = max(0, int(np.floor((hit[0] - pad + 0.5) / ratio - 0.5)))

@@ -174,7 +174,6 @@ def model_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tupl
     return labels_to_input(labels, grid)
 
 
-
 def _nearer_side(added: np.ndarray, rules: np.ndarray, lr_axis: int) -> np.ndarray:
     """Labels for ``added`` voxels: the side (RIGHT / LEFT) whose lung centre along the
     left-right axis is nearer, per slice where both lungs are present, else over the volume."""
