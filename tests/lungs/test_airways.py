@@ -8,7 +8,7 @@ from scipy import ndimage as ndi
 from skimage.morphology import disk
 
 from covidct.lungs import LungOptions
-from covidct.lungs.airways import _dilated, find_airways, remove_airways
+from covidct.lungs.airways import find_airways, remove_airways
 from covidct.lungs.grid import Orientation
 from covidct.lungs.options import AirwayOptions
 
@@ -106,17 +106,3 @@ def test_remove_airways_known_answer():
     assert (out == expected[None]).all()
     bare = remove_airways(air, airway, spacing, LungOptions(airways=AirwayOptions(dilation_mm=0)))
     assert bare[0].sum() == 45 * 45 - 9  # the lumen pixels only
-
-
-def test_dilated_in_its_box_equals_the_whole_slice():
-    """The airway track's dilation, computed in the box around the mask, gives the pixels of
-    scipy's over the whole slice: masks inside, at the slice edges and empty."""
-    rng = np.random.default_rng(2)
-    for trial in range(200):
-        mask = np.zeros((40, 50), bool)
-        for _ in range(int(rng.integers(0, 4))):
-            mask[rng.integers(0, 40), rng.integers(0, 50)] = True
-        if trial % 3 == 0:
-            mask[0, :3] = mask[-2:, -1] = True
-        footprint = disk(int(rng.integers(1, 6)))
-        np.testing.assert_array_equal(_dilated(mask, footprint), ndi.binary_dilation(mask, structure=footprint))

@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage as ndi
 from skimage.morphology import convex_hull_image
 
-from covidct.lungs.classical import convex_hull, fill_holes, fill_slices
+from covidct.lungs.classical import convex_hull, dilated, fill_holes, fill_slices
 from covidct.lungs.segment import _median_in_plane
 
 
@@ -57,3 +57,33 @@ def test_median_in_plane_equals_scipy():
     hu = rng.normal(-500, 300, (4, 33, 41)).astype(np.float32)
     hu[:, 0, :] = 1000.0  # edge rows: the border handling must match too
     assert np.array_equal(_median_in_plane(hu), ndi.median_filter(hu, size=(1, 3, 3)))
+    ties = (np.round(hu / 250.0) * 250.0).astype(np.int16)  # few values: many ties; integer HU
+    out = _median_in_plane(ties)
+    assert out.dtype == np.int16 and np.array_equal(out, ndi.median_filter(ties, size=(1, 3, 3)))
+    one_row = hu[:, :1, :5]  # slices of one row: the border on both sides
+    assert np.array_equal(_median_in_plane(one_row), ndi.median_filter(one_row, size=(1, 3, 3)))
+
+
+def test_dilated_in_its_box_equals_scipy():
+    """The dilation in the box around the mask gives scipy's voxels over the whole array: 2D
+    and 3D masks, inside and at the edges, footprints, the default cross, iterations, empty."""
+    from skimage.morphology import disk
+
+
+    rng = np.random.default_rng(2)
+    for trial in range(120):
+        shape = (40, 50) if trial % 2 else (7, 30, 26)
+        mask = np.zeros(shape, bool)
+        for _ in range(int(rng.integers(0, 4))):
+            mask[tuple(int(rng.integers(0, n)) for n in shape)] = True
+        if trial % 3 == 0:
+            mask[(0,) * len(shape)] = mask[(-1,) * len(shape)] = True
+        if len(shape) == 2:
+            structure = disk(int(rng.integers(1, 6)))
+        else:
+            structure = [None, np.ones((1, 3, 3), bool), np.ones((3, 3, 3), bool)][trial % 3]
+        iterations = int(rng.integers(1, 4))
+        np.testing.assert_array_equal(dilated(mask, structure, iterations),
+                                      ndi.binary_dilation(mask, structure=structure, iterations=iterations))
+    with pytest.raises(ValueError):
+        dilated(np.ones((3, 3), bool), iterations=0)

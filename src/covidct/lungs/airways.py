@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import disk
 
+from covidct.lungs.classical import dilated
 from covidct.lungs.grid import Orientation, mm_to_px
 from covidct.lungs.options import LungOptions
 
@@ -57,20 +58,6 @@ def _find_seed(
         if best is not None:
             return z, lab == best
     return None
-
-
-def _dilated(mask: np.ndarray, footprint: np.ndarray) -> np.ndarray:
-    """``ndi.binary_dilation(mask, structure=footprint)`` of a 2D mask, computed in the box
-    around ``mask`` widened by the footprint's reach (the same pixels, a fraction of the work)."""
-    out = np.zeros_like(mask)
-    hit = np.nonzero(mask)
-    if not hit[0].size:
-        return out
-    r = [n // 2 for n in footprint.shape]
-    box = tuple(slice(max(0, int(i.min()) - ri), min(n, int(i.max()) + ri + 1))
-                for i, ri, n in zip(hit, r, mask.shape))
-    out[box] = ndi.binary_dilation(mask[box], structure=footprint)
-    return out
 
 
 def _pieces(lumen_z: np.ndarray, reach: np.ndarray, px_mm2: float, max_area: float):
@@ -118,7 +105,7 @@ def _track(
     while 0 <= z < nz and branches:
         nxt = []
         for b in branches:
-            cands = _pieces(lumen[z], _dilated(b, reach_fp), px_mm2, max_area)
+            cands = _pieces(lumen[z], dilated(b, reach_fp), px_mm2, max_area)
             if not cands:
                 continue
             if not split and len(cands) >= 2:
@@ -222,7 +209,7 @@ def remove_airways(
     for z in np.nonzero(airway.any(axis=(1, 2)))[0]:
         a = airway[z]
         if grow is not None:
-            a = _dilated(a, grow)
+            a = dilated(a, grow)
         lab, _ = ndi.label(out[z])
         for i in np.unique(lab[a & (lab > 0)]):
             comp = lab == i

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage as ndi
 
+from covidct.lungs.classical import dilated
 from covidct.lungs.grid import mm_to_px
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def abdominal_gas(
         if floor.size and float(np.median(floor)) > WALL_MEDIAN_HU:
             keep.append(i)
     gas = np.isin(lab, keep)
-    return ndi.binary_dilation(gas, structure=np.ones((3, 3, 3), bool)) if keep else gas
+    return dilated(gas, np.ones((3, 3, 3), bool)) if keep else gas
 
 
 def abdominal_gas_of(hu: np.ndarray, body: np.ndarray, airway: np.ndarray, pockets: np.ndarray,
@@ -87,5 +88,5 @@ def abdominal_gas_of(hu: np.ndarray, body: np.ndarray, airway: np.ndarray, pocke
     (:func:`gas_pockets`) that float on soft tissue, away from the
     ``airway`` lumen and its wall (``airways.dilation_mm``). Never lung, in any method."""
     wall_px = mm_to_px(opts.airways.dilation_mm, spacing[1])
-    return abdominal_gas(pockets, hu, body, ndi.binary_dilation(airway, iterations=wall_px),
+    return abdominal_gas(pockets, hu, body, dilated(airway, iterations=wall_px),
                          orient.superior_is_high)
