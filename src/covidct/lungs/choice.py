@@ -34,7 +34,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from covidct.errors import InvalidInputError
-from covidct.lungs.network import finish_export, onnx_session
+from covidct.lungs.network import checked_onnx, finish_export, onnx_session
 from covidct.lungs.threads import thread_map
 from covidct.provenance import (
     checked_card,
@@ -263,14 +263,9 @@ def _load(path: str, mtime_ns: int, card_mtime_ns: int) -> LungChoice:
 
 
 def _load_onnx(file: Path, remedy: str) -> LungChoice:
-    card, digest = checked_card(file, "lung choice classifier", remedy, key="onnx_sha256")
-    try:
-        meta = onnx_session(str(file), digest, 1).get_modelmeta().custom_metadata_map
-        if meta.get("format") != ONNX_FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}, not {ONNX_FORMAT!r}")
-        features = tuple(json.loads(meta["features"]))
-    except Exception as exc:  # ONNX Runtime's own errors (a damaged file) have no common base
-        raise InvalidInputError(f"{file}: not a lung choice classifier: {str(exc).splitlines()[0]}") from exc
+    features, digest, card = checked_onnx(file, "lung choice classifier", remedy, ONNX_FORMAT,
+                                          lambda meta: tuple(json.loads(meta["features"])),
+                                          "not a lung choice classifier")
     if features != FEATURES:
         raise InvalidInputError(f"{file}: the classifier's features {list(features)} are not "
                                 f"covidct's lung choice features {list(FEATURES)}")

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from scipy.special import expit
@@ -40,7 +40,8 @@ from covidct.provenance import (
 )
 
 __all__ = [
-    "LUNG_MODEL_FILES", "ONNX_FORMAT", "LungNetwork", "OnnxLungModel", "finish_export", "load_lung_models",
+    "LUNG_MODEL_FILES", "ONNX_FORMAT", "LungNetwork", "OnnxLungModel", "checked_onnx", "finish_export",
+    "load_lung_models",
     "load_onnx_lung_model",
     "lung_model_path", "lung_model_paths", "onnx_session", "predict_lung_probability",
 ]
@@ -50,6 +51,7 @@ LUNG_MODEL_FILES = ("lung-unet.onnx",)
 #: ``format`` of a lung network's ONNX metadata.
 ONNX_FORMAT = "covidct-lung-unet-onnx/1"
 _BATCH = 32
+T = TypeVar("T")
 _REMEDY = "reinstall covidct, or export the .pt again (covidct.lungs.learned.export_onnx)"
 
 
@@ -143,19 +145,39 @@ def lung_model_paths() -> list[Path]:
     return [lung_model_path(name) for name in LUNG_MODEL_FILES]
 
 
+def checked_onnx(file: Path, kind: str, remedy: str, fmt: str, read: Callable[[dict[str, str]], T],
+                 not_a: str) -> tuple[T, str, dict[str, Any]]:
+    """An ONNX model file checked: its sha256 against its card's ``onnx_sha256``, its session
+    opened, its metadata of format ``fmt`` read by ``read``. Returns (``read``'s value, the
+    sha256, the card).
+
+    Raises:
+        InvalidInputError: a sha256 the card does not name (``kind``, ``remedy``: for the
+            message), or a file that ONNX Runtime cannot open, of another format, or whose
+            metadata ``read`` refuses ("FILE: ``not_a``: why").
+    """
+    card, digest = checked_card(file, kind, remedy, key="onnx_sha256")
+    try:
+        meta = onnx_session(str(file), digest, 1).get_modelmeta().custom_metadata_map
+        if meta.get("format") != fmt:
+            raise ValueError(f"format {meta.get('format')!r}, not {fmt!r}")
+        return read(meta), digest, card
+    except Exception as exc:  # ONNX Runtime's own errors (a damaged file) have no common base
+        raise InvalidInputError(f"{file}: {not_a}: {str(exc).splitlines()[0]}") from exc
+
+
 @functools.lru_cache(maxsize=4)
 def _load_onnx(path: str, mtime_ns: int, card_mtime_ns: int) -> OnnxLungModel:
     file = Path(path)
-    card, digest = checked_card(file, "lung model", _REMEDY, key="onnx_sha256")
-    try:
-        meta = onnx_session(path, digest, 1).get_modelmeta().custom_metadata_map
-        if meta.get("format") != ONNX_FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}, not {ONNX_FORMAT!r}")
-        return OnnxLungModel(source=file, pixel_mm=float(meta["pixel_mm"]), canvas=int(meta["canvas"]),
-                             hu_window=tuple(json.loads(meta["hu_window"])),  # type: ignore[arg-type]
-                             context=tuple(int(k) for k in json.loads(meta["context"])), sha256=digest, card=card)
-    except Exception as exc:  # ONNX Runtime's own errors (a damaged file) have no common base
-        raise InvalidInputError(f"{file}: not a usable lung model: {str(exc).splitlines()[0]}") from exc
+    settings, digest, card = checked_onnx(file, "lung model", _REMEDY, ONNX_FORMAT, _settings, "not a usable lung model")
+    return OnnxLungModel(source=file, sha256=digest, card=card, **settings)
+
+
+def _settings(meta: dict[str, str]) -> dict[str, Any]:
+    """The input settings of a lung network's ONNX metadata."""
+    return {"pixel_mm": float(meta["pixel_mm"]), "canvas": int(meta["canvas"]),
+            "hu_window": tuple(json.loads(meta["hu_window"])),
+            "context": tuple(int(k) for k in json.loads(meta["context"]))}
 
 
 def load_onnx_lung_model(path: str | Path | None = None) -> OnnxLungModel:
