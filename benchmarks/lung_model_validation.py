@@ -88,7 +88,7 @@ def _score(volume, reference, lesions, tumour, method: str, model, choice) -> di
     seconds = time.perf_counter() - t
     a, b = reference > 0, lungs > 0
     result = quantify(volume, lungs)
-    row = {"dice": dice(a, b), "seconds": seconds}
+    row = {"dice": dice(a, b), "seconds": seconds, "outline_consolidated": result.outline_consolidated}
     if lesions is None:
         row["false_lesion"] = false_share(result.lesion_mask > 0, b, tumour)
     else:

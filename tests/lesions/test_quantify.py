@@ -206,6 +206,7 @@ def test_inputs_unchanged_and_dict_round_trip(lesion_chest):
         "zones",
         "options",
         "warnings",
+        "outline_consolidated",
     }
     back = json.loads(json.dumps(d))
     assert back == d

@@ -90,3 +90,50 @@ def test_lungs_that_run_out_of_the_scan_warn():
     assert "lowest slice" in coverage_warnings(bases, head_first)[0]  # its slice 9 is the feet end
     result = quantify(CTVolume(ct.array, ct.spacing), bases)
     assert result.warnings == coverage_warnings(bases) and result.to_dict()["warnings"] == list(result.warnings)
+
+
+def test_outline_in_consolidation_is_measured_and_warns():
+    """The share of the lungs' in-plane outline that is consolidation, known by counting:
+    two 20 x 12 rectangles on 8 slices have 2 * 8 * 60 edge voxels."""
+    from covidct.io.layout import Layout
+    from covidct.lesions.quantify import OUTLINE_WARN_SHARE, outline_consolidated, outline_warnings
+
+    ct, lungs = _chest(1.0)
+    mask = np.zeros(lungs.shape, np.uint8)
+    mask[1:9, 10:30, 6] = 2  # the right lung's lateral edge: 8 * 20 voxels
+    mask[1:9, 12:28, 10] = 2  # inside the lung: not outline
+    mask[1:9, 10:30, 7] = 1  # ground glass beside the edge: not consolidation
+    assert outline_consolidated(lungs, mask) == pytest.approx(160 / 960)
+    coronal = (1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, -1.0, 0.0)  # a coronal reformat: its slices are not axial
+    stored = [Layout.of(coronal).unlay(a) for a in (lungs, mask)]
+    assert outline_consolidated(*stored, coronal) == pytest.approx(160 / 960)
+    assert outline_consolidated(*stored) != pytest.approx(160 / 960)
+    assert outline_warnings(160 / 960) == ()
+    quiet = quantify(ct, lungs, lesion_mask=mask)
+    assert quiet.outline_consolidated == pytest.approx(160 / 960) and quiet.warnings == ()
+    ring = np.where(lungs == 1, 2, 0).astype(np.uint8)  # the whole right lung consolidated
+    assert outline_consolidated(lungs, ring) == pytest.approx(0.5)
+    result = quantify(ct, lungs, lesion_mask=ring)
+    (text,) = result.warnings
+    assert text == outline_warnings(0.5)[0] and "50 % of the lung outline is consolidation" in text
+    assert result.to_dict()["outline_consolidated"] == pytest.approx(0.5)
+    assert outline_warnings(OUTLINE_WARN_SHARE) and not outline_warnings(np.nextafter(OUTLINE_WARN_SHARE, 0))
+
+
+def test_outline_share_in_the_lungs_box_equals_the_whole_scan():
+    """The share is counted in the lungs' box: the same as over the whole array, with lung
+    at the array's border (outside counts as outline) and scattered parts."""
+    from scipy import ndimage as ndi
+
+    from covidct.lesions.quantify import outline_consolidated
+
+    rng = np.random.default_rng(3)
+    cross = np.zeros((3, 3, 3), bool)
+    cross[1, 1, :] = cross[1, :, 1] = True
+    for trial in range(4):
+        lungs = (rng.random((12, 40, 30)) < 0.4).astype(np.uint8)
+        lungs[:, :3 + trial] = 0
+        mask = rng.integers(0, 3, lungs.shape).astype(np.uint8)
+        edge = (lungs > 0) & ~ndi.binary_erosion(lungs > 0, structure=cross, border_value=0)
+        assert outline_consolidated(lungs, mask) == pytest.approx(np.count_nonzero(edge & (mask == 2)) / edge.sum())
+    assert outline_consolidated(np.zeros((3, 4, 4), np.uint8), np.zeros((3, 4, 4), np.uint8)) == 0.0

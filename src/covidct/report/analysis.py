@@ -21,7 +21,7 @@ from covidct.errors import InvalidInputError, NoLungsFoundError
 from covidct.io import CTVolume, read_ct
 from covidct.io.layout import Layout
 from covidct.lesions import LesionQuantification, quantify
-from covidct.lesions.quantify import VALIDATED_PIXEL_MM, coverage_warnings
+from covidct.lesions.quantify import VALIDATED_PIXEL_MM, coverage_warnings, outline_warnings
 from covidct.lungs import segment_lungs
 from covidct.pipeline import resolve_input
 from covidct.report.models import resolve_model
@@ -228,6 +228,7 @@ def analyze_study(
         quant, method = quantify(ct, lungs, options=opts.lesions), "hu"
     steps.done("lesions", t0, f"{method}, {100 * quant.lesion_fraction:.1f} % of lung, "
                               f"{quant.ct_category}")
+    warnings += outline_warnings(quant.outline_consolidated)
 
     model, probs, heat = None, None, None
     t0 = time.perf_counter()
