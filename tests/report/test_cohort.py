@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -29,6 +31,10 @@ def test_one_case_never_raises(dataset, tmp_path):
     good = analyze_case(cases.iloc[0].to_dict(), str(root), str(tmp_path), opts)
     assert good["status"] == "ok", good["error"]
     assert (tmp_path / good["report"]).is_file() and good["ct_category"].startswith("CT-")
+    record = json.loads((tmp_path / "cases" / cases.loc[0, "case_id"] / "report.json").read_text())
+    assert good["outline_consolidated"] == record["summary"]["outline_consolidated"]
+    assert 0.0 <= good["outline_consolidated"] <= 1.0
+    assert good["warnings"] == "; ".join(record["warnings"])
     assert not (tmp_path / "cases" / cases.loc[1, "case_id"]).exists()
 
 

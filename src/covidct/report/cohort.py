@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 SUMMARY_NAME = "summary.csv"
 SUMMARY_COLUMNS = ("case_id", "patient_id", "status", "error", "lesion_fraction",
                    "ggo_fraction", "consolidation_fraction", "lung_volume_ml", "ct_category",
-                   "covid_ct_probability", "seconds", "report")
+                   "covid_ct_probability", "outline_consolidated", "warnings", "seconds", "report")
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,10 @@ def analyze_case(row: dict[str, Any], root: str, out: str, options: AnalyzeOptio
         files = analyze_to_folder(path, case_dir, options=options, name=cid)
         s = files.record["summary"]
         rec.update(status="ok", report=str(files.html.relative_to(Path(out))),
+                   warnings="; ".join(files.record["warnings"]),
                    **{k: s[k] for k in ("lesion_fraction", "ggo_fraction", "consolidation_fraction",
-                                        "lung_volume_ml", "ct_category", "covid_ct_probability")})
+                                        "lung_volume_ml", "ct_category", "covid_ct_probability",
+                                        "outline_consolidated")})
     except CovidCTError as exc:
         rec["error"] = str(exc)
     except Exception as exc:  # noqa: BLE001 - a broken file can raise anything; keep going

@@ -80,6 +80,7 @@ def _summary(analysis: StudyAnalysis) -> dict[str, Any]:
         "lesion_fraction": q.lesion_fraction,
         "ggo_fraction": q.ggo_fraction,
         "consolidation_fraction": q.consolidation_fraction,
+        "outline_consolidated": q.outline_consolidated,
         "ct_category": q.ct_category,
         "covid_ct_probability": covid,
     }
