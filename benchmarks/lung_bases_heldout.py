@@ -8,9 +8,9 @@ Usage:
       [--heights 60 80 100] [--lung-preset default|bases]
 
 Each CT (``--real DIR / CT_image.nrrd``, its lung labels as in training: a ``CT_lungmask``
-file, else the rules' mask) is cut to the lowest 60, 80 and 100 mm (``--heights``) of those labels (the apex
-out of view, as a scan of the upper abdomen or of the lung bases shows them): the clear
-scan and its four "standard" painted cases (``hybrid_validation.CASE_SETS``). Each cut is
+file, else the rules' mask) is cut to the lowest 60, 80 and 100 mm (``--heights``) of those
+labels (the apex out of view, as a scan of the upper abdomen or of the lung bases shows
+them): the clear scan and its four "standard" painted cases (``hybrid_validation.CASE_SETS``). Each cut is
 segmented by each method with the network and classifier given for that CT (``--heldout`` /
 ``--choice CT=FILE``; default the shipped ones) and scored by Dice against the labels over
 the same slices. A cut refused as "no lungs in view" is reported as such.
@@ -103,8 +103,8 @@ def main() -> None:
         print(f"{len(both)} cuts scored by both: choice higher on {(diff > 0).sum()}, lower on {(diff < 0).sum()}, "
               f"mean difference {diff.mean():+.4f}")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "provenance": provenance(options={"heights_mm": args.heights, "lung_preset": args.lung_preset, "lungs": opts})},
-                                        indent=1))
+        settings = {"heights_mm": args.heights, "lung_preset": args.lung_preset, "lungs": opts}
+        args.json.write_text(json.dumps({"rows": rows, "provenance": provenance(options=settings)}, indent=1))
 
 
 if __name__ == "__main__":

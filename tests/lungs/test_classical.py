@@ -69,7 +69,6 @@ def test_dilated_in_its_box_equals_scipy():
     and 3D masks, inside and at the edges, footprints, the default cross, iterations, empty."""
     from skimage.morphology import disk
 
-
     rng = np.random.default_rng(2)
     for trial in range(120):
         shape = (40, 50) if trial % 2 else (7, 30, 26)

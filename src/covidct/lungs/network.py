@@ -41,9 +41,8 @@ from covidct.provenance import (
 
 __all__ = [
     "LUNG_MODEL_FILES", "ONNX_FORMAT", "LungNetwork", "OnnxLungModel", "checked_onnx", "finish_export",
-    "load_lung_models",
-    "load_onnx_lung_model",
-    "lung_model_path", "lung_model_paths", "onnx_session", "predict_lung_probability",
+    "load_lung_models", "load_onnx_lung_model", "lung_model_path", "lung_model_paths", "onnx_session",
+    "predict_lung_probability",
 ]
 
 #: the shipped lung model: the networks whose probabilities are averaged (ONNX, run on the CPU).
@@ -51,7 +50,7 @@ LUNG_MODEL_FILES = ("lung-unet.onnx",)
 #: ``format`` of a lung network's ONNX metadata.
 ONNX_FORMAT = "covidct-lung-unet-onnx/1"
 _BATCH = 32
-T = TypeVar("T")
+_T = TypeVar("_T")  # what checked_onnx reads from a model's metadata
 _REMEDY = "reinstall covidct, or export the .pt again (covidct.lungs.learned.export_onnx)"
 
 
@@ -145,8 +144,8 @@ def lung_model_paths() -> list[Path]:
     return [lung_model_path(name) for name in LUNG_MODEL_FILES]
 
 
-def checked_onnx(file: Path, kind: str, remedy: str, fmt: str, read: Callable[[dict[str, str]], T],
-                 not_a: str) -> tuple[T, str, dict[str, Any]]:
+def checked_onnx(file: Path, kind: str, remedy: str, fmt: str, read: Callable[[dict[str, str]], _T],
+                 not_a: str) -> tuple[_T, str, dict[str, Any]]:
     """An ONNX model file checked: its sha256 against its card's ``onnx_sha256``, its session
     opened, its metadata of format ``fmt`` read by ``read``. Returns (``read``'s value, the
     sha256, the card).
