@@ -16,13 +16,15 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-from nibabel.nifti1 import Nifti1Header
-from nibabel.nifti2 import Nifti2Header
 
 from covidct.errors import InvalidInputError
+
+if TYPE_CHECKING:  # nibabel (with pydicom, 0.2 s) is imported when a NIfTI is checked
+    from nibabel.nifti1 import Nifti1Header
+    from nibabel.nifti2 import Nifti2Header
 
 __all__ = [
     "check_finite",
@@ -41,6 +43,9 @@ def _open(path: Path) -> BinaryIO:
 
 def _header(path: Path) -> Nifti1Header | Nifti2Header:
     """The raw NIfTI-1 or NIfTI-2 header (no 'fixes' applied)."""
+    from nibabel.nifti1 import Nifti1Header
+    from nibabel.nifti2 import Nifti2Header
+
     try:
         with _open(path) as fh:
             head = fh.read(540)
