@@ -103,6 +103,8 @@ def run_ct(path: Path, model, tumour_path: Path | None, methods: tuple[str, ...]
     tumour = np.zeros(volume.shape, bool)
     if tumour_path is not None and tumour_path.is_file():
         tumour = read_ct(tumour_path).array > 0
+    elif tumour_path is not None:
+        print(f"note: no {tumour_path.name} beside {path.name}: its clear false lesion counts any tumour", flush=True)
     stem = path.name.split("_")[0]
     cases = [(f"{stem} clear", volume, None)]
     findings, first_seed = CASE_SETS[cases_name]
