@@ -70,6 +70,25 @@ def test_nrrd_is_compressed(tmp_path):
     assert path.stat().st_size < vol.array.nbytes / 10
 
 
+def test_nrrd_read_imports_no_nibabel(tmp_path, small_ct):
+    """nibabel (and pydicom with it, 0.2 s of every command's start-up) is imported for a
+    NIfTI only; the NIfTI checks still run (a truncated file is refused)."""
+    import subprocess
+    import sys
+
+    nrrd = write_volume(small_ct, tmp_path / "ct.nrrd")
+    nii = write_volume(small_ct, tmp_path / "ct.nii")
+    nii.write_bytes(nii.read_bytes()[:-100])
+    code = ("import sys\n"
+            "from covidct.errors import InvalidInputError\n"
+            "from covidct.io import read_ct\n"
+            f"read_ct({str(nrrd)!r}); print('nibabel' in sys.modules, 'pydicom' in sys.modules)\n"
+            f"try: read_ct({str(nii)!r})\n"
+            "except InvalidInputError as exc: print('truncated' in str(exc))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False", "True"]
+
+
 def test_mask_round_trip_and_grid_check(tmp_path, oblique_ct):
     mask = (oblique_ct.array > 500).astype(bool)
     path = write_image(mask, oblique_ct, tmp_path / "m" / "mask.nii.gz")
