@@ -36,7 +36,7 @@ from hybrid_validation import CASE_SETS, DEFAULT_REAL
 from covidct.errors import CovidCTError
 from covidct.io import read_ct
 from covidct.lungs import segment_lungs
-from covidct.lungs.learned_segment import hybrid_lungs, model_lungs, network_pass
+from covidct.lungs.learned_segment import model_lungs, network_pass
 from covidct.lungs.network import load_lung_models
 from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.lungs.train_data import read_labelled_ct
@@ -90,7 +90,7 @@ def masks(sick, model, opts: LungOptions, name: str):
     net = network_pass(*args, opts, name, model=model)
     rules = segment_lungs(sick, method="refined")
     return (net, rules, model_lungs(*args, opts, name, network=net),
-            hybrid_lungs(*args, rules, opts, name, network=net))
+            segment_lungs(sick, method="hybrid", options=opts, model=model))
 
 
 def run_ct(real: Path, ct: str, model, sets: list[str]) -> list[dict]:

@@ -44,7 +44,7 @@ from covidct.io import read_ct
 from covidct.lesions import quantify
 from covidct.lungs import segment_lungs
 from covidct.lungs.choice import LungChoice, load_lung_choice
-from covidct.lungs.learned_segment import hybrid_lungs, model_lungs
+from covidct.lungs.learned_segment import model_lungs
 from covidct.lungs.network import load_lung_models
 from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.lungs.train_data import read_labelled_ct
@@ -74,12 +74,10 @@ def _segment(volume, method: str, model, choice, opts: LungOptions | None = None
     opts = opts or LungOptions.fast()
     if method in ("classical", "refined"):
         return segment_lungs(volume, method=method, options=opts)
-    args = (volume.array, volume.spacing, volume.direction)
     if method == "model":
-        return model_lungs(*args, opts, "ct", model=model)
-    rules = segment_lungs(volume, method="refined", options=opts)
+        return model_lungs(volume.array, volume.spacing, volume.direction, opts, "ct", model=model)
     opts = dataclasses.replace(opts, hybrid=HYBRIDS[method])
-    return hybrid_lungs(*args, rules, opts, "ct", model=model, choice=choice)
+    return segment_lungs(volume, method="hybrid", options=opts, model=model, choice=choice)
 
 
 def _score(volume, reference, lesions, tumour, method: str, model, choice) -> dict[str, float]:

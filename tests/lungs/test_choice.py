@@ -161,21 +161,18 @@ def test_shipped_classifier_matches_its_card():
 
 
 def test_hybrid_applies_the_choice_between_the_two_masks():
-    """On a diseased phantom (correction forced on), a classifier that always says lung gives
-    the union of the rules' and the network's masks, one that never does their intersection."""
+    """On a diseased phantom (correction forced on), a classifier given to ``segment_lungs``
+    that always says lung gives the union of the rules' and the network's masks, one that
+    never does their intersection."""
     from covidct.lungs import segment_lungs
-    from covidct.lungs.learned_segment import hybrid_lungs, model_lungs, network_pass
     from covidct.lungs.options import HybridOptions, LungOptions
     from covidct.phantom import simulate_case
 
     vol = simulate_case(7, diagnosis="covid", size="small").volume
     opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(diseased_only=False))
-    args = (vol.array, vol.spacing, vol.direction)
-    network = network_pass(*args, opts, "ct")
-    labels = segment_lungs(vol, method="refined")
-    rules, model = labels > 0, model_lungs(*args, opts, "ct", network=network) > 0
-    union = hybrid_lungs(*args, labels, opts, "ct", network=network, choice=LungChoice(_Always(0.9)))
-    inter = hybrid_lungs(*args, labels, opts, "ct", network=network, choice=LungChoice(_Always(0.1)))
+    rules, model = segment_lungs(vol, method="refined") > 0, segment_lungs(vol, method="model") > 0
+    union = segment_lungs(vol, method="hybrid", options=opts, choice=LungChoice(_Always(0.9)))
+    inter = segment_lungs(vol, method="hybrid", options=opts, choice=LungChoice(_Always(0.1)))
     assert np.all(union[rules] > 0) and dice(union > 0, rules | model) > 0.99
     assert not np.any(inter[~rules]) and dice(inter > 0, rules & model) > 0.99
 

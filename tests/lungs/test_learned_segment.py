@@ -50,17 +50,50 @@ def test_hybrid_diseased_only_keeps_the_rules_on_clear_lungs():
 
 def test_network_run_beside_the_rules_gives_the_sequential_result(phantom, masks):
     """segment_lungs runs the network's pass in a thread beside the rules: "hybrid" and
-    "model" equal the same steps run one after the other."""
-    from covidct.lungs.learned_segment import hybrid_lungs, model_lungs, network_pass
-    from covidct.lungs.options import LungOptions
+    "model" equal the same steps run one after the other (the rules' working-grid labels
+    corrected by ``corrected_rules``; the correction forced on, where it changes them)."""
+    import dataclasses
+
+    from covidct.lungs import segment
+    from covidct.lungs.grid import labels_to_input
+    from covidct.lungs.learned_segment import corrected_rules, model_lungs, network_pass
+    from covidct.lungs.options import HybridOptions, LungOptions
 
     vol, opts = phantom.volume, LungOptions.fast()
     args = (vol.array, vol.spacing, vol.direction)
-    assert np.array_equal(masks["hybrid"], hybrid_lungs(*args, masks["refined"], opts, "ct"))
-    assert np.array_equal(masks["model"], model_lungs(*args, opts, "ct"))
-    grid, _, hu, body, prob, labels = network_pass(*args, opts, "ct")
+    network = network_pass(*args, opts, "ct")
+    assert np.array_equal(masks["model"], model_lungs(*args, opts, "ct", network=network))
+    forced = dataclasses.replace(opts, hybrid=HybridOptions(diseased_only=False))
+    hu, body, grid, orient, _ = segment._working_scan(vol, None, forced)
+    rules = segment._rules(hu, body, grid, orient, forced, "ct", "refined").labels
+    corrected = corrected_rules(rules, network, forced, "ct")
+    assert corrected is not rules and not np.array_equal(corrected, rules)
+    assert np.array_equal(segment_lungs(vol, method="hybrid", options=forced), labels_to_input(corrected, grid))
+    grid, _, hu, body, prob, labels = network
     assert hu.shape == body.shape == prob.shape == labels.shape == grid.shape
     assert 0.0 <= float(prob.min()) and float(prob.max()) <= 1.0
+
+
+def test_a_given_network_is_used(phantom, masks):
+    """``segment_lungs(model=...)``: the shipped network passed explicitly gives the default
+    labels; a network that sees no lung leaves "model" nothing (the classifier:
+    ``test_choice.py``)."""
+    from unittest import mock
+
+    from covidct.lungs import learned_segment
+    from covidct.lungs.network import load_lung_models
+
+    vol = phantom.volume
+    assert np.array_equal(segment_lungs(vol, method="model", model=load_lung_models()), masks["model"])
+    blind = object()
+    real = learned_segment._probability
+
+    def probability(hu, spacing, orient, model, threads):
+        return np.zeros(hu.shape) if model is blind else real(hu, spacing, orient, model, threads)
+
+    with mock.patch.object(learned_segment, "_probability", side_effect=probability), \
+            pytest.raises(NoLungsFoundError):
+        segment_lungs(vol, method="model", model=blind)
 
 
 def test_hybrid_uses_the_model_where_the_rules_collapsed(phantom, masks):

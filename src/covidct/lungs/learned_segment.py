@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from covidct.lungs.choice import LungChoice
     from covidct.lungs.segment import Airways
 
-__all__ = ["NetworkPass", "hybrid_lungs", "labelled", "model_lungs", "network_labels", "network_pass",
+__all__ = ["NetworkPass", "corrected_rules", "hybrid_lungs", "labelled", "model_lungs", "network_labels", "network_pass",
            "probability_and_choice"]
 
 log = logging.getLogger(__name__)
@@ -106,10 +106,11 @@ def _check_axial(orient: Orientation, name: str) -> None:
 
 
 def probability_and_choice(hu: np.ndarray, spacing: tuple[float, float, float], orient: Orientation, name: str,
-                           *, threads: int | None = None, choice: bool = False) -> tuple[np.ndarray, LungChoice | None]:
-    """The shipped network's probability on the working scan ``hu`` (spacing in mm), and
-    the shipped lung choice classifier when ``choice``: what
-    :func:`covidct.lungs.segment_lungs` runs beside the rules.
+                           *, model: Any = None, threads: int | None = None, choice: bool = False
+                           ) -> tuple[np.ndarray, LungChoice | None]:
+    """The network's probability on the working scan ``hu`` (spacing in mm; ``model``,
+    default the shipped network), and the shipped lung choice classifier when ``choice``:
+    what :func:`covidct.lungs.segment_lungs` runs beside the rules.
 
     Raises:
         InvalidInputError: not axial slices.
@@ -117,7 +118,7 @@ def probability_and_choice(hu: np.ndarray, spacing: tuple[float, float, float], 
     from covidct.lungs.choice import load_lung_choice
 
     _check_axial(orient, name)
-    return _probability(hu, spacing, orient, None, threads), load_lung_choice() if choice else None
+    return _probability(hu, spacing, orient, model, threads), load_lung_choice() if choice else None
 
 
 def labelled(network: NetworkPass, opts: LungOptions, name: str, *,
@@ -253,34 +254,55 @@ def _lost_lung(rules: np.ndarray, network: NetworkPass, opts: LungOptions) -> bo
 def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
                  rules_input: np.ndarray, opts: LungOptions, name: str, *, model: Any = None,
                  network: NetworkPass | None = None, choice: LungChoice | None = None) -> np.ndarray:
-    """The rules' labels ``rules_input`` (input grid), corrected by the model (module
-    docstring). ``network``: this scan's :func:`network_pass`, when already run; ``choice``:
-    the classifier of :mod:`covidct.lungs.choice` (default the shipped one)."""
-    from covidct.lungs.segment import _check_in_view
-
+    """Given rules' labels ``rules_input`` (input grid: a mask made elsewhere), corrected by
+    the model as :func:`corrected_rules` (module docstring); unchanged, they are returned as
+    given. ``network``: this scan's :func:`network_pass`, when already run; ``choice``: the
+    classifier of :mod:`covidct.lungs.choice` (default the shipped one).
+    :func:`covidct.lungs.segment_lungs` keeps the rules' labels on the working grid instead."""
     network = network or network_pass(arr, sp, direction, opts, name, model=model)
+    rules = labels_to_working(rules_input, network.grid)
+    labels = corrected_rules(rules, network, opts, name, choice)
+    return rules_input.copy() if labels is rules else labels_to_input(labels, network.grid)
+
+
+def corrected_rules(rules: np.ndarray, network: NetworkPass, opts: LungOptions, name: str,
+                    choice: LungChoice | None = None) -> np.ndarray:
+    """``"hybrid"`` on the working grid: the rules' labels ``rules`` corrected by the model
+    (module docstring), their largest parts, checked to be in view; ``rules`` itself (the
+    same array) where no correction runs.
+
+    Raises:
+        NoLungsFoundError: the corrected lungs hold less than ``select.min_view_ml``.
+    """
     grid, orient, hu, body, prob, _ = network
-    rules = labels_to_working(rules_input, grid)
     if opts.hybrid.learned_choice:
-        return _learned_choice(rules_input, rules, network, opts, name, choice)
+        return _learned_choice(rules, network, opts, name, choice)
     collapsed = _collapse(rules, network, opts, name)
     if collapsed is not None:
-        _check_in_view(collapsed, grid, opts, name)
-        return labels_to_input(collapsed, grid)
+        return _checked(collapsed, grid, opts, name)
     if not ((rules == RIGHT).any() and (rules == LEFT).any()):
-        return rules_input.copy()
+        return rules
     if (opts.hybrid.diseased_only and not disease_gate(rules, hu, grid.spacing, opts).open
             and not _lost_lung(rules, network, opts)):
-        return rules_input.copy()
+        return rules
     added = _touching(_thick((prob > opts.hybrid.add_above) & body & (rules == 0), grid, opts), rules > 0)
     removed = _thick((prob < opts.hybrid.remove_below) & (rules > 0), grid, opts)
     if not (added.any() or removed.any()):
-        return rules_input.copy()
+        return rules
     labels = rules.copy()
     labels[removed] = 0
     side = _nearer_side(added, rules, orient.lr_axis)
     labels[added] = side[added]
-    return _corrected(rules_input, rules, labels, grid, opts, name)
+    return _checked(labels, grid, opts, name)
+
+
+def _checked(labels: np.ndarray, grid: WorkingGrid, opts: LungOptions, name: str) -> np.ndarray:
+    """Each lung label's largest part, checked to hold lungs in view (raises as the rules' check)."""
+    from covidct.lungs.segment import _check_in_view, _largest_parts
+
+    labels = _largest_parts(labels)
+    _check_in_view(labels, grid, opts, name)
+    return labels
 
 
 def _touching(added: np.ndarray, rules: np.ndarray) -> np.ndarray:
@@ -289,26 +311,8 @@ def _touching(added: np.ndarray, rules: np.ndarray) -> np.ndarray:
     return np.isin(lab, np.unique(lab[ndi.binary_dilation(rules) & (lab > 0)])) & (lab > 0)
 
 
-def _corrected(rules_input: np.ndarray, rules: np.ndarray, labels: np.ndarray, grid: WorkingGrid,
-               opts: LungOptions, name: str) -> np.ndarray:
-    """The rules' input-grid labels with the working-grid correction from ``rules`` to
-    ``labels`` applied (their largest parts): the removed voxels cleared, the added ones
-    labelled; the rules' input-grid edges stay where nothing changed."""
-    from covidct.lungs.segment import _check_in_view, _largest_parts
-
-    labels = _largest_parts(labels)
-    _check_in_view(labels, grid, opts, name)
-    out = rules_input.copy()
-    removed = (rules > 0) & (labels == 0)
-    out[labels_to_input(removed.astype(np.uint8), grid, n_labels=1) > 0] = 0
-    extra = labels_to_input(np.where(rules == 0, labels, 0).astype(np.uint8), grid)
-    free = out == 0
-    out[free] = extra[free]
-    return out
-
-
-def _learned_choice(rules_input: np.ndarray, rules: np.ndarray, network: NetworkPass, opts: LungOptions,
-                    name: str, choice: LungChoice | None) -> np.ndarray:
+def _learned_choice(rules: np.ndarray, network: NetworkPass, opts: LungOptions, name: str,
+                    choice: LungChoice | None) -> np.ndarray:
     """``"hybrid"`` with ``hybrid.learned_choice``: where the disease gate opens, the rules'
     lungs hold less than ``hybrid.collapse_ratio`` of the network's or they left out a dense
     part of it (:func:`_lost_lung`), each voxel where the
@@ -321,16 +325,16 @@ def _learned_choice(rules_input: np.ndarray, rules: np.ndarray, network: Network
 
     grid, _, hu, body, prob, net = network
     if net is None:  # the network found no plausible lung
-        return rules_input.copy()
+        return rules
     collapsed = _collapsed(rules, network, opts)
     sick = not opts.hybrid.diseased_only or collapsed or (
         (rules == RIGHT).any() and (rules == LEFT).any() and disease_gate(rules, hu, grid.spacing, opts).open
     ) or _lost_lung(rules, network, opts)
     if not sick:
-        return rules_input.copy()
+        return rules
     lung = choose_lung(hu, prob, body, rules > 0, net > 0, grid.spacing, choice or load_lung_choice(),
                        superior_is_high=network.orient.superior_is_high)
     if not collapsed:
         lung = (lung & (rules > 0)) | _touching(lung & (rules == 0), rules > 0)
     labels = np.where(lung, np.where(rules > 0, rules, net), 0).astype(np.uint8)
-    return _corrected(rules_input, rules, labels, grid, opts, name)
+    return _checked(labels, grid, opts, name)

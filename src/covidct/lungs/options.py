@@ -333,7 +333,7 @@ class DomeOptions:
 @dataclass(frozen=True, kw_only=True)
 class HybridOptions:
     """How ``method="hybrid"`` corrects the rules' mask with the lung model
-    (:func:`covidct.lungs.learned_segment.hybrid_lungs`).
+    (:func:`covidct.lungs.learned_segment.corrected_rules`).
 
     Attributes:
         learned_choice: where the correction runs, each voxel where the rules' and the

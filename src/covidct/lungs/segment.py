@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -51,6 +51,9 @@ from covidct.lungs.options import LungOptions
 from covidct.lungs.refine import mirror_prior, refine_labels
 from covidct.lungs.split import LEFT, RIGHT, label_sides
 from covidct.lungs.threads import cores, thread_map
+
+if TYPE_CHECKING:
+    from covidct.lungs.choice import LungChoice
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "segment_lungs"]
 
@@ -342,6 +345,8 @@ def segment_lungs(
     *,
     method: Literal["refined", "classical", "model", "hybrid"] = DEFAULT_METHOD,
     options: LungOptions | None = None,
+    model: Any = None,
+    choice: LungChoice | None = None,
 ) -> np.ndarray:
     """Segment the lungs of a chest CT.
 
@@ -358,6 +363,10 @@ def segment_lungs(
             (the Kaggle/DSB-2017 threshold baseline of the paper) or ``"model"`` (the
             network alone, :mod:`covidct.lungs.learned_segment`).
         options: settings; default :meth:`LungOptions.fast`.
+        model, choice: for "model" and "hybrid", a lung network
+            (:func:`covidct.lungs.network.load_lung_models`) and a lung choice classifier
+            (:func:`covidct.lungs.choice.load_lung_choice`) instead of the shipped ones: a
+            network retrained by ``covidct train lungs-unet-2mm``, or one held out.
     Returns:
         uint8 ``(z, y, x)`` mask on the input grid: 0 background, 1 right lung,
         2 left lung; trachea and main bronchi are excluded.
@@ -373,9 +382,9 @@ def segment_lungs(
     standard = _in_standard_layout(image, spacing)
     if standard is not None:  # stored otherwise than a DICOM series: segmented laid as one
         volume, layout = standard
-        return layout.unlay(segment_lungs(volume, method=method, options=opts))
+        return layout.unlay(segment_lungs(volume, method=method, options=opts, model=model, choice=choice))
     if method in ("model", "hybrid"):
-        return _learned(image, spacing, method, opts)
+        return _learned(image, spacing, method, opts, model=model, choice=choice)
     hu, body, grid, orient, name = _working_scan(image, spacing, opts)
     return labels_to_input(_rules(hu, body, grid, orient, opts, name, method).labels, grid)
 
@@ -420,7 +429,7 @@ def _rules(hu: np.ndarray, body: np.ndarray, grid: WorkingGrid, orient: Orientat
 
 
 def _learned(image: CTVolume | np.ndarray, spacing: tuple[float, float, float] | None,
-             method: str, opts: LungOptions) -> np.ndarray:
+             method: str, opts: LungOptions, *, model: Any = None, choice: LungChoice | None = None) -> np.ndarray:
     """``"model"`` and ``"hybrid"`` (the learned model, ONNX Runtime, is loaded only here).
 
     The rules run in both, and their errors come first: their no-lungs refusal is the one
@@ -435,10 +444,10 @@ def _learned(image: CTVolume | np.ndarray, spacing: tuple[float, float, float] |
     arr, sp, direction, name = _inputs(image, spacing)
     hu, body, grid = to_working_scan(arr, sp, opts, name)
     orient = Orientation.from_direction(direction, sp)
-    choose = method == "hybrid" and opts.hybrid.learned_choice
+    load_choice = method == "hybrid" and opts.hybrid.learned_choice and choice is None
     with ThreadPoolExecutor(max_workers=1) as pool:
         net = pool.submit(learned_segment.probability_and_choice, hu, grid.spacing, orient, name,
-                          threads=max(1, cores() - 1), choice=choose)
+                          model=model, threads=max(1, cores() - 1), choice=load_choice)
         labelled: list[Future] = []
 
         def label_network(airways: Airways, abdominal: np.ndarray) -> None:
@@ -448,12 +457,11 @@ def _learned(image: CTVolume | np.ndarray, spacing: tuple[float, float, float] |
             labelled.append(pool.submit(run))
 
         rules = _rules(hu, body, grid, orient, opts, name, "refined", shared=label_network)
-        choice = net.result()[1]
+        choice = choice or net.result()[1]
         network = labelled[0].result()
     if method == "model":
         return learned_segment.model_lungs(arr, sp, direction, opts, name, network=network)
-    return learned_segment.hybrid_lungs(arr, sp, direction, labels_to_input(rules.labels, grid), opts, name,
-                                       network=network, choice=choice)
+    return labels_to_input(learned_segment.corrected_rules(rules.labels, network, opts, name, choice), grid)
 
 
 def _without_abdominal_gas(
