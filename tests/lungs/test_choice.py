@@ -179,13 +179,14 @@ def test_hybrid_applies_the_choice_between_the_two_masks():
 
 @pytest.mark.parametrize("axes", [(0,), (1, 2)], ids=["head first", "RAS"])
 def test_hybrid_of_a_scan_stored_otherwise_is_the_same(axes):
-    """``hybrid_lungs`` on the arrays of a diseased phantom stored head first (z flipped) or as
-    a NIfTI in RAS (x and y flipped; the direction's columns negated to match) gives the same
-    labels: the network reads it in the standard order and the classifier's heights follow
-    the patient (``segment_lungs`` lays such a scan the standard way first; this is the layer
-    below, which benchmarks call)."""
+    """``corrected_rules`` on the arrays of a diseased phantom stored head first (z flipped)
+    or as a NIfTI in RAS (x and y flipped; the direction's columns negated to match) gives the
+    same labels: the network reads it in the standard order and the classifier's heights
+    follow the patient (``segment_lungs`` lays such a scan the standard way first; this is
+    the layer below)."""
     from covidct.lungs import segment_lungs
-    from covidct.lungs.learned_segment import hybrid_lungs
+    from covidct.lungs.grid import labels_to_input, labels_to_working
+    from covidct.lungs.learned_segment import corrected_rules, network_pass
     from covidct.lungs.options import HybridOptions, LungOptions
     from covidct.phantom import simulate_case
 
@@ -195,8 +196,14 @@ def test_hybrid_of_a_scan_stored_otherwise_is_the_same(axes):
     flip = lambda a: np.ascontiguousarray(np.flip(a, axes))
     opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(diseased_only=False))
     rules = segment_lungs(vol, method="refined")
-    labels = hybrid_lungs(vol.array, vol.spacing, vol.direction, rules, opts, "ct")
-    stored = hybrid_lungs(flip(vol.array), vol.spacing, tuple(d.ravel()), flip(rules), opts, "ct")
+
+    def corrected(arr: np.ndarray, direction: tuple[float, ...], rules_input: np.ndarray) -> np.ndarray:
+        network = network_pass(arr, vol.spacing, direction, opts, "ct")
+        return labels_to_input(corrected_rules(labels_to_working(rules_input, network.grid), network, opts, "ct"),
+                               network.grid)
+
+    labels = corrected(vol.array, vol.direction, rules)
+    stored = corrected(flip(vol.array), tuple(d.ravel()), flip(rules))
     differ = np.count_nonzero(np.flip(stored, axes) != labels)
     assert differ <= 0.0001 * np.count_nonzero(labels)  # rounding at the classifier's 0.5
 
@@ -225,7 +232,7 @@ def test_choice_drops_added_lung_away_from_the_rules_unless_they_collapsed():
     the rules collapsed: then a whole lung may be the network's."""
     from covidct.lungs import LEFT, RIGHT, segment_lungs
     from covidct.lungs.grid import labels_to_working
-    from covidct.lungs.learned_segment import hybrid_lungs, network_pass
+    from covidct.lungs.learned_segment import corrected_rules, network_pass
     from covidct.lungs.options import HybridOptions, LungOptions
     from covidct.phantom import simulate_case
 
@@ -239,7 +246,6 @@ def test_choice_drops_added_lung_away_from_the_rules_unless_they_collapsed():
     always = LungChoice(_Always(0.9))
     for ratio, kept in ((0.0, False), (0.9, True)):  # 0.9: the rules hold half the network's lung
         opts = dataclasses.replace(base, hybrid=HybridOptions(diseased_only=False, collapse_ratio=ratio))
-        out = labels_to_working(hybrid_lungs(*args, right_only, opts, "ct", network=network, choice=always),
-                             network.grid)
+        out = corrected_rules(labels_to_working(right_only, network.grid), network, opts, "ct", choice=always)
         assert (np.count_nonzero(out[left] == LEFT) > 0.9 * left.sum()) == kept
         assert (out == RIGHT).sum() >= 0.99 * (labels_to_working(right_only, network.grid) > 0).sum()

@@ -103,26 +103,28 @@ def test_hybrid_uses_the_model_where_the_rules_collapsed(phantom, masks):
     is sure of. The default, the learned choice, takes the lost half back too."""
     import dataclasses
 
-    from covidct.lungs.learned_segment import hybrid_lungs
+    from covidct.lungs.grid import labels_to_input, labels_to_working
+    from covidct.lungs.learned_segment import corrected_rules, network_pass
     from covidct.lungs.options import HybridOptions, LungOptions
 
     vol = phantom.volume
+    network = network_pass(vol.array, vol.spacing, vol.direction, LungOptions.fast(), "ct")
     zs = np.nonzero(masks["refined"].any(axis=(1, 2)))[0]
-    half = masks["refined"].copy()
-    half[: zs[len(zs) // 2]] = 0
-    args = (vol.array, vol.spacing, vol.direction, half)
+    half_input = masks["refined"].copy()
+    half_input[: zs[len(zs) // 2]] = 0
+    half = labels_to_working(half_input, network.grid)
     for diseased_only in (True, False):  # the check runs whether or not the gate opens
         opts = dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(learned_choice=False,
                                                                              diseased_only=diseased_only))
-        assert np.array_equal(hybrid_lungs(*args, opts, "ct"), masks["model"])
+        assert np.array_equal(corrected_rules(half, network, opts, "ct"), network.labels)
     off = dataclasses.replace(opts, hybrid=HybridOptions(learned_choice=False, diseased_only=False,
                                                          collapse_ratio=0.0))
-    kept = hybrid_lungs(*args, off, "ct")
-    assert not np.array_equal(kept, masks["model"])
+    kept = corrected_rules(half, network, off, "ct")
+    assert not np.array_equal(kept, network.labels)
     assert np.count_nonzero(kept[half > 0]) >= 0.95 * np.count_nonzero(half)  # the rules' half stays
     truth = phantom.lungs > 0
-    chosen = hybrid_lungs(*args, LungOptions.fast(), "ct") > 0
-    assert dice(chosen, truth) >= dice(masks["refined"] > 0, truth) > dice(half > 0, truth) + 0.25
+    chosen = labels_to_input(corrected_rules(half, network, LungOptions.fast(), "ct"), network.grid) > 0
+    assert dice(chosen, truth) >= dice(masks["refined"] > 0, truth) > dice(half_input > 0, truth) + 0.25
     with pytest.raises(InvalidInputError, match="collapse_ratio"):
         HybridOptions(collapse_ratio=1.5)
 

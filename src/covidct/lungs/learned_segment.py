@@ -38,7 +38,7 @@ from covidct.lungs.airways import find_airways, remove_airways
 from covidct.lungs.classical import large_components
 from covidct.lungs.gas import abdominal_gas_of, gas_pockets
 from covidct.lungs.gate import disease_gate
-from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input, labels_to_working
+from covidct.lungs.grid import Orientation, WorkingGrid, labels_to_input
 from covidct.lungs.options import LungOptions
 from covidct.lungs.split import LEFT, RIGHT, label_sides
 
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from covidct.lungs.choice import LungChoice
     from covidct.lungs.segment import Airways
 
-__all__ = ["NetworkPass", "corrected_rules", "hybrid_lungs", "labelled", "model_lungs", "network_labels", "network_pass",
+__all__ = ["NetworkPass", "corrected_rules", "labelled", "model_lungs", "network_labels", "network_pass",
            "probability_and_choice"]
 
 log = logging.getLogger(__name__)
@@ -249,20 +249,6 @@ def _lost_lung(rules: np.ndarray, network: NetworkPass, opts: LungOptions) -> bo
                      np.count_nonzero(part) * network.grid.voxel_ml, median)
             return True
     return False
-
-
-def hybrid_lungs(arr: np.ndarray, sp: tuple[float, float, float], direction: tuple[float, ...],
-                 rules_input: np.ndarray, opts: LungOptions, name: str, *, model: Any = None,
-                 network: NetworkPass | None = None, choice: LungChoice | None = None) -> np.ndarray:
-    """Given rules' labels ``rules_input`` (input grid: a mask made elsewhere), corrected by
-    the model as :func:`corrected_rules` (module docstring); unchanged, they are returned as
-    given. ``network``: this scan's :func:`network_pass`, when already run; ``choice``: the
-    classifier of :mod:`covidct.lungs.choice` (default the shipped one).
-    :func:`covidct.lungs.segment_lungs` keeps the rules' labels on the working grid instead."""
-    network = network or network_pass(arr, sp, direction, opts, name, model=model)
-    rules = labels_to_working(rules_input, network.grid)
-    labels = corrected_rules(rules, network, opts, name, choice)
-    return rules_input.copy() if labels is rules else labels_to_input(labels, network.grid)
 
 
 def corrected_rules(rules: np.ndarray, network: NetworkPass, opts: LungOptions, name: str,
