@@ -457,7 +457,7 @@ def _learned(image: CTVolume | np.ndarray, spacing: tuple[float, float, float] |
             labelled.append(pool.submit(run))
 
         rules = _rules(hu, body, grid, orient, opts, name, "refined", shared=label_network)
-        choice = choice or net.result()[1]
+        choice = choice if choice is not None else net.result()[1]
         network = labelled[0].result()
     if method == "model":
         return learned_segment.model_lungs(arr, sp, direction, opts, name, network=network)
