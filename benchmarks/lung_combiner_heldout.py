@@ -49,6 +49,7 @@ from covidct.lungs.grid import labels_to_working
 from covidct.lungs.learned_segment import network_labels, network_pass
 from covidct.lungs.network import load_lung_models
 from covidct.lungs.options import LungOptions
+from covidct.lungs.weights import network_id
 from covidct.provenance import provenance
 
 #: painted training sets beyond the evaluation sets of hybrid_validation: (findings, first seed)
@@ -97,7 +98,7 @@ def features(args: argparse.Namespace) -> None:
         ys.append(y[keep])
         print(f"{name}: {len(y)} disagreement voxels, {y.mean():.2f} lung, {time.perf_counter() - t:.0f} s", flush=True)
     meta = {"ct": args.ct, "cases": args.cases, "cuts_mm": args.cuts, "model": str(args.model),
-            "model_sha256": "+".join(m.sha256 for m in model), "voxels_per_case": VOXELS_PER_CASE, "seed": 0}
+            "model_sha256": network_id(model), "voxels_per_case": VOXELS_PER_CASE, "seed": 0}
     tmp = args.out.with_name(args.out.name + ".part")
     with tmp.open("wb") as fh:
         np.savez_compressed(fh, X=np.concatenate(Xs), y=np.concatenate(ys), meta=json.dumps(meta))

@@ -6,6 +6,7 @@ array-level stages, and returns a small result object; nothing here prints.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -25,10 +26,12 @@ from covidct.lesions import LesionQuantification, QuantOptions, quantify
 from covidct.lungs import segment_lungs
 from covidct.lungs.options import LungOptions
 from covidct.lungs.segment import DEFAULT_METHOD
+from covidct.lungs.weights import lung_model_record
 
 __all__ = [
     "LUNG_PRESETS",
     "lung_options",
+    "with_lung_model",
     "QuantificationRun",
     "SegmentationRun",
     "quantify_study",
@@ -56,11 +59,40 @@ LUNG_PRESETS: dict[str, Callable[[], LungOptions]] = {
 }
 
 
-def lung_options(preset: str = "default") -> LungOptions:
-    """The :class:`LungOptions` of a named preset (see :data:`LUNG_PRESETS`)."""
+def lung_options(preset: str = "default", *, model: str | Path | None = None,
+                 choice: str | Path | None = None) -> LungOptions:
+    """The :class:`LungOptions` of a named preset (see :data:`LUNG_PRESETS`), with a lung
+    network ``model`` and a lung choice classifier ``choice`` (files) instead of the shipped
+    ones when given (``LungOptions.hybrid.model`` / ``.choice``)."""
     if preset not in LUNG_PRESETS:
         raise InvalidInputError(f"unknown lung preset {preset!r}; expected one of {list(LUNG_PRESETS)}")
-    return LUNG_PRESETS[preset]()
+    return with_lung_model(LUNG_PRESETS[preset](), model=model, choice=choice)
+
+
+def with_lung_model(options: LungOptions, *, model: str | Path | None = None,
+                    choice: str | Path | None = None) -> LungOptions:
+    """``options`` with the lung network ``model`` and classifier ``choice`` files (each
+    when given; their existence is checked here, their content when loaded).
+
+    Raises:
+        DataUnavailableError: a file is missing.
+    """
+    from covidct.lungs.choice import lung_choice_path
+    from covidct.lungs.network import lung_model_path
+    from covidct.provenance import existing_model_file
+
+    changes: dict[str, str] = {}
+    if model is not None:
+        for part in str(model).split("+"):
+            existing_model_file(part, lung_model_path(), "lung model", "covidct train lungs-unet-2mm")
+        changes["model"] = str(model)
+    if choice is not None:
+        existing_model_file(choice, lung_choice_path(), "lung choice classifier",
+                            "benchmarks/lung_combiner_heldout.py fit")
+        changes["choice"] = str(choice)
+    if not changes:
+        return options
+    return dataclasses.replace(options, hybrid=dataclasses.replace(options.hybrid, **changes))
 
 
 def resolve_input(path: str | Path) -> Path:
@@ -128,10 +160,13 @@ def segment_study(
     method: Literal["refined", "classical", "model", "hybrid"] = DEFAULT_METHOD,
     series_uid: str | None = None,
     lung_preset: str = "default",
+    lung_model: str | Path | None = None,
+    lung_choice: str | Path | None = None,
 ) -> SegmentationRun:
     """Read a CT, segment its lungs, and write the mask (0/1 right/2 left) on its grid.
 
-    ``lung_preset`` names the segmentation settings (:data:`LUNG_PRESETS`).
+    ``lung_preset`` names the segmentation settings (:data:`LUNG_PRESETS`); ``lung_model``
+    and ``lung_choice`` replace the shipped lung network and classifier (:func:`lung_options`).
 
     Raises:
         InvalidInputError: also when ``output`` is the input (by any spelling) or lies in it.
@@ -139,13 +174,22 @@ def segment_study(
     source = resolve_input(path)
     if output is not None:  # before the (slow) segmentation
         check_output(output, [source], suffixes=WRITE_SUFFIXES, what="mask")
-    options = lung_options(lung_preset)
+    options = lung_options(lung_preset, model=lung_model, choice=lung_choice)
+    _check_lung_model(method, options)
     volume = read_ct(source, series_uid=series_uid)
     t0 = time.perf_counter()
     lungs = segment_lungs(volume, method=method, options=options)
     seconds = time.perf_counter() - t0
     written = write_image(lungs, volume, output) if output is not None else None
     return SegmentationRun(volume=volume, lungs=lungs, output=written, seconds=seconds)
+
+
+def _check_lung_model(method: str, options: LungOptions) -> None:
+    """Refuse a lung network or classifier that ``method`` would not use."""
+    if options.hybrid.model is not None and method not in ("model", "hybrid"):
+        raise InvalidInputError(f"a lung network (--lung-model) is used by the methods hybrid and model, not {method}")
+    if options.hybrid.choice is not None and method != "hybrid":
+        raise InvalidInputError(f"a lung choice classifier (--lung-choice) is used by the method hybrid, not {method}")
 
 
 def _write_outputs(run: QuantificationRun, out: Path, *, segmented: bool) -> None:
@@ -187,11 +231,14 @@ def quantify_study(
     series_uid: str | None = None,
     lung_preset: str = "default",
     lesion_model: str | Path | None = None,
+    lung_model: str | Path | None = None,
+    lung_choice: str | Path | None = None,
 ) -> QuantificationRun:
     """Read a CT, get its lungs (given mask or segmentation with ``lung_preset``), quantify.
 
     ``lesion_model`` (a Mask R-CNN ``model.pt`` or run folder) replaces the HU lesion method
-    with :func:`covidct.detection.volume.segment_lesions_model`.
+    with :func:`covidct.detection.volume.segment_lesions_model`; ``lung_model`` and
+    ``lung_choice`` the shipped lung network and classifier (:func:`lung_options`).
 
     With ``out_dir``, writes ``lungs.nii.gz`` (when segmented here), ``lesions.nii.gz``
     (0 none, 1 GGO, 2 consolidation), ``quantification.json`` and ``montage.png``; none of
@@ -199,6 +246,10 @@ def quantify_study(
     go into the JSON and the montage title.
     """
     source = resolve_input(path)
+    if lungs_path is not None and (lung_model is not None or lung_choice is not None):
+        raise InvalidInputError("a lung network or classifier (--lung-model, --lung-choice) segments the lungs; "
+                                "it does not go with a given lung mask (--lungs)")
+    lung_opts = lung_options(lung_preset, model=lung_model, choice=lung_choice)
     if out_dir is not None:
         for name in OUTPUT_NAMES:
             check_output(Path(out_dir) / name, [source, lungs_path], what="output")
@@ -212,10 +263,10 @@ def quantify_study(
     if lungs_path is not None:
         lungs = read_mask(lungs_path, volume)
     else:
-        lung_opts = lung_options(lung_preset)
         lungs = segment_lungs(volume, options=lung_opts)
         seconds["segment_lungs"] = time.perf_counter() - t0
-        steps.update(lung_preset=lung_preset, lungs=lung_opts)
+        steps.update(lung_preset=lung_preset, lungs=lung_opts,
+                     lung_model=lung_model_record(DEFAULT_METHOD, lung_opts))
     t0 = time.perf_counter()
     lesion_mask = None
     if lesion_model is not None:

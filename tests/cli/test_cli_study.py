@@ -96,6 +96,41 @@ def test_lung_preset_and_provenance_in_quantification_json(study, tmp_path):
     assert bad.exit_code == 2 and "unknown lung preset" in bad.output
 
 
+def test_a_lung_network_and_classifier_from_files(study, tmp_path):
+    """--lung-model / --lung-choice: the library's labels with those files, named with their
+    sha256 in the JSON; refused, on one line, where they cannot be used."""
+    from covidct.lungs.choice import lung_choice_path
+    from covidct.lungs.learned import TORCH_MODEL_FILE
+    from covidct.lungs.network import lung_model_path
+    from covidct.pipeline import lung_options
+    from covidct.provenance import sha256_file
+
+    _, path, lungs = study
+    pt, text = lung_model_path(TORCH_MODEL_FILE), lung_choice_path().with_suffix(".txt")
+    out = tmp_path / "q"
+    res = runner.invoke(app, ["quantify", str(path), "--lung-model", str(pt), "--lung-choice", str(text),
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    vol = read_ct(path)
+    opts = lung_options(model=pt, choice=text)
+    assert np.array_equal(read_mask(out / "lungs.nii.gz", vol), segment_lungs(vol, options=opts))
+    prov = json.loads((out / "quantification.json").read_text())["provenance"]["options"]
+    assert prov["lungs"]["hybrid"]["model"] == str(pt) and prov["lungs"]["hybrid"]["choice"] == str(text)
+    assert prov["lung_model"] == {"networks": [{"file": pt.name, "sha256": sha256_file(pt)}],
+                                  "choice": {"file": text.name, "sha256": sha256_file(text)}}
+    mask = tmp_path / "m.nrrd"
+    for args, words in (
+        (["segment", str(path), "-o", str(mask), "--lung-model", str(tmp_path / "absent.pt")], "is missing"),
+        (["segment", str(path), "-o", str(mask), "--method", "refined", "--lung-model", str(pt)], "not refined"),
+        (["segment", str(path), "-o", str(mask), "--method", "model", "--lung-choice", str(text)], "not model"),
+        (["quantify", str(path), "--lungs", str(lungs), "--lung-model", str(pt), "--out", str(tmp_path / "r")],
+         "given lung mask"),
+    ):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2 and words in res.output and "Traceback" not in res.output, res.output
+    assert not mask.exists() and not (tmp_path / "r").exists()
+
+
 def test_quantify_of_a_file_stored_otherwise_writes_the_same_montage(study, tmp_path, stored_order):
     """The study stored in RAS or as a coronal or sagittal reformat: the same numbers, its
     lesion mask on its own grid, and the montage of the DICOM-order file (axial slices, front

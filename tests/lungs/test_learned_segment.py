@@ -89,7 +89,7 @@ def test_a_given_network_is_used(phantom, masks):
     real = learned_segment._probability
 
     def probability(hu, spacing, orient, model, threads):
-        return np.zeros(hu.shape) if model is blind else real(hu, spacing, orient, model, threads)
+        return np.zeros(hu.shape) if model == (blind,) else real(hu, spacing, orient, model, threads)
 
     with mock.patch.object(learned_segment, "_probability", side_effect=probability), \
             pytest.raises(NoLungsFoundError):

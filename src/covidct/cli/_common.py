@@ -74,6 +74,18 @@ LUNG_PRESET_HELP = (
     "paper-robust (the paper's settings with this project's additions)."
 )
 
+#: help of ``--lung-model`` and ``--lung-choice`` (``LungOptions.hybrid.model`` / ``.choice``).
+LUNG_MODEL_HELP = (
+    "Lung network instead of the shipped one (methods hybrid and model): the lung-unet.onnx "
+    "(ONNX Runtime) or lung-unet.pt (torch) of a `covidct train lungs-unet-2mm` run, its "
+    ".card.json beside it."
+)
+LUNG_CHOICE_HELP = (
+    "Lung choice classifier fitted with that network (method hybrid; "
+    "benchmarks/lung_combiner_heldout.py fit). Without it, a network the shipped classifier was "
+    "not fitted with gets the fixed thresholds."
+)
+
 #: Third-party loggers that speak at INFO level (cluster start-up, GPU lines, per-feature
 #: chatter): shown only with ``-v``.
 NOISY_LOGGERS = ("distributed", "dask", "lightning", "lightning.pytorch", "lightning.fabric",

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import typer
 
-from covidct.cli._common import LUNG_PRESET_HELP, console, handle_errors
+from covidct.cli._common import (
+    LUNG_CHOICE_HELP,
+    LUNG_MODEL_HELP,
+    LUNG_PRESET_HELP,
+    console,
+    handle_errors,
+)
 
 __all__ = ["analyze", "demo"]
 
@@ -31,6 +37,8 @@ def analyze(
     no_heatmap: bool = typer.Option(False, "--no-heatmap", help="Skip the 3D Grad-CAM."),
     series: str | None = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
     lung_preset: str | None = typer.Option(None, "--lung-preset", help=LUNG_PRESET_HELP),
+    lung_model: Path | None = typer.Option(None, "--lung-model", help=LUNG_MODEL_HELP),
+    lung_choice: Path | None = typer.Option(None, "--lung-choice", help=LUNG_CHOICE_HELP),
     cohort: bool = typer.Option(False, "--cohort", help="STUDY is a dataset: analyse every case."),
     workers: int = typer.Option(1, help="Dask worker processes (--cohort)."),
     retry_failed: bool = typer.Option(False, help="Analyse failed cases again (--cohort)."),
@@ -41,19 +49,21 @@ def analyze(
 
     Example: covidct analyze scans/patient1/ -o reports/p1 --dicom-seg
     """
-    from covidct.pipeline import lung_options
+    from covidct.pipeline import lung_options, with_lung_model
     from covidct.report import get_analyze_preset
 
+    base = get_analyze_preset(preset)
     changes: dict[str, object] = {"dicom_seg": dicom_seg}
-    if lung_preset is not None:
-        changes["lungs"] = lung_options(lung_preset)
+    if lung_preset is not None or lung_model is not None or lung_choice is not None:
+        lungs = lung_options(lung_preset) if lung_preset is not None else base.lungs
+        changes["lungs"] = with_lung_model(lungs, model=lung_model, choice=lung_choice)
     if model is not None:
         changes["model"] = model
     if lesion_model is not None:
         changes["lesion_model"] = str(lesion_model)
     if no_heatmap:
         changes["heatmap"] = False
-    options = get_analyze_preset(preset).with_changes(**changes)
+    options = base.with_changes(**changes)
     if cohort:
         _cohort(study, out, options, workers, retry_failed)
         return

@@ -8,7 +8,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from covidct.cli._common import LUNG_PRESET_HELP, console, err_console, handle_errors, series_note
+from covidct.cli._common import (
+    LUNG_CHOICE_HELP,
+    LUNG_MODEL_HELP,
+    LUNG_PRESET_HELP,
+    console,
+    err_console,
+    handle_errors,
+    series_note,
+)
 
 __all__ = ["info", "quantify", "segment"]
 
@@ -71,6 +79,8 @@ def segment(
         "network alone)."),
     series: str | None = typer.Option(None, "--series", help="SeriesInstanceUID to read."),
     lung_preset: str = typer.Option("default", "--lung-preset", help=LUNG_PRESET_HELP),
+    lung_model: Path | None = typer.Option(None, "--lung-model", help=LUNG_MODEL_HELP),
+    lung_choice: Path | None = typer.Option(None, "--lung-choice", help=LUNG_CHOICE_HELP),
 ) -> None:
     """Segment the lungs: write a mask (0 background, 1 right, 2 left) on the CT's grid.
 
@@ -85,7 +95,7 @@ def segment(
     if method not in METHODS:
         raise InvalidInputError(f"--method must be one of {', '.join(METHODS)}; got {method!r}")
     run = segment_study(input, output, method=method, series_uid=series,  # type: ignore[arg-type]
-                        lung_preset=lung_preset)
+                        lung_preset=lung_preset, lung_model=lung_model, lung_choice=lung_choice)
     vols = run.lung_volumes_ml()
     if note := series_note(run.volume.metadata):
         err_console.print(note, highlight=False)
@@ -116,6 +126,8 @@ def quantify(
     lesion_model: Path | None = typer.Option(
         None, "--lesion-model", help="Mask R-CNN model.pt (or run folder) instead of the HU method."
     ),
+    lung_model: Path | None = typer.Option(None, "--lung-model", help=LUNG_MODEL_HELP),
+    lung_choice: Path | None = typer.Option(None, "--lung-choice", help=LUNG_CHOICE_HELP),
 ) -> None:
     """Quantify ground-glass opacity and consolidation in the lungs (share of lung involved).
 
@@ -124,7 +136,8 @@ def quantify(
     from covidct.pipeline import quantify_study
 
     run = quantify_study(input, lungs_path=lungs, out_dir=out, series_uid=series,
-                         lung_preset=lung_preset, lesion_model=lesion_model)
+                         lung_preset=lung_preset, lesion_model=lesion_model, lung_model=lung_model,
+                         lung_choice=lung_choice)
     if note := series_note(run.volume.metadata):
         err_console.print(note, highlight=False)
     if as_json:

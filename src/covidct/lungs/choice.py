@@ -253,7 +253,10 @@ def _load(path: str, mtime_ns: int, card_mtime_ns: int) -> LungChoice:
 
     card, digest = checked_card(file, "lung choice classifier", remedy)
     try:
-        booster = lgb.Booster(model_str=file.read_text())
+        text = file.read_text()
+        if not text.startswith("tree\n"):  # before LightGBM, which prints its own error lines
+            raise ValueError("no 'tree' header")
+        booster = lgb.Booster(model_str=text)
     except (lgb.basic.LightGBMError, UnicodeDecodeError, ValueError) as exc:
         raise InvalidInputError(f"{file}: not a LightGBM model: {str(exc).splitlines()[0]}") from exc
     if tuple(booster.feature_name()) != FEATURES:

@@ -92,12 +92,13 @@ def network_pass(arr: np.ndarray, sp: tuple[float, float, float], direction: tup
         InvalidInputError: not axial slices.
     """
     from covidct.lungs.segment import to_working_scan
+    from covidct.lungs.weights import lung_networks
 
     orient = Orientation.from_direction(direction, sp)
     _check_axial(orient, name)
     hu, body, grid = to_working_scan(arr, sp, opts, name)
-    return labelled(NetworkPass(grid, orient, hu, body, _probability(hu, grid.spacing, orient, model, threads)),
-                    opts, name)
+    prob = _probability(hu, grid.spacing, orient, lung_networks(opts, model), threads)
+    return labelled(NetworkPass(grid, orient, hu, body, prob), opts, name)
 
 
 def _check_axial(orient: Orientation, name: str) -> None:
@@ -106,19 +107,22 @@ def _check_axial(orient: Orientation, name: str) -> None:
 
 
 def probability_and_choice(hu: np.ndarray, spacing: tuple[float, float, float], orient: Orientation, name: str,
-                           *, model: Any = None, threads: int | None = None, choice: bool = False
-                           ) -> tuple[np.ndarray, LungChoice | None]:
-    """The network's probability on the working scan ``hu`` (spacing in mm; ``model``,
-    default the shipped network), and the shipped lung choice classifier when ``choice``:
+                           opts: LungOptions, *, model: Any = None, threads: int | None = None,
+                           choice: bool = False) -> tuple[np.ndarray, LungChoice | None]:
+    """The network's probability on the working scan ``hu`` (spacing in mm; the networks of
+    :func:`covidct.lungs.weights.lung_networks`) and, when ``choice``, its lung choice
+    classifier (:func:`covidct.lungs.weights.lung_choice`; None: the fixed thresholds):
     what :func:`covidct.lungs.segment_lungs` runs beside the rules.
 
     Raises:
         InvalidInputError: not axial slices.
     """
-    from covidct.lungs.choice import load_lung_choice
+    from covidct.lungs.weights import lung_choice, lung_networks
 
     _check_axial(orient, name)
-    return _probability(hu, spacing, orient, model, threads), load_lung_choice() if choice else None
+    networks = lung_networks(opts, model)
+    return (_probability(hu, spacing, orient, networks, threads),
+            lung_choice(networks, opts) if choice else None)
 
 
 def labelled(network: NetworkPass, opts: LungOptions, name: str, *,

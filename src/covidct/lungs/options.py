@@ -364,6 +364,13 @@ class HybridOptions:
         lost_hu: (low, high) median HU of such a part (fat and contrast are outside it).
         lost_open_mm: the in-plane opening of that test (mm): the network's 2 mm outline
             and thin strips along the mediastinum do not count.
+        model: the lung network file (``.onnx``, or a ``.pt`` written by ``covidct train
+            lungs-unet-2mm``; several joined by "+" are averaged) instead of the shipped
+            one, for ``"model"`` and ``"hybrid"`` (None: the shipped network).
+        choice: the lung choice classifier file (``.txt`` or ``.onnx``, fitted with that
+            network by ``benchmarks/lung_combiner_heldout.py``) instead of the shipped one
+            (None: the shipped classifier when it was fitted with the network in use, else
+            the fixed thresholds, with a warning: :mod:`covidct.lungs.weights`).
 
     The thresholds were chosen on the standard painted cases of
     ``benchmarks/lung_model_validation.py`` with held-out models, ``collapse_ratio`` on two
@@ -380,8 +387,16 @@ class HybridOptions:
     lost_ml: float = 25.0
     lost_hu: tuple[float, float] = (-60.0, 60.0)
     lost_open_mm: float = 5.0
+    model: str | None = None
+    choice: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("model", "choice"):
+            value = getattr(self, name)
+            if value is not None:
+                if not str(value).strip():
+                    raise InvalidInputError(f"LungOptions.hybrid.{name} must be a file path or None; got {value!r}")
+                object.__setattr__(self, name, str(value))
         if not 0.0 <= self.remove_below <= self.add_above <= 1.0:
             raise InvalidInputError(
                 "LungOptions.hybrid needs 0 <= remove_below <= add_above <= 1; got "

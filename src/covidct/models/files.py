@@ -28,7 +28,8 @@ def read_model_dict(path: str | Path, formats: str | tuple[str, ...], kind: str,
     try:
         raw = torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as exc:  # torch raises many types for damaged files
-        raise InvalidInputError(f"{path}: not a readable {kind} file ({exc})") from exc
+        why = (str(exc).strip() or type(exc).__name__).splitlines()[0].split(". ")[0]  # torch's are pages long
+        raise InvalidInputError(f"{path}: not a readable {kind} file ({why})") from exc
     if not isinstance(raw, dict) or raw.get("format") not in accepted:
         raise InvalidInputError(f"{path}: not a covidct {kind} (format {' or '.join(accepted)})")
     return raw

@@ -15,6 +15,7 @@ from typing import Any
 
 from covidct.errors import InvalidInputError
 from covidct.io import describe
+from covidct.lungs.weights import lung_model_record
 from covidct.provenance import options_dict, provenance
 from covidct.report.analysis import StudyAnalysis, lesion_profile
 from covidct.report.models import model_summary
@@ -23,24 +24,6 @@ __all__ = ["RESEARCH_USE", "SCHEMA_ID", "build_record", "report_schema", "valida
 
 SCHEMA_ID = "covidct-report/1"
 RESEARCH_USE = "Research use only, not for diagnosis."
-
-
-def _lung_model_block(method: str) -> dict[str, Any] | None:
-    """The shipped lung model's networks (file name and sha256 of each) for the methods that
-    may use it, and for ``"hybrid"`` its lung choice classifier (``choice``: file name and sha256)."""
-    if method not in ("model", "hybrid"):
-        return None
-    from covidct.lungs.choice import lung_choice_path
-    from covidct.lungs.network import lung_model_paths
-    from covidct.provenance import sha256_file
-
-    paths, choice = lung_model_paths(), lung_choice_path()
-    if not all(p.is_file() for p in paths):
-        return None
-    block: dict[str, Any] = {"networks": [{"file": p.name, "sha256": sha256_file(p)} for p in paths]}
-    if method == "hybrid" and choice.is_file():
-        block["choice"] = {"file": choice.name, "sha256": sha256_file(choice)}
-    return block
 
 
 def _probabilities(analysis: StudyAnalysis) -> dict[str, Any]:
@@ -113,7 +96,7 @@ def build_record(
                   "description": describe(analysis.ct)},
         "summary": _summary(analysis),
         "lungs": {"method": opts.lung_method, "options": options_dict(opts.lungs),
-                  "lung_model": _lung_model_block(opts.lung_method),
+                  "lung_model": lung_model_record(opts.lung_method, opts.lungs),
                   "volume_ml": {"right": right, "left": left, "total": right + left}},
         "lesions": {"method": analysis.lesion_method,
                     "lesion_model": opts.lesion_model or None,

@@ -1,0 +1,98 @@
+"""The learned parts of ``segment_lungs``: which lung network(s) and lung choice classifier a
+segmentation uses, and their record in a result.
+
+The network is ``LungOptions.hybrid.model`` when set (a network the user trained with
+``covidct train lungs-unet-2mm``), else the shipped one. The classifier of ``"hybrid"`` reads
+the network's probability, so it belongs to the network it was fitted with (its card's
+``trained_on[].model_sha256``): ``LungOptions.hybrid.choice`` when set, else the shipped
+classifier when it was fitted with the network in use, else none: ``"hybrid"`` then corrects
+the rules with its fixed thresholds (``HybridOptions.learned_choice=False``) and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from covidct.lungs.options import LungOptions
+
+if TYPE_CHECKING:
+    from covidct.lungs.choice import LungChoice
+    from covidct.lungs.network import LungNetwork
+
+__all__ = ["lung_choice", "lung_model_record", "lung_networks", "network_id"]
+
+log = logging.getLogger(__name__)
+
+
+def network_id(networks: Sequence[Any]) -> str:
+    """What names networks to a classifier fitted with them: each network's ``.pt`` sha256
+    (its card's ``sha256``; an ONNX export carries its ``.pt``'s card), joined by "+"."""
+    return "+".join(str(getattr(n, "card", {}).get("sha256") or getattr(n, "sha256", "")) for n in networks)
+
+
+def lung_networks(opts: LungOptions, model: Any = None) -> tuple[LungNetwork, ...]:
+    """``model`` (a network or several), else the networks of ``opts.hybrid.model``, else
+    the shipped ones.
+
+    Raises:
+        DataUnavailableError, InvalidInputError: a file is missing, damaged or not a lung model.
+    """
+    from covidct.lungs.network import load_lung_models
+
+    if model is not None:
+        return tuple(model) if isinstance(model, (list, tuple)) else (model,)
+    return load_lung_models(opts.hybrid.model)
+
+
+def lung_choice(networks: Sequence[Any], opts: LungOptions, choice: LungChoice | None = None, *,
+                warn: bool = True) -> LungChoice | None:
+    """The lung choice classifier for ``networks``: ``choice``, else the file of
+    ``opts.hybrid.choice``, else the shipped classifier when it was fitted with these
+    networks; None (the fixed thresholds; a warning when ``warn``) otherwise.
+
+    Raises:
+        DataUnavailableError, InvalidInputError: a classifier file is missing or damaged.
+    """
+    from covidct.lungs.choice import load_lung_choice
+
+    if choice is not None:
+        return choice
+    if opts.hybrid.choice is not None:
+        return load_lung_choice(opts.hybrid.choice)
+    shipped = load_lung_choice()
+    fitted = {str(t.get("model_sha256")) for t in shipped.card.get("trained_on", [])}
+    if network_id(networks) in fitted:
+        return shipped
+    if warn:
+        names = ", ".join(str(getattr(n, "source", None) or "a network") for n in networks)
+        log.warning("the shipped lung choice classifier was not fitted with the network %s: where \"hybrid\" "
+                    "corrects the rules it uses the fixed thresholds (for the learned choice give a classifier "
+                    "fitted with this network: --lung-choice, LungOptions.hybrid.choice)", names)
+    return None
+
+
+def lung_model_record(method: str, opts: LungOptions) -> dict[str, Any] | None:
+    """For a result's JSON: the lung networks (file name, sha256) that ``method`` uses with
+    ``opts`` and, for ``"hybrid"``, its classifier (``choice``: file name and sha256; None:
+    the fixed thresholds). None for the methods without a network, or when the shipped files
+    are missing (the segmentation has then failed).
+    """
+    from covidct.errors import DataUnavailableError
+
+    if method not in ("model", "hybrid"):
+        return None
+    try:
+        networks = lung_networks(opts)
+        block: dict[str, Any] = {"networks": [_file(n) for n in networks]}
+        if method == "hybrid":
+            chosen = lung_choice(networks, opts, warn=False) if opts.hybrid.learned_choice else None
+            block["choice"] = _file(chosen) if chosen is not None else None
+    except DataUnavailableError:
+        return None
+    return block
+
+
+def _file(part: Any) -> dict[str, str]:
+    return {"file": part.source.name, "sha256": part.sha256}

@@ -1,0 +1,83 @@
+"""Which lung network and choice classifier a segmentation uses (covidct.lungs.weights)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+import pytest
+
+from covidct.errors import DataUnavailableError, InvalidInputError
+from covidct.lungs import segment_lungs
+from covidct.lungs.choice import load_lung_choice, lung_choice_path
+from covidct.lungs.learned import TORCH_MODEL_FILE
+from covidct.lungs.network import load_lung_models, lung_model_path
+from covidct.lungs.options import HybridOptions, LungOptions
+from covidct.lungs.weights import lung_choice, lung_model_record, lung_networks, network_id
+from covidct.provenance import sha256_file
+
+PT = lung_model_path(TORCH_MODEL_FILE)
+
+
+def _options(**hybrid: object) -> LungOptions:
+    return dataclasses.replace(LungOptions.fast(), hybrid=HybridOptions(**hybrid))
+
+
+def _stranger():
+    """The shipped ONNX network under another card: a network the classifier was not fitted with."""
+    net = load_lung_models()[0]
+    return dataclasses.replace(net, card={**net.card, "sha256": "0" * 64})
+
+
+def test_the_shipped_network_in_either_format_gets_the_shipped_classifier():
+    onnx, torch = lung_networks(LungOptions.fast()), lung_networks(_options(model=str(PT)))
+    assert [n.source for n in onnx] == [lung_model_path()] and [n.source for n in torch] == [PT]
+    assert network_id(onnx) == network_id(torch) == sha256_file(PT)  # the ONNX export carries the .pt's card
+    fitted = load_lung_choice().card["trained_on"][0]["model_sha256"]
+    assert network_id(onnx) == fitted
+    for nets in (onnx, torch):
+        assert lung_choice(nets, LungOptions.fast()) is load_lung_choice()
+
+
+def test_another_network_gets_the_fixed_thresholds_unless_a_classifier_is_given(caplog):
+    other = (_stranger(),)
+    with caplog.at_level(logging.WARNING, logger="covidct.lungs.weights"):
+        assert lung_choice(other, LungOptions.fast()) is None
+    assert "not fitted with the network" in caplog.text and "fixed thresholds" in caplog.text
+    text = lung_choice_path().with_suffix(".txt")
+    given = lung_choice(other, _options(choice=str(text)))
+    assert given is not None and given.source == text and given.sha256 == sha256_file(text)
+    assert lung_choice(other, LungOptions.fast(), given) is given
+    with pytest.raises(DataUnavailableError, match="missing"):
+        lung_choice(other, _options(choice="absent.txt"))
+
+
+def test_options_name_files_as_text_or_nothing():
+    assert HybridOptions(model=PT).model == str(PT)  # a Path is kept as text (JSON results)
+    assert HybridOptions().model is None and HybridOptions().choice is None
+    for bad in ("", "  "):
+        with pytest.raises(InvalidInputError, match="hybrid.model"):
+            HybridOptions(model=bad)
+
+
+def test_the_record_names_what_is_used():
+    shipped = lung_model_record("hybrid", LungOptions.fast())
+    assert shipped == {"networks": [{"file": "lung-unet.onnx", "sha256": sha256_file(lung_model_path())}],
+                       "choice": {"file": lung_choice_path().name, "sha256": sha256_file(lung_choice_path())}}
+    assert lung_model_record("model", LungOptions.fast()) == {"networks": shipped["networks"]}
+    assert lung_model_record("refined", LungOptions.fast()) is None
+    fixed = lung_model_record("hybrid", _options(learned_choice=False, model=str(PT)))
+    assert fixed == {"networks": [{"file": PT.name, "sha256": sha256_file(PT)}], "choice": None}
+
+
+def test_hybrid_with_another_network_is_hybrid_with_the_fixed_thresholds(phantom, caplog):
+    """With the correction forced on (where the choice changes the labels), a network the
+    shipped classifier was not fitted with gets exactly the fixed thresholds' labels."""
+    vol = phantom.volume
+    forced, fixed = _options(diseased_only=False), _options(diseased_only=False, learned_choice=False)
+    with caplog.at_level(logging.WARNING, logger="covidct.lungs.weights"):
+        other = segment_lungs(vol, options=forced, model=_stranger())
+    assert "fixed thresholds" in caplog.text
+    assert np.array_equal(other, segment_lungs(vol, options=fixed))
+    assert not np.array_equal(other, segment_lungs(vol, options=forced))
