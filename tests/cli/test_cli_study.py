@@ -117,7 +117,8 @@ def test_a_lung_network_and_classifier_from_files(study, tmp_path):
     prov = json.loads((out / "quantification.json").read_text())["provenance"]["options"]
     assert prov["lungs"]["hybrid"]["model"] == str(pt) and prov["lungs"]["hybrid"]["choice"] == str(text)
     assert prov["lung_model"] == {"networks": [{"file": pt.name, "sha256": sha256_file(pt)}],
-                                  "choice": {"file": text.name, "sha256": sha256_file(text)}}
+                                  "choice": {"file": text.name, "sha256": sha256_file(text),
+                                             "fitted_with_networks": True}}
     mask = tmp_path / "m.nrrd"
     for args, words in (
         (["segment", str(path), "-o", str(mask), "--lung-model", str(tmp_path / "absent.pt")], "is missing"),

@@ -14,7 +14,13 @@ from covidct.lungs.choice import load_lung_choice, lung_choice_path
 from covidct.lungs.learned import TORCH_MODEL_FILE
 from covidct.lungs.network import load_lung_models, lung_model_path
 from covidct.lungs.options import HybridOptions, LungOptions
-from covidct.lungs.weights import lung_choice, lung_model_record, lung_networks, network_id
+from covidct.lungs.weights import (
+    fitted_with,
+    lung_choice,
+    lung_model_record,
+    lung_networks,
+    network_id,
+)
 from covidct.provenance import sha256_file
 
 PT = lung_model_path(TORCH_MODEL_FILE)
@@ -40,14 +46,19 @@ def test_the_shipped_network_in_either_format_gets_the_shipped_classifier():
         assert lung_choice(nets, LungOptions.fast()) is load_lung_choice()
 
 
-def test_another_network_gets_the_fixed_thresholds_unless_a_classifier_is_given(caplog):
-    other = (_stranger(),)
+def test_another_network_gets_the_shipped_classifier_with_a_warning_unless_one_is_given(caplog):
+    other, shipped = (_stranger(),), load_lung_choice()
+    assert not fitted_with(shipped, other) and fitted_with(shipped, lung_networks(LungOptions.fast()))
     with caplog.at_level(logging.WARNING, logger="covidct.lungs.weights"):
-        assert lung_choice(other, LungOptions.fast()) is None
-    assert "not fitted with the network" in caplog.text and "fixed thresholds" in caplog.text
+        assert lung_choice(other, LungOptions.fast()) is shipped
+        assert "fitted with another network" in caplog.text
+        caplog.clear()
+        assert lung_choice(other, LungOptions.fast(), warn=False) is shipped
+        assert lung_choice(lung_networks(LungOptions.fast()), LungOptions.fast()) is shipped
+        assert caplog.text == ""
     text = lung_choice_path().with_suffix(".txt")
     given = lung_choice(other, _options(choice=str(text)))
-    assert given is not None and given.source == text and given.sha256 == sha256_file(text)
+    assert given.source == text and given.sha256 == sha256_file(text)
     assert lung_choice(other, LungOptions.fast(), given) is given
     with pytest.raises(DataUnavailableError, match="missing"):
         lung_choice(other, _options(choice="absent.txt"))
@@ -64,20 +75,20 @@ def test_options_name_files_as_text_or_nothing():
 def test_the_record_names_what_is_used():
     shipped = lung_model_record("hybrid", LungOptions.fast())
     assert shipped == {"networks": [{"file": "lung-unet.onnx", "sha256": sha256_file(lung_model_path())}],
-                       "choice": {"file": lung_choice_path().name, "sha256": sha256_file(lung_choice_path())}}
+                       "choice": {"file": lung_choice_path().name, "sha256": sha256_file(lung_choice_path()),
+                                  "fitted_with_networks": True}}
     assert lung_model_record("model", LungOptions.fast()) == {"networks": shipped["networks"]}
     assert lung_model_record("refined", LungOptions.fast()) is None
     fixed = lung_model_record("hybrid", _options(learned_choice=False, model=str(PT)))
     assert fixed == {"networks": [{"file": PT.name, "sha256": sha256_file(PT)}], "choice": None}
 
 
-def test_hybrid_with_another_network_is_hybrid_with_the_fixed_thresholds(phantom, caplog):
-    """With the correction forced on (where the choice changes the labels), a network the
-    shipped classifier was not fitted with gets exactly the fixed thresholds' labels."""
-    vol = phantom.volume
-    forced, fixed = _options(diseased_only=False), _options(diseased_only=False, learned_choice=False)
+def test_hybrid_with_another_network_uses_the_shipped_classifier(phantom, caplog):
+    """With the correction forced on (where the classifier decides voxels), a network under
+    another card gives the shipped network's labels (the same probabilities, the same
+    classifier), and a warning."""
+    forced = _options(diseased_only=False)
     with caplog.at_level(logging.WARNING, logger="covidct.lungs.weights"):
-        other = segment_lungs(vol, options=forced, model=_stranger())
-    assert "fixed thresholds" in caplog.text
-    assert np.array_equal(other, segment_lungs(vol, options=fixed))
-    assert not np.array_equal(other, segment_lungs(vol, options=forced))
+        other = segment_lungs(phantom.volume, options=forced, model=_stranger())
+    assert "fitted with another network" in caplog.text
+    assert np.array_equal(other, segment_lungs(phantom.volume, options=forced))

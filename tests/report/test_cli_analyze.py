@@ -51,7 +51,8 @@ def test_analyze_cli_writes_report(sim_nifti, tmp_path):
 
     assert record["lungs"]["lung_model"] == {
         "networks": [{"file": p.name, "sha256": sha256_file(p)} for p in lung_model_paths()],
-        "choice": {"file": lung_choice_path().name, "sha256": sha256_file(lung_choice_path())}}
+        "choice": {"file": lung_choice_path().name, "sha256": sha256_file(lung_choice_path()),
+                   "fitted_with_networks": True}}
     assert record["provenance"]["options"]["analyze"]["preset"] == "fast"
     assert "report:" in res.output
 

@@ -82,8 +82,8 @@ LUNG_MODEL_HELP = (
 )
 LUNG_CHOICE_HELP = (
     "Lung choice classifier fitted with that network (method hybrid; "
-    "benchmarks/lung_combiner_heldout.py fit). Without it, a network the shipped classifier was "
-    "not fitted with gets the fixed thresholds."
+    "benchmarks/lung_combiner_heldout.py fit); default the shipped one, with a warning when "
+    "it was fitted with another network."
 )
 
 #: Third-party loggers that speak at INFO level (cluster start-up, GPU lines, per-feature

@@ -111,7 +111,7 @@ def probability_and_choice(hu: np.ndarray, spacing: tuple[float, float, float], 
                            choice: bool = False) -> tuple[np.ndarray, LungChoice | None]:
     """The network's probability on the working scan ``hu`` (spacing in mm; the networks of
     :func:`covidct.lungs.weights.lung_networks`) and, when ``choice``, its lung choice
-    classifier (:func:`covidct.lungs.weights.lung_choice`; None: the fixed thresholds):
+    classifier (:func:`covidct.lungs.weights.lung_choice`):
     what :func:`covidct.lungs.segment_lungs` runs beside the rules.
 
     Raises:

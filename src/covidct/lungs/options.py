@@ -369,8 +369,8 @@ class HybridOptions:
             one, for ``"model"`` and ``"hybrid"`` (None: the shipped network).
         choice: the lung choice classifier file (``.txt`` or ``.onnx``, fitted with that
             network by ``benchmarks/lung_combiner_heldout.py``) instead of the shipped one
-            (None: the shipped classifier when it was fitted with the network in use, else
-            the fixed thresholds, with a warning: :mod:`covidct.lungs.weights`).
+            (None: the shipped classifier, with a warning when it was fitted with another
+            network: :mod:`covidct.lungs.weights`).
 
     The thresholds were chosen on the standard painted cases of
     ``benchmarks/lung_model_validation.py`` with held-out models, ``collapse_ratio`` on two

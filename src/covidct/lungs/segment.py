@@ -29,7 +29,6 @@ back. Pipeline (all on a coarser working grid, see :class:`~covidct.lungs.option
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -368,8 +367,7 @@ def segment_lungs(
             (:func:`covidct.lungs.network.load_lung_models`) and a lung choice classifier
             (:func:`covidct.lungs.choice.load_lung_choice`) instead of those of the options
             (``options.hybrid.model`` / ``.choice``, files) or the shipped ones: a network
-            retrained by ``covidct train lungs-unet-2mm``, or one held out. A network
-            without a classifier fitted with it gets the fixed thresholds
+            retrained by ``covidct train lungs-unet-2mm``, or one held out
             (:mod:`covidct.lungs.weights`).
     Returns:
         uint8 ``(z, y, x)`` mask on the input grid: 0 background, 1 right lung,
@@ -463,8 +461,6 @@ def _learned(image: CTVolume | np.ndarray, spacing: tuple[float, float, float] |
         rules = _rules(hu, body, grid, orient, opts, name, "refined", shared=label_network)
         choice = choice if choice is not None else net.result()[1]
         network = labelled[0].result()
-    if load_choice and choice is None:  # no classifier for this network: the fixed thresholds
-        opts = dataclasses.replace(opts, hybrid=dataclasses.replace(opts.hybrid, learned_choice=False))
     if method == "model":
         return learned_segment.model_lungs(arr, sp, direction, opts, name, network=network)
     return labels_to_input(learned_segment.corrected_rules(rules.labels, network, opts, name, choice), grid)

@@ -5,8 +5,8 @@ The network is ``LungOptions.hybrid.model`` when set (a network the user trained
 ``covidct train lungs-unet-2mm``), else the shipped one. The classifier of ``"hybrid"`` reads
 the network's probability, so it belongs to the network it was fitted with (its card's
 ``trained_on[].model_sha256``): ``LungOptions.hybrid.choice`` when set, else the shipped
-classifier when it was fitted with the network in use, else none: ``"hybrid"`` then corrects
-the rules with its fixed thresholds (``HybridOptions.learned_choice=False``) and says so.
+classifier, with a warning when it was fitted with another network (held out it still
+corrects better than the fixed thresholds: docs/validation.md).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from covidct.lungs.choice import LungChoice
     from covidct.lungs.network import LungNetwork
 
-__all__ = ["lung_choice", "lung_model_record", "lung_networks", "network_id"]
+__all__ = ["fitted_with", "lung_choice", "lung_model_record", "lung_networks", "network_id"]
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,17 @@ def lung_networks(opts: LungOptions, model: Any = None) -> tuple[LungNetwork, ..
     return load_lung_models(opts.hybrid.model)
 
 
+def fitted_with(choice: LungChoice, networks: Sequence[Any]) -> bool:
+    """Whether ``choice`` was fitted with ``networks`` (its card's ``trained_on[].model_sha256``)."""
+    return network_id(networks) in {str(t.get("model_sha256")) for t in choice.card.get("trained_on", [])}
+
+
 def lung_choice(networks: Sequence[Any], opts: LungOptions, choice: LungChoice | None = None, *,
-                warn: bool = True) -> LungChoice | None:
+                warn: bool = True) -> LungChoice:
     """The lung choice classifier for ``networks``: ``choice``, else the file of
-    ``opts.hybrid.choice``, else the shipped classifier when it was fitted with these
-    networks; None (the fixed thresholds; a warning when ``warn``) otherwise.
+    ``opts.hybrid.choice``, else the shipped one. The shipped one with a network it was not
+    fitted with gets a warning (when ``warn``): held out, it still corrects better than the
+    fixed thresholds (docs/validation.md), but a classifier fitted with that network is better.
 
     Raises:
         DataUnavailableError, InvalidInputError: a classifier file is missing or damaged.
@@ -62,22 +68,19 @@ def lung_choice(networks: Sequence[Any], opts: LungOptions, choice: LungChoice |
     if opts.hybrid.choice is not None:
         return load_lung_choice(opts.hybrid.choice)
     shipped = load_lung_choice()
-    fitted = {str(t.get("model_sha256")) for t in shipped.card.get("trained_on", [])}
-    if network_id(networks) in fitted:
-        return shipped
-    if warn:
+    if warn and not fitted_with(shipped, networks):
         names = ", ".join(str(getattr(n, "source", None) or "a network") for n in networks)
-        log.warning("the shipped lung choice classifier was not fitted with the network %s: where \"hybrid\" "
-                    "corrects the rules it uses the fixed thresholds (for the learned choice give a classifier "
-                    "fitted with this network: --lung-choice, LungOptions.hybrid.choice)", names)
-    return None
+        log.warning("the shipped lung choice classifier was fitted with another network than %s; for the "
+                    "best correction give one fitted with it (--lung-choice, LungOptions.hybrid.choice)", names)
+    return shipped
 
 
 def lung_model_record(method: str, opts: LungOptions) -> dict[str, Any] | None:
     """For a result's JSON: the lung networks (file name, sha256) that ``method`` uses with
-    ``opts`` and, for ``"hybrid"``, its classifier (``choice``: file name and sha256; None:
-    the fixed thresholds). None for the methods without a network, or when the shipped files
-    are missing (the segmentation has then failed).
+    ``opts`` and, for ``"hybrid"``, its classifier (``choice``: file name, sha256 and
+    ``fitted_with_networks``; None with ``learned_choice=False``: the fixed thresholds). None
+    for the methods without a network, or when the shipped files are missing (the
+    segmentation has then failed).
     """
     from covidct.errors import DataUnavailableError
 
@@ -88,11 +91,12 @@ def lung_model_record(method: str, opts: LungOptions) -> dict[str, Any] | None:
         block: dict[str, Any] = {"networks": [_file(n) for n in networks]}
         if method == "hybrid":
             chosen = lung_choice(networks, opts, warn=False) if opts.hybrid.learned_choice else None
-            block["choice"] = _file(chosen) if chosen is not None else None
+            block["choice"] = ({**_file(chosen), "fitted_with_networks": fitted_with(chosen, networks)}
+                               if chosen is not None else None)
     except DataUnavailableError:
         return None
     return block
 
 
-def _file(part: Any) -> dict[str, str]:
+def _file(part: Any) -> dict[str, Any]:
     return {"file": part.source.name, "sha256": part.sha256}
