@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import pytest
 
-from covidct.errors import DataUnavailableError, InvalidInputError
+from covidct.errors import DataUnavailableError, InvalidInputError, NoLungsFoundError
 from covidct.lungs import segment_lungs
 from covidct.lungs.choice import load_lung_choice, lung_choice_path
 from covidct.lungs.learned import TORCH_MODEL_FILE
@@ -16,6 +16,7 @@ from covidct.lungs.network import load_lung_models, lung_model_path
 from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.lungs.weights import (
     fitted_with,
+    foreign_note,
     lung_choice,
     lung_model_record,
     lung_networks,
@@ -36,32 +37,26 @@ def _stranger():
     return dataclasses.replace(net, card={**net.card, "sha256": "0" * 64})
 
 
-def test_the_shipped_network_in_either_format_gets_the_shipped_classifier():
+def test_the_shipped_network_in_either_format_is_the_one_the_shipped_classifier_was_fitted_with():
     onnx, torch = lung_networks(LungOptions.fast()), lung_networks(_options(model=str(PT)))
     assert [n.source for n in onnx] == [lung_model_path()] and [n.source for n in torch] == [PT]
     assert network_id(onnx) == network_id(torch) == sha256_file(PT)  # the ONNX export carries the .pt's card
-    fitted = load_lung_choice().card["trained_on"][0]["model_sha256"]
-    assert network_id(onnx) == fitted
+    assert network_id(onnx) == load_lung_choice().card["trained_on"][0]["model_sha256"]
     for nets in (onnx, torch):
-        assert lung_choice(nets, LungOptions.fast()) is load_lung_choice()
+        assert fitted_with(load_lung_choice(), nets) and foreign_note(load_lung_choice(), nets) is None
 
 
-def test_another_network_gets_the_shipped_classifier_with_a_warning_unless_one_is_given(caplog):
+def test_the_shipped_classifier_unless_one_is_given_and_a_note_for_another_network():
     other, shipped = (_stranger(),), load_lung_choice()
-    assert not fitted_with(shipped, other) and fitted_with(shipped, lung_networks(LungOptions.fast()))
-    with caplog.at_level(logging.WARNING, logger="covidct.lungs.weights"):
-        assert lung_choice(other, LungOptions.fast()) is shipped
-        assert "fitted with another network" in caplog.text
-        caplog.clear()
-        assert lung_choice(other, LungOptions.fast(), warn=False) is shipped
-        assert lung_choice(lung_networks(LungOptions.fast()), LungOptions.fast()) is shipped
-        assert caplog.text == ""
+    assert not fitted_with(shipped, other)
+    assert "fitted with another network" in foreign_note(shipped, other)
+    assert lung_choice(LungOptions.fast()) is shipped
     text = lung_choice_path().with_suffix(".txt")
-    given = lung_choice(other, _options(choice=str(text)))
+    given = lung_choice(_options(choice=str(text)))
     assert given.source == text and given.sha256 == sha256_file(text)
-    assert lung_choice(other, LungOptions.fast(), given) is given
+    assert lung_choice(LungOptions.fast(), given) is given
     with pytest.raises(DataUnavailableError, match="missing"):
-        lung_choice(other, _options(choice="absent.txt"))
+        lung_choice(_options(choice="absent.txt"))
 
 
 def test_options_name_files_as_text_or_nothing():
@@ -88,7 +83,13 @@ def test_hybrid_with_another_network_uses_the_shipped_classifier(phantom, caplog
     another card gives the shipped network's labels (the same probabilities, the same
     classifier), and a warning."""
     forced = _options(diseased_only=False)
-    with caplog.at_level(logging.WARNING, logger="covidct.lungs.weights"):
+    with caplog.at_level(logging.WARNING):
         other = segment_lungs(phantom.volume, options=forced, model=_stranger())
     assert "fitted with another network" in caplog.text
     assert np.array_equal(other, segment_lungs(phantom.volume, options=forced))
+    caplog.clear()  # a scan without lungs: the rules' refusal alone, no warning before it
+    body = np.full((24, 96, 96), -1000, np.int16)
+    body[:, 12:84, 12:84] = 40
+    with caplog.at_level(logging.WARNING), pytest.raises(NoLungsFoundError):
+        segment_lungs(body, (2.5, 2.0, 2.0), model=_stranger())
+    assert caplog.text == ""

@@ -108,21 +108,23 @@ def _check_axial(orient: Orientation, name: str) -> None:
 
 def probability_and_choice(hu: np.ndarray, spacing: tuple[float, float, float], orient: Orientation, name: str,
                            opts: LungOptions, *, model: Any = None, threads: int | None = None,
-                           choice: bool = False) -> tuple[np.ndarray, LungChoice | None]:
+                           choice: bool = False) -> tuple[np.ndarray, LungChoice | None, str | None]:
     """The network's probability on the working scan ``hu`` (spacing in mm; the networks of
     :func:`covidct.lungs.weights.lung_networks`) and, when ``choice``, its lung choice
-    classifier (:func:`covidct.lungs.weights.lung_choice`):
-    what :func:`covidct.lungs.segment_lungs` runs beside the rules.
+    classifier (:func:`covidct.lungs.weights.lung_choice`) and the warning when it was
+    fitted with another network: what :func:`covidct.lungs.segment_lungs` runs beside the
+    rules (it gives the warning once the rules found lungs).
 
     Raises:
         InvalidInputError: not axial slices.
     """
-    from covidct.lungs.weights import lung_choice, lung_networks
+    from covidct.lungs.weights import foreign_note, lung_choice, lung_networks
 
     _check_axial(orient, name)
     networks = lung_networks(opts, model)
-    return (_probability(hu, spacing, orient, networks, threads),
-            lung_choice(networks, opts) if choice else None)
+    chosen = lung_choice(opts) if choice else None
+    return (_probability(hu, spacing, orient, networks, threads), chosen,
+            foreign_note(chosen, networks) if chosen is not None and opts.hybrid.choice is None else None)
 
 
 def labelled(network: NetworkPass, opts: LungOptions, name: str, *,

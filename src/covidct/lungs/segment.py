@@ -459,8 +459,11 @@ def _learned(image: CTVolume | np.ndarray, spacing: tuple[float, float, float] |
             labelled.append(pool.submit(run))
 
         rules = _rules(hu, body, grid, orient, opts, name, "refined", shared=label_network)
-        choice = choice if choice is not None else net.result()[1]
         network = labelled[0].result()
+        if load_choice:
+            _, choice, note = net.result()
+            if note:  # after the rules' refusal of a scan without lungs, which comes first
+                log.warning(note)
     if method == "model":
         return learned_segment.model_lungs(arr, sp, direction, opts, name, network=network)
     return labels_to_input(learned_segment.corrected_rules(rules.labels, network, opts, name, choice), grid)

@@ -11,7 +11,6 @@ corrects better than the fixed thresholds: docs/validation.md).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +20,7 @@ if TYPE_CHECKING:
     from covidct.lungs.choice import LungChoice
     from covidct.lungs.network import LungNetwork
 
-__all__ = ["fitted_with", "lung_choice", "lung_model_record", "lung_networks", "network_id"]
-
-log = logging.getLogger(__name__)
-
+__all__ = ["fitted_with", "foreign_note", "lung_choice", "lung_model_record", "lung_networks", "network_id"]
 
 def network_id(networks: Sequence[Any]) -> str:
     """What names networks to a classifier fitted with them: each network's ``.pt`` sha256
@@ -51,12 +47,10 @@ def fitted_with(choice: LungChoice, networks: Sequence[Any]) -> bool:
     return network_id(networks) in {str(t.get("model_sha256")) for t in choice.card.get("trained_on", [])}
 
 
-def lung_choice(networks: Sequence[Any], opts: LungOptions, choice: LungChoice | None = None, *,
-                warn: bool = True) -> LungChoice:
-    """The lung choice classifier for ``networks``: ``choice``, else the file of
-    ``opts.hybrid.choice``, else the shipped one. The shipped one with a network it was not
-    fitted with gets a warning (when ``warn``): held out, it still corrects better than the
-    fixed thresholds (docs/validation.md), but a classifier fitted with that network is better.
+def lung_choice(opts: LungOptions, choice: LungChoice | None = None) -> LungChoice:
+    """The lung choice classifier: ``choice``, else the file of ``opts.hybrid.choice``, else
+    the shipped one, also with a network it was not fitted with (:func:`foreign_note`): held
+    out, it still corrects better than the fixed thresholds (docs/validation.md).
 
     Raises:
         DataUnavailableError, InvalidInputError: a classifier file is missing or damaged.
@@ -67,12 +61,17 @@ def lung_choice(networks: Sequence[Any], opts: LungOptions, choice: LungChoice |
         return choice
     if opts.hybrid.choice is not None:
         return load_lung_choice(opts.hybrid.choice)
-    shipped = load_lung_choice()
-    if warn and not fitted_with(shipped, networks):
-        names = ", ".join(str(getattr(n, "source", None) or "a network") for n in networks)
-        log.warning("the shipped lung choice classifier was fitted with another network than %s; for the "
-                    "best correction give one fitted with it (--lung-choice, LungOptions.hybrid.choice)", names)
-    return shipped
+    return load_lung_choice()
+
+
+def foreign_note(choice: LungChoice, networks: Sequence[Any]) -> str | None:
+    """The warning for ``choice`` used with ``networks`` it was not fitted with (else None)."""
+    if fitted_with(choice, networks):
+        return None
+    names = ", ".join(str(getattr(n, "source", None) or "a network") for n in networks)
+    return (f"the lung choice classifier {choice.source.name if choice.source else ''} was fitted with another "
+            f"network than {names}; for the best correction give one fitted with it (--lung-choice, "
+            "LungOptions.hybrid.choice)")
 
 
 def lung_model_record(method: str, opts: LungOptions) -> dict[str, Any] | None:
@@ -90,7 +89,7 @@ def lung_model_record(method: str, opts: LungOptions) -> dict[str, Any] | None:
         networks = lung_networks(opts)
         block: dict[str, Any] = {"networks": [_file(n) for n in networks]}
         if method == "hybrid":
-            chosen = lung_choice(networks, opts, warn=False) if opts.hybrid.learned_choice else None
+            chosen = lung_choice(opts) if opts.hybrid.learned_choice else None
             block["choice"] = ({**_file(chosen), "fitted_with_networks": fitted_with(chosen, networks)}
                                if chosen is not None else None)
     except DataUnavailableError:
