@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["fitted_with", "foreign_note", "lung_choice", "lung_model_record", "lung_networks", "network_id"]
 
+
 def network_id(networks: Sequence[Any]) -> str:
     """What names networks to a classifier fitted with them: each network's ``.pt`` sha256
     (its card's ``sha256``; an ONNX export carries its ``.pt``'s card), joined by "+"."""
