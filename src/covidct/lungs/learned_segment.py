@@ -313,7 +313,8 @@ def _learned_choice(rules: np.ndarray, network: NetworkPass, opts: LungOptions, 
     collapsed, lung added where the rules have none is kept only in parts that touch the
     rules' lungs (as the fixed thresholds add it): on a scan of the lung bases the network can
     take bowel for lung."""
-    from covidct.lungs.choice import choose_lung, load_lung_choice
+    from covidct.lungs.choice import choose_lung
+    from covidct.lungs.weights import lung_choice
 
     grid, _, hu, body, prob, net = network
     if net is None:  # the network found no plausible lung
@@ -324,7 +325,7 @@ def _learned_choice(rules: np.ndarray, network: NetworkPass, opts: LungOptions, 
     ) or _lost_lung(rules, network, opts)
     if not sick:
         return rules
-    lung = choose_lung(hu, prob, body, rules > 0, net > 0, grid.spacing, choice or load_lung_choice(),
+    lung = choose_lung(hu, prob, body, rules > 0, net > 0, grid.spacing, lung_choice(opts, choice),
                        superior_is_high=network.orient.superior_is_high)
     if not collapsed:
         lung = (lung & (rules > 0)) | _touching(lung & (rules == 0), rules > 0)
