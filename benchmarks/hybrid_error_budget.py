@@ -34,13 +34,12 @@ from _masks import dice
 from hybrid_validation import CASE_SETS, DEFAULT_REAL
 
 from covidct.errors import CovidCTError
-from covidct.io import read_ct
 from covidct.lungs import segment_lungs
 from covidct.lungs.learned_segment import model_lungs, network_pass
 from covidct.lungs.network import load_lung_models
 from covidct.lungs.options import HybridOptions, LungOptions
 from covidct.lungs.train_data import read_labelled_ct
-from covidct.phantom import paint_into
+from covidct.phantom import painted_cases
 
 #: HU from which a voxel reads as consolidation or soft tissue (aerated lung and GGO lie below)
 TISSUE_HU = -120.0
@@ -73,15 +72,9 @@ def budget(truth: np.ndarray, rules: np.ndarray, net: np.ndarray, hybrid: np.nda
 def painted(real: Path, ct: str, names: list[str], sets: dict = CASE_SETS):
     """(set name, case name, painted scan, reference lungs, lesion mask) for every painted case
     of the sets ``names`` (of ``sets``) on the CT ``real / f"{ct}_image.nrrd"``."""
-    path = real / f"{ct}_image.nrrd"
-    volume = read_ct(path)
-    labels = read_labelled_ct(path)[1]  # its NAME_lungmask labels, else the rules' mask
-    for name in names:
-        findings, first_seed = sets[name]
-        for seed, (diagnosis, fraction, cons) in enumerate(findings, start=first_seed):
-            sick, lesions = paint_into(volume, labels, diagnosis=diagnosis, fraction=fraction,
-                                       consolidation_share=cons, seed=seed)
-            yield name, f"{ct} {diagnosis} {fraction:.2f}/{cons:.1f} s{seed}", sick, labels > 0, lesions > 0
+    volume, labels = read_labelled_ct(real / f"{ct}_image.nrrd")  # its NAME_lungmask labels, else the rules' mask
+    for name, case, sick, lesions in painted_cases(volume, labels, names, sets=sets):
+        yield name, f"{ct} {case}", sick, labels > 0, lesions > 0
 
 
 def masks(sick, model, opts: LungOptions, name: str):

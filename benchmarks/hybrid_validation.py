@@ -26,29 +26,12 @@ from _quant_flags import add_quant_flags, quant_options
 from covidct.io import read_ct
 from covidct.lesions import quantify
 from covidct.lungs import segment_lungs
-from covidct.phantom import paint_into
+from covidct.phantom import PAINTED_SETS, paint_into
 
 DEFAULT_REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-ct"
-# (diagnosis, share of lung involved, share of it consolidated)
-FINDINGS = [("covid", 0.25, 0.2), ("covid", 0.5, 0.4), ("covid", 0.75, 0.6), ("pneumonia", 0.25, 0.7)]  # seeds 0-3
-# more painted cases, by name: (findings, seed of the first); "fresh" was drawn after the
-# hybrid's thresholds were chosen on "standard", "third" after its collapse check was set on
-# two "fresh" cases, "fourth" after that check was made to run on every scan (one "third"
-# case showed the need), "fifth" after the diseased-lung rim rule; none was looked at
-# before the change it checks (docs/validation.md)
-CASE_SETS = {
-    "standard": (FINDINGS, 0),
-    "fresh": ([("covid", 0.3, 0.3), ("covid", 0.55, 0.5), ("covid", 0.8, 0.8), ("pneumonia", 0.4, 0.8)], 10),
-    "third": ([("covid", 0.45, 0.7), ("covid", 0.85, 0.9), ("pneumonia", 0.35, 1.0), ("covid", 0.65, 0.3)], 20),
-    "fourth": ([("covid", 0.35, 0.5), ("covid", 0.6, 0.7), ("pneumonia", 0.3, 0.9), ("covid", 0.9, 0.6)], 30),
-    "fifth": ([("covid", 0.4, 0.4), ("covid", 0.7, 0.8), ("pneumonia", 0.5, 0.9), ("covid", 0.95, 0.5)], 40),
-    # mild disease, where the disease gate may stay closed
-    "mild": ([("covid", 0.02, 0.3), ("covid", 0.05, 0.5), ("covid", 0.1, 0.8), ("pneumonia", 0.05, 0.9),
-              ("pneumonia", 0.1, 1.0)], 60),
-    # more mild disease, drawn after the "lost lung" test was set on "mild"
-    "mild2": ([("covid", 0.03, 0.4), ("covid", 0.08, 0.6), ("covid", 0.12, 0.9), ("pneumonia", 0.08, 1.0),
-               ("pneumonia", 0.12, 0.8)], 70),
-}
+# painted cases by set name (covidct.phantom.PAINTED_SETS: what each set is, when it was drawn)
+CASE_SETS = PAINTED_SETS
+FINDINGS = CASE_SETS["standard"][0]  # seeds 0-3
 
 
 def run(job: tuple[str, str, float, float, int, bool, bool, str]) -> tuple[str, float, float, float, float, float, float]:

@@ -1,4 +1,6 @@
-"""Fit the lung choice classifier of ``covidct.lungs.choice`` on painted cases of a training CT.
+"""Fit the lung choice classifier of ``covidct.lungs.choice`` on painted cases of a training CT,
+from features files that can be mixed (painted cases, lung-base cuts). ``covidct train
+lung-choice`` (:mod:`covidct.lungs.train_choice`) fits one from a folder of CTs in one step.
 
 Usage:
   # 1. disagreement voxels of painted cases of a training CT, scored by a lung network
@@ -38,37 +40,19 @@ from pathlib import Path
 
 import numpy as np
 from hybrid_error_budget import painted
-from hybrid_validation import CASE_SETS, DEFAULT_REAL
+from hybrid_validation import CASE_SETS as SETS
+from hybrid_validation import DEFAULT_REAL
 from lung_bases_heldout import cut
 from lung_bases_heldout import scans as bases_scans
 
 from covidct.errors import CovidCTError, NoLungsFoundError
-from covidct.lungs import segment_lungs
-from covidct.lungs.choice import FEATURES, disagreement_features, fit_lung_choice, save_lung_choice
-from covidct.lungs.grid import labels_to_working
-from covidct.lungs.learned_segment import network_labels, network_pass
+from covidct.lungs.choice import FEATURES
 from covidct.lungs.network import load_lung_models
 from covidct.lungs.options import LungOptions
+from covidct.lungs.train_choice import case_features, fit_choice_file
 from covidct.lungs.weights import network_id
-from covidct.provenance import provenance
 
-#: painted training sets beyond the evaluation sets of hybrid_validation: (findings, first seed)
-TRAIN_SETS = {
-    "x1": ([("covid", 0.35, 0.6), ("covid", 0.6, 0.8), ("pneumonia", 0.45, 0.9), ("covid", 0.85, 0.7)], 50),
-    "x2": ([("covid", 0.5, 0.7), ("covid", 0.75, 0.9), ("pneumonia", 0.3, 1.0), ("covid", 0.9, 0.8)], 60),
-}
-SETS = {**CASE_SETS, **TRAIN_SETS}
 VOXELS_PER_CASE = 60000
-
-
-def case_features(sick, truth: np.ndarray, model, opts: LungOptions) -> tuple[np.ndarray, np.ndarray]:
-    """The features of one painted scan's disagreement voxels and their labels (1: lung)."""
-    net = network_pass(sick.array, sick.spacing, sick.direction, opts, "ct", model=model)
-    rules = labels_to_working(segment_lungs(sick, method="refined"), net.grid) > 0
-    labels = net.labels if net.labels is not None else network_labels(net, opts, "ct")  # raises
-    idx, X = disagreement_features(net.hu, net.prob, net.body, rules, labels > 0, net.grid.spacing,
-                                   superior_is_high=net.orient.superior_is_high)
-    return X, labels_to_working(truth.astype(np.uint8), net.grid)[idx] > 0
 
 
 def scans(args: argparse.Namespace):
@@ -115,16 +99,9 @@ def fit(args: argparse.Namespace) -> None:
     if X.ndim != 2 or X.shape[1] != len(FEATURES):
         raise CovidCTError(f"{args.train[0]}: features of another version ({X.shape[1]} columns, "
                            f"expected {len(FEATURES)}); rerun the features step")
-    booster = fit_lung_choice(X, y, lung_weight=args.lung_weight, seed=0)
-    card = {"name": "lung-choice", "model": "LightGBM, 300 trees, 31 leaves, learning rate 0.05",
-            "intended_use": "voxels where the rules' and the lung network's masks disagree, in "
-                            "covidct.lungs.segment_lungs(method='hybrid'); research use",
-            "trained_on": [{"file": f.name, **json.loads(str(d["meta"]))} for f, d in zip(args.train, data)],
-            "voxels": len(y), "lung_share": float(y.mean()), "lung_weight": args.lung_weight,
-            "split_counts": dict(zip(FEATURES, booster.feature_importance().tolist())),
-            "provenance": provenance(seed=0)}
-    save_lung_choice(booster, args.out, card=card, X=X)
-    print(f"{args.out}: {len(y)} voxels ({y.mean():.2f} lung), split counts {card['split_counts']}")
+    fit_choice_file(X, y, args.out, name="lung-choice", lung_weight=args.lung_weight, seed=0,
+                    trained_on=[{"file": f.name, **json.loads(str(d["meta"]))} for f, d in zip(args.train, data)])
+    print(f"{args.out}: {len(y)} voxels ({y.mean():.2f} lung)")
 
 
 def main() -> None:

@@ -88,7 +88,7 @@ def with_lung_model(options: LungOptions, *, model: str | Path | None = None,
         changes["model"] = str(model)
     if choice is not None:
         existing_model_file(choice, lung_choice_path(), "lung choice classifier",
-                            "benchmarks/lung_combiner_heldout.py fit")
+                            "covidct train lung-choice")
         changes["choice"] = str(choice)
     if not changes:
         return options

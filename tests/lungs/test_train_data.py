@@ -70,11 +70,17 @@ def test_labels_on_another_grid_or_with_other_values_are_refused(chest, chest_fi
 
 
 def test_the_labels_file_is_not_taken_for_a_ct(chest, chest_file):
-    from covidct.lungs.train import LungTrainConfig, _real_ct_files
+    from covidct.errors import InvalidInputError
+    from covidct.lungs.train_data import real_ct_files
 
     path, volume = chest_file
     write_image(chest.truth, volume, path.with_name("syn_lungmask.nrrd"))
-    assert _real_ct_files(LungTrainConfig(data=str(path.parent))) == [path]
+    write_image(chest.truth, volume, path.with_name("syn_label.nii.gz"))
+    assert real_ct_files(path.parent) == [path]
+    with pytest.raises(InvalidInputError, match="no CT left"):
+        real_ct_files(path.parent, exclude=["syn"])
+    with pytest.raises(InvalidInputError, match="not a folder"):
+        real_ct_files(path)
 
 
 def test_examples_lie_as_the_network_reads_a_scan(chest):

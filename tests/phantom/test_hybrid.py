@@ -51,3 +51,21 @@ def test_paint_into_bad_inputs():
         paint_into(case.volume, case.lungs[1:])
     flat = CTVolume(case.volume.array, case.volume.spacing)
     assert paint_into(flat, case.lungs, fraction=0.1)[1].any()
+
+
+def test_painted_cases_are_the_named_sets_paint_into_gives():
+    """Each case of a named set is ``paint_into`` with that set's finding and seed, in order."""
+    from covidct.phantom import PAINTED_SETS, painted_cases
+
+    case = simulate_case(0, diagnosis="control", size="tiny")
+    got = list(painted_cases(case.volume, case.lungs, ["standard"]))
+    findings, first = PAINTED_SETS["standard"]
+    assert [(name, label) for name, label, _, _ in got] == [
+        ("standard", f"{d} {f:.2f}/{c:.1f} s{first + i}") for i, (d, f, c) in enumerate(findings)]
+    diagnosis, fraction, cons = findings[2]
+    sick, lesions = paint_into(case.volume, case.lungs, diagnosis=diagnosis, fraction=fraction,
+                               consolidation_share=cons, seed=first + 2)
+    np.testing.assert_array_equal(got[2][2].array, sick.array)
+    np.testing.assert_array_equal(got[2][3], lesions)
+    with pytest.raises(InvalidInputError, match="unknown painted case sets"):
+        next(painted_cases(case.volume, case.lungs, ["standard", "nope"]))

@@ -38,6 +38,15 @@ def test_list_rows_count_parameters_of_the_paper_model():
     assert rows["shiftnet3d-nat"].task == "nat"
 
 
+def test_list_counts_built_on_the_meta_device_equal_those_of_real_models():
+    from covidct.training.families import load_family
+
+    rows = {r.name: r for r in all_preset_rows()}
+    for family in ("lungs", "maskrcnn"):
+        for real in load_family(family).preset_rows():  # built with real tensors
+            assert rows[real.name] == real and real.parameters and real.parameters > 1000
+
+
 def test_set_values_are_parsed_as_yaml():
     assert _parse_sets(["epochs=3", "lr=1e-3", "tasks=[ct, nat]", "name=x"]) == {
         "epochs": 3, "lr": 1e-3, "tasks": ["ct", "nat"], "name": "x"}

@@ -82,7 +82,7 @@ LUNG_MODEL_HELP = (
 )
 LUNG_CHOICE_HELP = (
     "Lung choice classifier fitted with that network (method hybrid; "
-    "benchmarks/lung_combiner_heldout.py fit); default the shipped one, with a warning when "
+    "covidct train lung-choice); default the shipped one, with a warning when "
     "it was fitted with another network."
 )
 

@@ -47,7 +47,7 @@ def train(
     if list_:
         for row in all_preset_rows():
             n = f"{row.parameters / 1e6:.2f} M" if row.parameters else "-"
-            typer.echo(f"{row.name:32s} {row.family:8s} {row.model:22s} {row.task:18s} {n:>9s}")
+            typer.echo(f"{row.name:32s} {row.family:11s} {row.model:22s} {row.task:18s} {n:>9s}")
         return
     if config is None or out is None:
         raise InvalidInputError("give a preset or config and -o/--out (or --list to see presets)")

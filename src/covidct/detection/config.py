@@ -24,14 +24,12 @@ Splits are by patient: the COVIDx-CT split files when the data has them, otherwi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from covidct.detection.model import MaskRCNNOptions
 from covidct.errors import InvalidInputError
+from covidct.training.families import RunConfig
 
 __all__ = ["PRESETS", "DetectionTrainConfig", "load_detection_config"]
 
@@ -41,7 +39,7 @@ SCHEDULES = ("none", "cosine")
 
 
 @dataclass(frozen=True, kw_only=True)
-class DetectionTrainConfig:
+class DetectionTrainConfig(RunConfig):
     """One Mask R-CNN or COVID-CT-Mask-Net training run; written as ``config.yaml``.
 
     Attributes:
@@ -156,24 +154,6 @@ class DetectionTrainConfig:
                                anchor_sizes=self.anchor_sizes,
                                box_positive_fraction=self.box_positive_fraction,
                                box_fg_iou=self.box_fg_iou, box_bg_iou=self.box_bg_iou)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict, as written to YAML (tuples as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    def save(self, path: str | Path) -> Path:
-        """Write the config as YAML."""
-        path = Path(path)
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-        return path
-
-    def with_overrides(self, **changes: Any) -> DetectionTrainConfig:
-        """A copy with some fields changed (unknown names are an error)."""
-        names = {f.name for f in fields(self)}
-        bad = sorted(set(changes) - names)
-        if bad:
-            raise InvalidInputError(f"unknown config fields {bad}; known: {sorted(names)}")
-        return replace(self, **changes)
 
 
 def _presets() -> dict[str, DetectionTrainConfig]:

@@ -13,7 +13,8 @@ alike: HU alone cannot make this choice, position and shape can.
 The shipped classifier (``covidct/data/models/lung-choice.txt``, a LightGBM text model, with
 ``lung-choice.card.json``: data, command, seed, sha256) was fitted on disagreement voxels of
 painted cases of a CT that neither the shipped network nor the validation CTs include
-(``benchmarks/lung_combiner_heldout.py``). A run uses its ONNX export (``lung-choice.onnx``,
+(``benchmarks/lung_combiner_heldout.py``; ``covidct train lung-choice`` fits one for another
+network: :mod:`covidct.lungs.train_choice`). A run uses its ONNX export (``lung-choice.onnx``,
 :func:`export_choice_onnx`, in ONNX Runtime: no LightGBM or scikit-learn import, seconds of
 start-up); :func:`load_lung_choice` checks either file against the card (``sha256``,
 ``onnx_sha256``).
@@ -246,7 +247,7 @@ def _float32_thresholds(booster: Any) -> Any:
 @functools.lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int, card_mtime_ns: int) -> LungChoice:
     file = Path(path)
-    remedy = "reinstall covidct or refit with benchmarks/lung_combiner_heldout.py"
+    remedy = "reinstall covidct or refit with covidct train lung-choice"
     if file.suffix == ".onnx":
         return _load_onnx(file, remedy)
     import lightgbm as lgb
@@ -289,5 +290,5 @@ def load_lung_choice(path: str | Path | None = None) -> LungChoice:
             does not match its card's sha256.
     """
     file = existing_model_file(path, lung_choice_path(), "lung choice classifier",
-                               "benchmarks/lung_combiner_heldout.py fit")
+                               "covidct train lung-choice")
     return _load(*model_version(file))

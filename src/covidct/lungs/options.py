@@ -368,7 +368,7 @@ class HybridOptions:
             lungs-unet-2mm``; several joined by "+" are averaged) instead of the shipped
             one, for ``"model"`` and ``"hybrid"`` (None: the shipped network).
         choice: the lung choice classifier file (``.txt`` or ``.onnx``, fitted with that
-            network by ``benchmarks/lung_combiner_heldout.py``) instead of the shipped one
+            network by ``covidct train lung-choice``) instead of the shipped one
             (None: the shipped classifier, with a warning when it was fitted with another
             network: :mod:`covidct.lungs.weights`).
 

@@ -27,21 +27,20 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from covidct.errors import InvalidInputError
+from covidct.training.families import RunConfig
 
 __all__ = ["PRESETS", "LungTrainConfig", "preset_rows", "train_from_cli", "train_lung_model"]
 
 log = logging.getLogger(__name__)
 
-_CT_SUFFIXES = (".nrrd", ".nii", ".nii.gz", ".mha", ".mhd")
-
 
 @dataclass(frozen=True, kw_only=True)
-class LungTrainConfig:
+class LungTrainConfig(RunConfig):
     """Everything a lung-model run needs; written as ``config.yaml`` into the run folder.
 
     Attributes:
@@ -140,17 +139,6 @@ class LungTrainConfig:
             raise InvalidInputError("epochs, steps_per_epoch, batch_size, threads, val_every, crop_slices, pool "
                                     "and pixel_mm must be > 0")
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (lists for tuples), as written to YAML."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    def with_overrides(self, **changes: Any) -> LungTrainConfig:
-        """A copy with some fields changed (unknown names are an error)."""
-        bad = sorted(set(changes) - {f.name for f in fields(self)})
-        if bad:
-            raise InvalidInputError(f"unknown lung config fields {bad}; known: {[f.name for f in fields(self)]}")
-        return replace(self, **changes)
-
 
 PRESETS: dict[str, LungTrainConfig] = {
     "lungs-unet": LungTrainConfig(),
@@ -194,27 +182,11 @@ def _network(config: LungTrainConfig) -> Any:
     return LungUNet(in_channels=context_channels(config.context), features=config.features)
 
 
-def _real_ct_files(config: LungTrainConfig) -> list[Path]:
-    if not config.data:
-        return []
-    folder = Path(config.data)
-    if not folder.is_dir():
-        raise InvalidInputError(f"lung training data {folder} is not a folder of CTs")
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.name.lower().endswith(_CT_SUFFIXES)
-                   and not any(w in p.name.lower() for w in ("label", "mask")))
-    keep = [p for p in files if p.name.split("_")[0].split(".")[0] not in config.exclude]
-    if not keep:
-        raise InvalidInputError(f"{folder}: no CT left for training (found {[p.name for p in files]}, "
-                                f"excluded {list(config.exclude)})")
-    return keep
-
-
 def _datasets(config: LungTrainConfig, out: Path) -> tuple[list[Any], list[Any], dict[Path, str]]:
-    from covidct.lungs.train_data import load_examples, read_labelled_ct, source_name
+    from covidct.lungs.train_data import load_examples, read_labelled_ct, real_ct_files, source_name
 
     cache = Path(config.cache) if config.cache else out / "cache"
-    real = _real_ct_files(config)
+    real = real_ct_files(config.data, config.exclude) if config.data else []
     labelled = {str(p): read_labelled_ct(p) for p in real}
     grid = {"size": config.phantom_size, "pixel_mm": config.pixel_mm, "canvas": config.canvas, "labelled": labelled}
     train = load_examples(cache, range(*config.phantom_seeds),

@@ -32,7 +32,9 @@ from covidct.io.volume import CTVolume
 from covidct.lungs.model_grid import NEIGHBOUR_MM, to_model_grid
 
 __all__ = ["LUNG_LABEL_SUFFIX", "Example", "deformed_examples", "example_from_volume", "load_examples",
-           "lung_label_file", "phantom_example", "read_labelled_ct", "real_examples", "source_name"]
+           "lung_label_file", "phantom_example", "read_labelled_ct", "real_ct_files", "real_examples", "source_name"]
+
+_CT_SUFFIXES = (".nrrd", ".nii", ".nii.gz", ".mha", ".mhd")
 
 #: version of the deformed variants' recipe, in their cache file names
 _DEFORM_TAG = "d1"
@@ -135,6 +137,28 @@ def read_labelled_ct(path: str | Path) -> tuple[CTVolume, np.ndarray]:
         raise InvalidInputError(f"{file}: lung labels must be 0 (not lung), {RIGHT} (right) and {LEFT} (left); "
                                 f"got values {np.unique(labels)[:8].tolist()}")
     return volume, labels
+
+
+def real_ct_files(data: str | Path, exclude: Iterable[str] = ()) -> list[Path]:
+    """The CT files of the folder ``data`` (files whose name holds "label" or "mask" are
+    skipped), minus those whose name (stem before "_" or ".") is in ``exclude``.
+
+    Raises:
+        InvalidInputError: ``data`` is not a folder, or no CT is left.
+    """
+    from covidct.errors import InvalidInputError
+
+    folder, exclude = Path(data), set(exclude)
+    if not folder.is_dir():
+        raise InvalidInputError(f"lung training data {folder} is not a folder of CTs")
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.name.lower().endswith(_CT_SUFFIXES)
+                   and not any(w in p.name.lower() for w in ("label", "mask")))
+    keep = [p for p in files if _stem(p) not in exclude]
+    if not keep:
+        raise InvalidInputError(f"{folder}: no CT left for training (found {[p.name for p in files]}, "
+                                f"excluded {sorted(exclude)})")
+    return keep
 
 
 def real_examples(path: str | Path, paint_seeds: Iterable[int], *, clear: bool, pixel_mm: float,

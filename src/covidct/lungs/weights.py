@@ -5,8 +5,9 @@ The network is ``LungOptions.hybrid.model`` when set (a network the user trained
 ``covidct train lungs-unet-2mm``), else the shipped one. The classifier of ``"hybrid"`` reads
 the network's probability, so it belongs to the network it was fitted with (its card's
 ``trained_on[].model_sha256``): ``LungOptions.hybrid.choice`` when set, else the shipped
-classifier, with a warning when it was fitted with another network (held out it still
-corrects better than the fixed thresholds: docs/validation.md).
+classifier, with a warning when it was fitted with another network. Held out, it corrected
+another network better than the fixed thresholds, and at least as well as a classifier fitted with
+that network (``covidct train lung-choice``; docs/validation.md).
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def foreign_note(choice: LungChoice, networks: Sequence[Any]) -> str | None:
         return None
     names = ", ".join(str(getattr(n, "source", None) or "a network") for n in networks)
     return (f"the lung choice classifier {choice.source.name if choice.source else ''} was fitted with another "
-            f"network than {names}; for the best correction give one fitted with it (--lung-choice, "
-            "LungOptions.hybrid.choice)")
+            f"network than {names} (held out, it corrected such a network at least as well as a classifier "
+            "fitted with it; `covidct train lung-choice` fits one, given with --lung-choice)")
 
 
 def lung_model_record(method: str, opts: LungOptions) -> dict[str, Any] | None:

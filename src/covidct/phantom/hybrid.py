@@ -7,6 +7,9 @@ real hearts, livers, mediastinal fat and scanner noise (``benchmarks/hybrid_vali
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
 import numpy as np
 
 from covidct.errors import InvalidInputError
@@ -15,7 +18,30 @@ from covidct.phantom.findings import paint_findings
 from covidct.phantom.geometry import Grid
 from covidct.phantom.labels import CaseDraw
 
-__all__ = ["noise_sd", "paint_into"]
+__all__ = ["PAINTED_SETS", "noise_sd", "paint_into", "painted_cases"]
+
+#: Named sets of painted cases: ``(findings, seed of the first)``, each finding
+#: ``(diagnosis, share of the lung involved, share of it consolidated)``, case i with seed
+#: first + i. "standard" to "fifth" and the mild sets score the lung and lesion steps
+#: (``benchmarks/hybrid_validation.py``); "fresh" was drawn after the hybrid's thresholds
+#: were chosen on "standard", "third" after its collapse check was set on two "fresh" cases,
+#: "fourth" after that check ran on every scan, "fifth" after the diseased-lung rim rule, "mild2"
+#: after the lost-lung test was set on "mild": none was looked at before the change it checks.
+#: "x1" and "x2" add severe cases for fitting the lung choice classifier
+#: (:mod:`covidct.lungs.train_choice`).
+PAINTED_SETS: dict[str, tuple[list[tuple[str, float, float]], int]] = {
+    "standard": ([("covid", 0.25, 0.2), ("covid", 0.5, 0.4), ("covid", 0.75, 0.6), ("pneumonia", 0.25, 0.7)], 0),
+    "fresh": ([("covid", 0.3, 0.3), ("covid", 0.55, 0.5), ("covid", 0.8, 0.8), ("pneumonia", 0.4, 0.8)], 10),
+    "third": ([("covid", 0.45, 0.7), ("covid", 0.85, 0.9), ("pneumonia", 0.35, 1.0), ("covid", 0.65, 0.3)], 20),
+    "fourth": ([("covid", 0.35, 0.5), ("covid", 0.6, 0.7), ("pneumonia", 0.3, 0.9), ("covid", 0.9, 0.6)], 30),
+    "fifth": ([("covid", 0.4, 0.4), ("covid", 0.7, 0.8), ("pneumonia", 0.5, 0.9), ("covid", 0.95, 0.5)], 40),
+    "mild": ([("covid", 0.02, 0.3), ("covid", 0.05, 0.5), ("covid", 0.1, 0.8), ("pneumonia", 0.05, 0.9),
+              ("pneumonia", 0.1, 1.0)], 60),
+    "mild2": ([("covid", 0.03, 0.4), ("covid", 0.08, 0.6), ("covid", 0.12, 0.9), ("pneumonia", 0.08, 1.0),
+               ("pneumonia", 0.12, 0.8)], 70),
+    "x1": ([("covid", 0.35, 0.6), ("covid", 0.6, 0.8), ("pneumonia", 0.45, 0.9), ("covid", 0.85, 0.7)], 50),
+    "x2": ([("covid", 0.5, 0.7), ("covid", 0.75, 0.9), ("pneumonia", 0.3, 1.0), ("covid", 0.9, 0.8)], 60),
+}
 
 
 def noise_sd(hu: np.ndarray, region: np.ndarray) -> float:
@@ -72,3 +98,23 @@ def paint_into(
     sick = volume.with_array(np.clip(np.rint(hu), -1024, 3071).astype(np.int16),
                              painted_findings=f"{diagnosis} {fraction:.2f}/{consolidation_share:.2f}")
     return sick, lesions
+
+
+def painted_cases(volume: CTVolume, lungs: np.ndarray, names: Iterable[str], *, sets: Mapping[str, Any] = PAINTED_SETS
+                  ) -> Iterator[tuple[str, str, CTVolume, np.ndarray]]:
+    """``(set name, case name, painted scan, lesion mask)`` for each case of the sets ``names``
+    of ``sets`` (default :data:`PAINTED_SETS`) painted into ``volume``'s ``lungs``
+    (:func:`paint_into`); the case name reads ``"covid 0.50/0.4 s1"``.
+
+    Raises:
+        InvalidInputError: a set name not in ``sets``.
+    """
+    unknown = sorted(set(names) - set(sets))
+    if unknown:
+        raise InvalidInputError(f"unknown painted case sets {unknown}; known: {sorted(sets)}")
+    for name in names:
+        findings, first_seed = sets[name]
+        for seed, (diagnosis, fraction, cons) in enumerate(findings, start=first_seed):
+            sick, lesions = paint_into(volume, lungs, diagnosis=diagnosis, fraction=fraction,
+                                       consolidation_share=cons, seed=seed)
+            yield name, f"{diagnosis} {fraction:.2f}/{cons:.1f} s{seed}", sick, lesions

@@ -9,13 +9,14 @@ lr 0.01 momentum 0.9, batch 8 x 8 accumulation steps, its plateau policy (moving
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from covidct.errors import InvalidInputError
 from covidct.slices.models import ARCHS
 from covidct.slices.transforms import TRANSFORM_PRESETS
+from covidct.training.families import RunConfig
 
 __all__ = ["OPTIMIZERS", "PRESETS", "SliceConfig", "load_slice_config", "preset_rows", "train_from_cli"]
 
@@ -24,7 +25,7 @@ OPTIMIZERS = ("sgd", "adamw")
 
 
 @dataclass(frozen=True, kw_only=True)
-class SliceConfig:
+class SliceConfig(RunConfig):
     """Everything a slice-training run needs; written as ``config.yaml`` into the run folder.
 
     Attributes:
@@ -81,17 +82,6 @@ class SliceConfig:
             raise InvalidInputError(f"folds must be 0 (the dataset's split) or >= 2; got {self.folds}")
         if self.epochs < 1 or self.batch_size < 1 or self.accumulate < 1:
             raise InvalidInputError("epochs, batch_size and accumulate must be >= 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict, as written to YAML."""
-        return asdict(self)
-
-    def with_overrides(self, **changes: Any) -> SliceConfig:
-        """A copy with some fields changed (unknown names are an error)."""
-        bad = sorted(set(changes) - {f.name for f in fields(self)})
-        if bad:
-            raise InvalidInputError(f"unknown slice config fields {bad}; known: {[f.name for f in fields(self)]}")
-        return replace(self, **changes)
 
 
 def _presets() -> dict[str, SliceConfig]:

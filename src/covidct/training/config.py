@@ -14,14 +14,13 @@ was made. Presets:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from covidct.errors import InvalidInputError
 from covidct.tasks import task_classes, task_columns
+from covidct.training.families import RunConfig
 
 __all__ = [
     "TrainConfig", "TASK_COLUMNS", "TASK_CLASSES", "PRESETS", "get_preset", "load_config",
@@ -37,7 +36,7 @@ MULTITASK_MODELS = ("covid-mtl",)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RunConfig):
     """Everything a training run needs; written as ``config.yaml`` into the run folder.
 
     Attributes:
@@ -141,28 +140,6 @@ class TrainConfig:
     def multitask(self) -> bool:
         """True for models that return one output per task (COVID-MTL)."""
         return self.model.startswith(MULTITASK_MODELS)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (lists instead of tuples), as written to YAML."""
-        out = asdict(self)
-        for k, v in out.items():
-            if isinstance(v, tuple):
-                out[k] = list(v)
-        return out
-
-    def save(self, path: str | Path) -> Path:
-        """Write the config as YAML."""
-        path = Path(path)
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-        return path
-
-    def with_overrides(self, **changes: Any) -> TrainConfig:
-        """A copy with some fields changed (unknown names are an error)."""
-        names = {f.name for f in fields(self)}
-        bad = sorted(set(changes) - names)
-        if bad:
-            raise InvalidInputError(f"unknown config fields {bad}; known: {sorted(names)}")
-        return replace(self, **changes)
 
 
 def _single(model: str, task: str, **kw: Any) -> TrainConfig:
