@@ -46,6 +46,7 @@ def test_lungs_training_family():
             LungTrainConfig(network="3d", base_share=share, base_mm=mm)
 
 
+@pytest.mark.slow  # 20-30 s; the 3D network is measured, not shipped
 def test_3d_training_writes_a_loadable_3d_model(tmp_path, chest):
     """The 3D smoke preset on two phantoms and a real-like CT: a 3D model file with its card,
     a validation Dice, and the digest of the CT's labels."""

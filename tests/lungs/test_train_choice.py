@@ -16,10 +16,13 @@ from covidct.lungs.weights import fitted_with, network_id
 
 
 @pytest.fixture(scope="module")
-def ct_folder(chest, tmp_path_factory):
-    """A folder holding one clear synthetic chest CT (a name no shipped network trained on)."""
+def ct_folder(tmp_path_factory):
+    """A folder holding one clear small phantom chest CT (a seed and a name no shipped network
+    trained on)."""
+    from covidct.phantom import simulate_case
+
     folder = tmp_path_factory.mktemp("cts")
-    write_volume(CTVolume(array=chest.hu, spacing=chest.spacing), folder / "syn_image.nrrd")
+    write_volume(simulate_case(11, diagnosis="control", size="small").volume, folder / "phan_image.nrrd")
     return folder
 
 
@@ -52,7 +55,7 @@ def test_the_fit_writes_a_classifier_named_for_its_network(fitted):
     assert fitted_with(choice, networks)
     card = json.loads((run / "lung-choice.card.json").read_text())
     assert card["trained_on"][0]["model_sha256"] == network_id(networks)
-    assert card["trained_on"][0]["real_cts"] == ["syn_image.nrrd"]
+    assert card["trained_on"][0]["real_cts"] == ["phan_image.nrrd"]
     assert card["provenance"]["options"]["lung_choice"]["cases"] == ["standard"]
     data = np.load(run / "features.npz")
     X, y = data["X"], data["y"]
