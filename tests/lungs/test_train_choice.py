@@ -94,3 +94,15 @@ def test_cli_refuses_in_one_line_and_writes_nothing(ct_folder, tmp_path):
                                    f"model={tmp_path / 'notes.txt'}", "-o", str(tmp_path / "run")])
     assert res.exit_code == 2 and "notes.txt" in res.output and len(res.output.strip().splitlines()) == 1, res.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_ct_without_lungs_is_refused_before_anything_is_written(real_abdomen_paths, tmp_path):
+    from covidct.errors import NoLungsFoundError
+
+    folder = tmp_path / "cts"
+    folder.mkdir()
+    (folder / "abdomen_ct.nii.gz").symlink_to(real_abdomen_paths["nifti"])
+    config = PRESETS["lung-choice-quick"].with_overrides(data=str(folder))
+    with pytest.raises(NoLungsFoundError, match="abdomen_ct.nii.gz: no lungs in view; lung-choice needs chest CTs"):
+        train_lung_choice(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

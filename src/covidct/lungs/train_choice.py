@@ -126,20 +126,29 @@ def _check_unseen(model: Any, cts: list[Path]) -> None:
 
 
 def choice_inputs(config: ChoiceTrainConfig) -> tuple[list[Path], Any]:
-    """The CT files and the lung network(s) of ``config``, checked.
+    """The CT files and the lung network(s) of ``config``, checked: each CT is read and its
+    lung labels made (then dropped), so that a damaged CT or one without lungs is refused
+    before a run folder is made.
 
     Raises:
-        InvalidInputError, DataUnavailableError: no CT, a damaged network, or a CT the network
-            trained on (named in its card).
+        CovidCTError: no CT, a damaged CT or network, a CT without lungs in view, or a CT the
+            network trained on (named in its card).
     """
+    from covidct.errors import NoLungsFoundError
     from covidct.lungs.network import load_lung_models
-    from covidct.lungs.train_data import real_ct_files
+    from covidct.lungs.train_data import read_labelled_ct, real_ct_files
 
     if not config.data:
         raise InvalidInputError("lung-choice needs --data: a folder of real chest CTs with clear lungs")
     cts = real_ct_files(config.data, config.exclude)
     model = load_lung_models(config.model or None)
     _check_unseen(model, cts)
+    for path in cts:
+        try:
+            read_labelled_ct(path)
+        except NoLungsFoundError as exc:
+            raise NoLungsFoundError(f"{path}: no lungs in view; lung-choice needs chest CTs with clear lungs: "
+                                    "leave it out of --data or name it in exclude") from exc
     return cts, model
 
 
