@@ -201,7 +201,6 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
     """Train the lung model of ``config`` into the run folder ``out``; returns ``out``."""
     import lightning as L
     import torch
-    import yaml
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
@@ -213,7 +212,7 @@ def train_lung_model(config: LungTrainConfig, out: str | Path, *, progress: Any 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    config.save(out / "config.yaml")
     torch.set_num_threads(config.threads)
     train, val, real = _datasets(config, out)
     if progress:

@@ -195,12 +195,10 @@ def _save_features(file: Path, X: np.ndarray, y: np.ndarray, meta: dict) -> None
 
 def train_lung_choice(config: ChoiceTrainConfig, out: str | Path, *, progress: Any = None) -> Path:
     """Fit the classifier of ``config`` into the run folder ``out``; returns ``out``."""
-    import yaml
-
     cts, model = choice_inputs(config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    config.save(out / "config.yaml")
     X, y, meta = collect_features(config, cts, model, progress=progress)
     _save_features(out / "features.npz", X, y, meta)
     file = fit_choice_file(X, y, out / "lung-choice.txt", name=config.name, lung_weight=config.lung_weight,

@@ -18,7 +18,6 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 from torch.utils.data import DataLoader
 
 from covidct.datasets.detect import read_dataset
@@ -143,7 +142,7 @@ def train_slices(config: SliceConfig, run_dir: str | Path, *,
     folds = slice_folds(table, folds=config.folds, val_size=config.val_size, seed=config.seed)
     run.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    (run / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    config.save(run / "config.yaml")
     (run / "run.json").write_text(json.dumps({
         "classes": list(classes), "input": NOT_HU, "layout": str(table["layout"].iloc[0]),
         "provenance": provenance(options={"slices": config}, seed=config.seed, inputs=[config.data]),
