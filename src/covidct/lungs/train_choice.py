@@ -78,7 +78,7 @@ class ChoiceTrainConfig(RunConfig):
 
 
 PRESETS: dict[str, ChoiceTrainConfig] = {
-    # the recipe of the shipped classifier: 28 painted scans per CT (20-40 min per CT on one core)
+    # the recipe of the shipped classifier: 28 painted scans per CT (12 min for rider on this 2-core machine)
     "lung-choice": ChoiceTrainConfig(),
     # a smoke test: 4 painted scans per CT, 5000 voxels each
     "lung-choice-quick": ChoiceTrainConfig(name="lung-choice-quick", cases=("standard",), voxels_per_case=5000),
