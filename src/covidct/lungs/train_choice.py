@@ -116,9 +116,7 @@ def case_features(sick: Any, truth: np.ndarray, model: Any, opts: Any) -> tuple[
 
 def _check_unseen(model: Any, cts: list[Path]) -> None:
     """Refuse CTs that the network names as its training data (its card's ``real_cts``)."""
-    seen: set[str] = set()
-    for net in model:
-        seen |= set((getattr(net, "card", None) or {}).get("trained_on", {}).get("real_cts", []))
+    seen = {ct for net in model for ct in net.card.get("trained_on", {}).get("real_cts", [])}
     overlap = sorted(p.name for p in cts if p.name in seen)
     if overlap:
         raise InvalidInputError(f"the lung network trained on {overlap}: fit its classifier on other CTs "
